@@ -1,0 +1,59 @@
+"""The one settings object. Every knob is an environment variable `BEDFLOW_<NAME>` (or a CLI flag that
+sets the same field); the rule/limit/escalation/token tables live in one TOML file (`config_file`)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEDFLOW_", extra="ignore")
+
+    # Where things run. Empty bootstrap = start the embedded Tansu broker.
+    bootstrap: str = ""
+    schema_registry_url: str = ""
+    # Empty DSN = embedded chDB under data_dir/clickhouse.
+    clickhouse_dsn: str = ""
+    data_dir: Path = Path(".bedflow")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    partitions: int = 4
+
+    # Topics (EVENTS.md names; the output topics are ours).
+    topic_beds: str = "bedflow.beds.v1"
+    topic_waitlist: str = "bedflow.waitlist.v1"
+    topic_deadletter: str = "bedflow.deadletter.v1"
+    topic_ward_status: str = "bedflow.ward-status.v1"
+    topic_out_of_area: str = "bedflow.out-of-area.v1"
+    topic_waitlist_status: str = "bedflow.waitlist-status.v1"
+    consumer_group: str = "bedflow-processors"
+
+    # Domain choices the information model leaves open.
+    leave_policy: Literal["leave_not_occupied", "leave_occupied"] = "leave_not_occupied"
+    clock_skew_seconds: int = 300
+    stale_after_minutes: int = 60
+    small_count_threshold: int = 4
+    morning_hour: int = 7
+    timezone: str = "Europe/Stockholm"
+
+    # Access. Empty admin token = generate one at start and print it.
+    admin_token: str = ""
+    config_file: Path | None = None
+
+    # Kafka client tuning (short joins in tests).
+    session_timeout_ms: int = 10_000
+    sink_batch_size: int = 2000
+    sink_batch_seconds: float = 0.25
+    log_level: str = "info"
+
+    def resolved_clickhouse_dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
