@@ -1,0 +1,330 @@
+"""The validation engine (INFORMATION_MODEL §5). Plain functions, no I/O.
+
+Every rule has an id, a family (decoding, shape, codes, meaning, privacy), a default severity
+(reject | finding) that configuration may change per region, and a message a person at the sending
+region can act on. A record ends as accepted, accepted with findings, or rejected; never dropped.
+Decoding and privacy rules are always `reject`: an undecodable record has no region to configure, and a
+personal identity number must never be stored, whatever a region prefers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+from pydantic import ValidationError
+
+from streams import privacy, reference
+from streams.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
+
+Severity = Literal["reject", "finding"]
+Family = Literal["decoding", "shape", "codes", "meaning", "privacy"]
+FIXED_SEVERITY: frozenset[str] = frozenset({"decoding", "privacy"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    family: Family
+    severity: Severity
+    title: str
+    advice: str  # what the sending region should do
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in [
+        Rule("DEC-001", "decoding", "reject", "not decodable",
+             "The payload is not Avro in the single-object or Confluent framing (or not JSON). "
+             "Send Avro single-object encoding (C3 01 + schema fingerprint) or one JSON object per line."),
+        Rule("DEC-002", "decoding", "reject", "unknown schema",
+             "The schema fingerprint or registry id is not one of the published schemas. "
+             "Use a schema from schemas/avsc of the contract version you build against."),
+        Rule("DEC-003", "decoding", "reject", "truncated record",
+             "The record ends before its schema says it should. Check that the whole message is sent."),
+        Rule("DEC-004", "decoding", "reject", "trailing bytes",
+             "Bytes follow the end of the record. Send exactly one record per message."),
+        Rule("SHP-001", "shape", "reject", "required field missing",
+             "Fill in the field; EVENTS.md lists the fields of every event type."),
+        Rule("SHP-002", "shape", "reject", "wrong type",
+             "The field has the wrong type (e.g. text where a number or an ISO 8601 instant with offset "
+             "is expected)."),
+        Rule("SHP-003", "shape", "reject", "value outside the enumeration",
+             "Use one of the values listed for this field in EVENTS.md."),
+        Rule("SHP-004", "shape", "reject", "unknown event type",
+             "event_type must be one of the event names in EVENTS.md."),
+        Rule("SHP-005", "shape", "finding", "unknown field ignored",
+             "The field is not part of the contract version and was ignored."),
+        Rule("SHP-006", "shape", "reject", "event on the wrong topic",
+             "Bed events go to bedflow.beds.v1, waiting-list events to bedflow.waitlist.v1."),
+        Rule("COD-001", "codes", "reject", "unknown region code",
+             "region_code is the 2-digit SCB county code of one of the 21 regions ('01'…'25')."),
+        Rule("COD-002", "codes", "reject", "invalid municipality code",
+             "A municipality code is the 4-digit SCB kommunkod whose first two digits are a region code."),
+        Rule("COD-003", "codes", "reject", "unknown MVO code",
+             "Use a 3-digit MVO code from the national MVO table."),
+        Rule("COD-004", "codes", "reject", "not an HSA-id",
+             "HSA-ids have the form SE + 10-digit organisation number + '-' + local part."),
+        Rule("COD-005", "codes", "reject", "ward not declared",
+             "Send WardDeclared for the ward first; the rejected event can be replayed afterwards."),
+        Rule("COD-006", "codes", "reject", "invalid event id",
+             "event_id must be a UUID (it is the idempotency key)."),
+        Rule("MNG-001", "meaning", "reject", "negative count",
+             "Counts and bed numbers cannot be negative."),
+        Rule("MNG-002", "meaning", "reject", "census counts inconsistent",
+             "In a census, overcrowded must equal max(0, occupied − staffed) and on leave, outliers, "
+             "discharge-ready and out-of-area cannot exceed occupied plus on leave."),
+        Rule("MNG-003", "meaning", "reject", "activity starts before the decision",
+             "started_at must not be before the contact's decided_at."),
+        Rule("MNG-004", "meaning", "reject", "occurred in the future",
+             "occurred_at is later than now plus the clock-skew allowance: check the sender's clock and "
+             "time zone (instants need an offset)."),
+        Rule("MNG-005", "meaning", "reject", "transfer to the same ward",
+             "A transfer's from_ward_id and to_ward_id must differ."),
+        Rule("MNG-006", "meaning", "reject", "acute contact under the guarantee",
+             "Phase 5 (acute) is never under the care guarantee: send guarantee=false."),
+        Rule("MNG-007", "meaning", "reject", "activity missing",
+             "activity_code is required for phases 2 (operation/treatment) and 3 (examination)."),
+        Rule("MNG-008", "meaning", "finding", "medical target date missing",
+             "A follow-up (phase 4) needs its medical target date."),
+        Rule("MNG-009", "meaning", "finding", "implausible birth year",
+             "birth_year should be between 1900 and the current year."),
+        Rule("MNG-010", "meaning", "finding", "census disagrees with ADT",
+             "The ward's census differs from the count built from its admissions and discharges; "
+             "check for missing ADT events."),
+        Rule("PRV-001", "privacy", "reject", "personal identity number",
+             "A field holds what looks like a personal identity number or coordination number. Never "
+             "send one: use the pseudonymous patient_ref. The stored copy has been redacted."),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule_id: str
+    severity: Severity
+    message: str
+    field: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"rule_id": self.rule_id, "severity": self.severity, "message": self.message,
+                "field": self.field}
+
+
+@dataclass
+class Verdict:
+    status: Literal["accepted", "finding", "rejected"]
+    violations: list[Violation]
+    event: Event | None = None
+    record: dict | None = None  # the record as received, redacted when a privacy rule fired
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [v.rule_id for v in self.violations]
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+
+@dataclass
+class RuleConfig:
+    """Severity overrides, global and per region (from the TOML config's [rules] tables)."""
+
+    severity: dict[str, Severity] = field(default_factory=dict)
+    region_severity: dict[str, dict[str, Severity]] = field(default_factory=dict)
+
+    def severity_of(self, rule_id: str, region: str | None) -> Severity:
+        rule = RULES[rule_id]
+        if rule.family in FIXED_SEVERITY:
+            return rule.severity
+        if region and rule_id in self.region_severity.get(region, {}):
+            return self.region_severity[region][rule_id]
+        return self.severity.get(rule_id, rule.severity)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "RuleConfig":
+        sev = {k: v for k, v in data.items() if isinstance(v, str)}
+        regions = {k.removeprefix("region_"): dict(v) for k, v in data.items() if isinstance(v, Mapping)}
+        for rid, s in list(sev.items()) + [(r, s) for m in regions.values() for r, s in m.items()]:
+            if rid not in RULES:
+                raise ValueError(f"config [rules]: unknown rule id {rid!r}")
+            if s not in ("reject", "finding"):
+                raise ValueError(f"config [rules]: severity of {rid} must be 'reject' or 'finding'")
+        return cls(sev, regions)
+
+
+@dataclass
+class ValidationContext:
+    """What the rules may know beyond the record itself. `known_wards=None` skips COD-005 (offline
+    validation of a file without declarations); `decided_at` looks up an open contact's decision time."""
+
+    now: dt.datetime
+    clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    known_wards: set[str] | None = None
+    decided_at: Callable[[str], dt.datetime | None] = lambda key: None
+    config: RuleConfig = field(default_factory=RuleConfig)
+    expected_topic: str | None = None
+
+
+def decoding_verdict(rule_id: str, detail: str) -> Verdict:
+    return Verdict("rejected", [Violation(rule_id, "reject", f"{RULES[rule_id].title}: {detail}")])
+
+
+def _v(ctx: ValidationContext, region: str | None, rule_id: str, detail: str, fld: str | None = None):
+    rule = RULES[rule_id]
+    msg = f"{rule.title}{': ' + detail if detail else ''}. {rule.advice}"
+    return Violation(rule_id, ctx.config.severity_of(rule_id, region), msg, fld)
+
+
+_TYPE_ERRORS_ENUM = {"literal_error", "enum"}
+
+
+def _shape_violations(ctx, region, err: ValidationError) -> list[Violation]:
+    out = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"]) or None
+        kind = e["type"]
+        if kind == "missing":
+            out.append(_v(ctx, region, "SHP-001", f"'{loc}' is missing", loc))
+        elif kind in _TYPE_ERRORS_ENUM:
+            out.append(_v(ctx, region, "SHP-003", f"'{loc}': {e['msg']}", loc))
+        elif kind == "timezone_aware":
+            out.append(_v(ctx, region, "SHP-002", f"'{loc}' needs a UTC offset", loc))
+        else:
+            out.append(_v(ctx, region, "SHP-002", f"'{loc}': {e['msg']}", loc))
+    return out
+
+
+_COUNT_FIELDS = ("staffed_beds", "budgeted_beds", "occupied", "on_leave", "overcrowded", "outliers",
+                 "discharge_ready", "out_of_area")
+_HSA_FIELDS = ("sender_id", "ward_id", "hospital_id", "from_ward_id", "to_ward_id", "provider_id",
+               "performing_provider_id")
+_MVO_FIELDS = ("mvo_code", "responsible_mvo_code")
+_REGION_FIELDS = ("region_code", "performing_region_code", "referred_to_region_code")
+
+
+def _uuid_ok(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+        return True
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def _code_violations(ctx, region, ev: Event) -> list[Violation]:
+    out = []
+    if not _uuid_ok(ev.event_id):
+        out.append(_v(ctx, region, "COD-006", f"'{ev.event_id}' is not a UUID", "event_id"))
+    for f in _REGION_FIELDS:
+        val = getattr(ev, f, None)
+        if val is not None and val not in reference.regions():
+            out.append(_v(ctx, region, "COD-001", f"{f}='{val}'", f))
+    muni = getattr(ev, "home_municipality_code", None)
+    if muni is not None and reference.municipality_region(muni) is None:
+        out.append(_v(ctx, region, "COD-002", f"home_municipality_code='{muni}'", "home_municipality_code"))
+    for f in _MVO_FIELDS:
+        val = getattr(ev, f, None)
+        if val is not None and val not in reference.specialties():
+            out.append(_v(ctx, region, "COD-003", f"{f}='{val}'", f))
+    for f in _HSA_FIELDS:
+        val = getattr(ev, f, None)
+        if val is not None and not reference.is_hsa_id(val):
+            out.append(_v(ctx, region, "COD-004", f"{f}='{val}'", f))
+    if ctx.known_wards is not None and ev.event_type != "WardDeclared":
+        wards = [ev.from_ward_id, ev.to_ward_id] if isinstance(ev, PatientTransferred) else \
+            [getattr(ev, "ward_id", None)]
+        for w in wards:
+            if w is not None and w not in ctx.known_wards:
+                out.append(_v(ctx, region, "COD-005", f"ward '{w}' has not been declared", "ward_id"))
+    return out
+
+
+def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
+    out = []
+    for f in _COUNT_FIELDS:
+        val = getattr(ev, f, None)
+        if isinstance(val, int) and val < 0:
+            out.append(_v(ctx, region, "MNG-001", f"{f}={val}", f))
+    if isinstance(ev, WardCensus) and not out:
+        expected = max(0, ev.occupied - ev.staffed_beds)
+        if ev.overcrowded != expected:
+            out.append(_v(ctx, region, "MNG-002",
+                          f"overcrowded={ev.overcrowded} but max(0, occupied − staffed)={expected}"))
+        admitted = ev.occupied + ev.on_leave
+        for f in ("outliers", "discharge_ready", "out_of_area"):
+            if getattr(ev, f) > admitted:
+                out.append(_v(ctx, region, "MNG-002", f"{f}={getattr(ev, f)} exceeds the ward's patients"))
+    if ev.occurred_at > ctx.now + ctx.clock_skew:
+        out.append(_v(ctx, region, "MNG-004", f"occurred_at={ev.occurred_at.isoformat()}", "occurred_at"))
+    if isinstance(ev, PatientTransferred) and ev.from_ward_id == ev.to_ward_id:
+        out.append(_v(ctx, region, "MNG-005", f"both are '{ev.to_ward_id}'"))
+    if isinstance(ev, ContactDecided):
+        if ev.phase == 5 and ev.guarantee:
+            out.append(_v(ctx, region, "MNG-006", "", "guarantee"))
+        if ev.phase in (2, 3) and not ev.activity_code:
+            out.append(_v(ctx, region, "MNG-007", f"phase {ev.phase}", "activity_code"))
+        if ev.phase == 4 and ev.medical_target_date is None:
+            out.append(_v(ctx, region, "MNG-008", "", "medical_target_date"))
+        if not 1900 <= ev.birth_year <= ctx.now.year:
+            out.append(_v(ctx, region, "MNG-009", f"birth_year={ev.birth_year}", "birth_year"))
+    started = getattr(ev, "started_at", None)
+    if started is not None:
+        decided = ctx.decided_at(ev.key())
+        if decided is not None and started < decided:
+            out.append(_v(ctx, region, "MNG-003",
+                          f"started_at {started.isoformat()} < decided_at {decided.isoformat()}", "started_at"))
+    return out
+
+
+def _finish(violations: list[Violation], event: Event | None, record: dict) -> Verdict:
+    if any(v.severity == "reject" for v in violations):
+        return Verdict("rejected", violations, None, record)
+    return Verdict("finding" if violations else "accepted", violations, event, record)
+
+
+def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
+    """Validate one decoded record (a dict in the EVENTS.md form, or Avro-decoded)."""
+    if not isinstance(record, dict):
+        return decoding_verdict("DEC-001", f"expected an object, got {type(record).__name__}")
+    region = record.get("region_code") if isinstance(record.get("region_code"), str) else None
+    violations: list[Violation] = []
+    pin_paths = privacy.pin_fields(record)
+    if pin_paths:
+        # Redact first: nothing after this point may hold the original value.
+        record = privacy.redact(record)
+        violations += [_v(ctx, region, "PRV-001", f"in field '{p}'", p) for p in pin_paths]
+    etype = record.get("event_type")
+    cls = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    if cls is None:
+        violations.append(_v(ctx, region, "SHP-004", f"event_type={etype!r}", "event_type"))
+        return _finish(violations, None, record)
+    if ctx.expected_topic and cls.topic != ctx.expected_topic:
+        violations.append(_v(ctx, region, "SHP-006", f"{etype} arrived on {ctx.expected_topic}"))
+    unknown = sorted(set(record) - set(cls.model_fields))
+    for name in unknown:
+        violations.append(_v(ctx, region, "SHP-005", f"'{name}'", name))
+    try:
+        event = cls.model_validate(record)
+    except ValidationError as err:
+        violations += _shape_violations(ctx, region, err)
+        return _finish(violations, None, record)
+    violations += _code_violations(ctx, region, event)
+    violations += _meaning_violations(ctx, region, event)
+    return _finish(violations, event, record)
+
+
+def census_disagreement(ctx: ValidationContext, region: str, census: WardCensus,
+                        adt: Mapping[str, int]) -> list[Violation]:
+    """MNG-010: a census for a ward that also has ADT is compared with the ADT-built counts."""
+    diffs = [f"{k}: census {getattr(census, k)} vs ADT {adt[k]}"
+             for k in ("occupied", "on_leave", "discharge_ready", "outliers", "out_of_area")
+             if k in adt and getattr(census, k) != adt[k]]
+    return [_v(ctx, region, "MNG-010", "; ".join(diffs))] if diffs else []
+
+
+def describe_rules(ids: Iterable[str] | None = None) -> list[dict]:
+    return [{"id": r.id, "family": r.family, "severity": r.severity, "title": r.title, "advice": r.advice}
+            for r in RULES.values() if ids is None or r.id in ids]
