@@ -1,0 +1,242 @@
+"""Waiting lists (vårdköer) and the care guarantee (vårdgaranti), INFORMATION_MODEL §4. No I/O.
+
+Contact state is built from last-writer-wins registers like the ward state (idempotent, order-free).
+The measures are a pure function of weighted rows `(mvo_group, phase, wait_days, guarantee, deviation,
+count)`, so the same code serves a test's handful of contacts and the API's SQL pre-aggregation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from streams import reference
+from streams.domain.beds import NEVER, Stamp
+from streams.model import (
+    ContactBooked, ContactDecided, ContactPerformed, ContactRemoved, DeviationCleared, DeviationSet,
+    WaitlistEvent,
+)
+
+# Wait buckets (disjoint, labelled by their upper bound in days): 0–30, 31–60, 61–90, 91–180, >180.
+BUCKETS = (("le_30", 30), ("le_60", 60), ("le_90", 90), ("le_180", 180), ("gt_180", None))
+BUP_GROUP = "Barn- och ungdomspsykiatri"
+
+
+@dataclass
+class Contact:
+    key: str
+    region_code: str | None = None  # responsible region (huvudman)
+    decided_stamp: Stamp = NEVER
+    provider_id: str | None = None
+    hospital_id: str | None = None
+    phase: int | None = None
+    mvo_code: str | None = None
+    activity_code: str | None = None
+    guarantee: bool = False
+    decided_at: dt.datetime | None = None
+    medical_target_date: dt.date | None = None
+    home_region: str | None = None
+    deviation: str | None = None
+    deviation_at: Stamp = NEVER
+    booked_for: dt.datetime | None = None
+    booked_at: Stamp = NEVER
+    status: str = "open"  # open | performed | removed
+    closed_stamp: Stamp = NEVER
+    closed_at: dt.datetime | None = None
+    performing_region: str | None = None
+    performing_provider: str | None = None
+    removal_reason: str | None = None
+    referred_to_region: str | None = None
+
+    @property
+    def mvo_group(self) -> str | None:
+        return reference.mvo_group(self.mvo_code) if self.mvo_code else None
+
+
+class WaitlistState:
+    def __init__(self):
+        self.contacts: dict[str, Contact] = {}
+
+    def apply(self, ev: WaitlistEvent) -> bool:
+        """Apply one event; True when the contact changed (False for a resent or superseded event)."""
+        stamp: Stamp = (ev.occurred_at, ev.event_id)
+        key = ev.key()
+        c = self.contacts.get(key)
+        if c is None:
+            c = self.contacts[key] = Contact(key)
+        if isinstance(ev, ContactDecided):
+            if stamp <= c.decided_stamp:
+                return False
+            c.decided_stamp = stamp
+            c.region_code, c.provider_id, c.hospital_id = ev.region_code, ev.provider_id, ev.hospital_id
+            c.phase, c.mvo_code, c.activity_code = ev.phase, ev.mvo_code, ev.activity_code
+            c.guarantee, c.decided_at, c.medical_target_date = ev.guarantee, ev.decided_at, ev.medical_target_date
+            c.home_region = reference.municipality_region(ev.home_municipality_code)
+            return True
+        if isinstance(ev, (DeviationSet, DeviationCleared)):
+            if stamp <= c.deviation_at:
+                return False
+            c.deviation_at = stamp
+            c.deviation = ev.deviation if isinstance(ev, DeviationSet) else None
+            return True
+        if isinstance(ev, ContactBooked):
+            if stamp <= c.booked_at:
+                return False
+            c.booked_at, c.booked_for = stamp, ev.booked_for
+            return True
+        if isinstance(ev, (ContactPerformed, ContactRemoved)):
+            if stamp <= c.closed_stamp:
+                return False
+            c.closed_stamp = stamp
+            if isinstance(ev, ContactPerformed):
+                c.status, c.closed_at = "performed", ev.started_at
+                c.performing_region, c.performing_provider = ev.performing_region_code, ev.performing_provider_id
+            else:
+                c.status, c.closed_at = "removed", ev.occurred_at
+                c.removal_reason, c.referred_to_region = ev.reason, ev.referred_to_region_code
+            return True
+        return False
+
+    def decided_at(self, key: str) -> dt.datetime | None:
+        c = self.contacts.get(key)
+        return c.decided_at if c else None
+
+
+# -- limits: data with an effective date and optional per-region / per-group overrides ---------------
+@dataclass(frozen=True)
+class Limit:
+    phase: int
+    days: int
+    effective_from: dt.date
+    region: str | None = None
+    mvo_group: str | None = None
+
+    def specificity(self) -> int:
+        return (self.region is not None) * 2 + (self.mvo_group is not None)
+
+
+DEFAULT_LIMITS: tuple[Limit, ...] = (
+    # 0-7-90-90 (2005–2018) and 0-3-90-90 (2019–): the specialised-care limits are 90 + 90 days.
+    Limit(1, 90, dt.date(2005, 11, 1)), Limit(2, 90, dt.date(2005, 11, 1)),
+    Limit(1, 90, dt.date(2019, 1, 1)), Limit(2, 90, dt.date(2019, 1, 1)),
+    # BUP: 30 days to first assessment, 30 more to in-depth assessment or treatment.
+    Limit(1, 30, dt.date(2011, 1, 1), mvo_group=BUP_GROUP), Limit(2, 30, dt.date(2011, 1, 1), mvo_group=BUP_GROUP),
+)
+
+
+@dataclass
+class Limits:
+    entries: tuple[Limit, ...] = DEFAULT_LIMITS
+
+    def limit_for(self, region: str | None, mvo_group: str | None, phase: int, on: dt.date) -> int | None:
+        best: Limit | None = None
+        for lim in self.entries:
+            if lim.phase != phase or lim.effective_from > on:
+                continue
+            if lim.region is not None and lim.region != region:
+                continue
+            if lim.mvo_group is not None and lim.mvo_group != mvo_group:
+                continue
+            if best is None or (lim.specificity(), lim.effective_from) > (best.specificity(), best.effective_from):
+                best = lim
+        return best.days if best else None
+
+    @classmethod
+    def from_config(cls, rows: Iterable[Mapping]) -> "Limits":
+        extra = tuple(
+            Limit(int(r["phase"]), int(r["days"]), dt.date.fromisoformat(str(r["effective_from"])),
+                  r.get("region"), r.get("mvo_group"))
+            for r in rows
+        )
+        return cls(DEFAULT_LIMITS + extra)
+
+
+# -- measures ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WaitRow:
+    mvo_group: str
+    phase: int
+    wait_days: int
+    guarantee: bool
+    deviation: bool
+    count: int = 1
+
+
+def wait_days(decided_at: dt.datetime, at: dt.datetime) -> int:
+    return (at - decided_at).days
+
+
+def is_waiting(c: Contact, at: dt.datetime) -> bool:
+    """Open at `at`: decided by then, not yet closed by then, never acute (phase 5 is never waiting)."""
+    return (c.decided_at is not None and c.phase != 5 and c.decided_at <= at
+            and (c.closed_at is None or c.closed_at > at))
+
+
+def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str | None = None) -> list[WaitRow]:
+    return [
+        WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at), c.guarantee, c.deviation is not None)
+        for c in contacts
+        if is_waiting(c, at) and (region is None or c.region_code == region)
+    ]
+
+
+@dataclass
+class GroupMeasure:
+    mvo_group: str
+    phase: int
+    waiting: int = 0
+    buckets: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _ in BUCKETS})
+    limit_days: int | None = None
+    measured: int = 0  # contacts the compliance share is computed over
+    within_limit: int = 0
+    over_180: int = 0
+    with_deviation: int = 0
+
+    @property
+    def share_within_limit(self) -> float | None:
+        return round(self.within_limit / self.measured, 4) if self.limit_days and self.measured else None
+
+    @property
+    def share_over_180(self) -> float | None:
+        base = self.waiting - self.with_deviation if self.exclude_deviations else self.waiting
+        return round(self.over_180 / base, 4) if base else None
+
+    exclude_deviations: bool = True
+
+    def as_dict(self) -> dict:
+        return {"mvo_group": self.mvo_group, "phase": self.phase, "waiting": self.waiting, **self.buckets,
+                "limit_days": self.limit_days, "with_deviation": self.with_deviation,
+                "share_within_limit": self.share_within_limit, "share_over_180": self.share_over_180}
+
+
+def bucket_of(days: int) -> str:
+    for name, upper in BUCKETS:
+        if upper is None or days <= upper:
+            return name
+    raise AssertionError
+
+
+def measures(rows: Iterable[WaitRow], at: dt.datetime, region: str | None, limits: Limits | None = None,
+             exclude_deviations: bool = True) -> list[GroupMeasure]:
+    """Per MVO group × phase: count, wait buckets, share within the applicable limit (guarantee contacts;
+    those with an active deviation left out by default) and share waiting over 180 days."""
+    limits = limits or Limits()
+    out: dict[tuple[str, int], GroupMeasure] = {}
+    for r in rows:
+        if r.phase == 5:
+            continue
+        g = out.get((r.mvo_group, r.phase))
+        if g is None:
+            g = out[(r.mvo_group, r.phase)] = GroupMeasure(
+                r.mvo_group, r.phase, limit_days=limits.limit_for(region, r.mvo_group, r.phase, at.date()),
+                exclude_deviations=exclude_deviations)
+        g.waiting += r.count
+        g.buckets[bucket_of(r.wait_days)] += r.count
+        g.with_deviation += r.count if r.deviation else 0
+        counted = not (exclude_deviations and r.deviation)
+        if counted:
+            g.over_180 += r.count if r.wait_days > 180 else 0
+            if r.guarantee and g.limit_days is not None:
+                g.measured += r.count
+                g.within_limit += r.count if r.wait_days <= g.limit_days else 0
+    return sorted(out.values(), key=lambda g: (g.mvo_group, g.phase))
