@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     topic_out_of_area: str = "bedflow.out-of-area.v1"
     topic_waitlist_status: str = "bedflow.waitlist-status.v1"
     consumer_group: str = "bedflow-processors"
+    # Identifies one life of the topics' offsets. A restarted embedded broker starts its logs at 0
+    # again, so `bedflow up` gives every broker start a new epoch; a real cluster keeps "main".
+    log_epoch: str = "main"
 
     # Domain choices the information model leaves open.
     leave_policy: Literal["leave_not_occupied", "leave_occupied"] = "leave_not_occupied"
@@ -48,6 +51,9 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 10_000
     sink_batch_size: int = 2000
     sink_batch_seconds: float = 0.25
+    # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,
+    # after_s seconds into the worker's life. Empty in normal use.
+    fault_clickhouse_outage: str = ""
     log_level: str = "info"
 
     def resolved_clickhouse_dsn(self) -> str:

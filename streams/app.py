@@ -1,0 +1,179 @@
+"""The faust worker: consumes the raw topics, runs the processor, writes the sink, emits changes.
+
+Commit discipline (exactly-once by design, not by the broker): faust's `take_events` acks a batch's
+events only after our loop body returns, and our body returns only after the batch is in ClickHouse
+(a retried, shielded write). So no offset is committed before the state change it caused is durable.
+After a crash the state is rebuilt from ClickHouse (accepted events up to each partition's progress
+row), and redelivered records at or below that progress are skipped.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+
+import faust
+from confluent_kafka import Producer
+
+from bedflow.config import Config
+from bedflow.metrics import Metrics
+from bedflow.settings import Settings
+from schemas.codec import ConfluentRegistry, SchemaSet
+from schemas.generate import published_schemas
+from sinks.clickhouse import ClickHouse, Sink
+from streams.broker import faust_broker_settings, kafka_client_defaults
+from streams.processor import Outputs, Processor, SourceRecord
+
+log = logging.getLogger("bedflow.worker")
+
+
+def schema_set(settings: Settings) -> SchemaSet:
+    registry = ConfluentRegistry.from_url(settings.schema_registry_url) if settings.schema_registry_url else None
+    return SchemaSet(published_schemas(), registry=registry)
+
+
+class Runtime:
+    """Everything the worker process owns: the store, the sink, the processor, the output producer."""
+
+    def __init__(self, settings: Settings, config: Config, metrics: Metrics | None = None):
+        self.settings, self.config = settings, config
+        self.metrics = metrics or Metrics()
+        self.db = ClickHouse(settings.resolved_clickhouse_dsn())
+        self.sink = Sink(self.db, self.metrics)
+        self.processor = Processor(
+            schema_set(settings), epoch=settings.log_epoch, rule_config=config.rules,
+            leave_policy=settings.leave_policy, clock_skew_seconds=settings.clock_skew_seconds,
+            metrics=self.metrics, topics=(settings.topic_beds, settings.topic_waitlist))
+        self.producer: Producer | None = None
+        self._install_fault()
+
+    def _install_fault(self):
+        spec = self.settings.fault_clickhouse_outage
+        if not spec:
+            return
+        after, length = (float(x) for x in spec.split(":"))
+        start = time.monotonic() + after
+
+        def fault():
+            if start <= time.monotonic() < start + length:
+                raise ConnectionError("injected ClickHouse outage (BEDFLOW_FAULT_CLICKHOUSE_OUTAGE)")
+
+        self.db.fault = fault
+        log.warning("fault injection: ClickHouse unavailable %.0f s after start, for %.0f s", after, length)
+
+    def restore(self) -> int:
+        """Migrate, then rebuild state from what ClickHouse holds."""
+        self.db.migrate()
+        _, prog = self.db.query("SELECT source_topic, source_partition, max(offset) FROM progress FINAL "
+                                "WHERE epoch = {e:String} GROUP BY source_topic, source_partition",
+                                {"e": self.settings.log_epoch})
+        progress = {(t, int(p)): int(o) for t, p, o in prog}
+        t0 = time.monotonic()
+        _, rows = self.db.query(
+            "SELECT payload, epoch, source_topic, source_partition, source_offset FROM events FINAL")
+        payloads = (r[0] for r in rows
+                    if r[1] != self.settings.log_epoch or r[4] <= progress.get((r[2], int(r[3])), -1))
+        n = self.processor.restore(payloads, progress)
+        log.info("restored state from %d accepted events in %.1f s (progress: %s)", n, time.monotonic() - t0,
+                 {f"{t}/{p}": o for (t, p), o in sorted(progress.items())})
+        return n
+
+    def start_producer(self, bootstrap: str):
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 20, "compression.type": "lz4"})
+
+    def emit(self, out: Outputs):
+        """Change messages for other consumers (after the sink write: ClickHouse is the record)."""
+        if self.producer is None:
+            return
+        s = self.settings
+        for topic, msgs, key in ((s.topic_ward_status, out.ward_status, "ward_id"),
+                                 (s.topic_out_of_area, out.out_of_area, "home_region"),
+                                 (s.topic_waitlist_status, out.waitlist, "contact_key"),
+                                 (s.topic_deadletter, out.deadletters, "source_topic")):
+            for m in msgs:
+                self._produce(topic, str(m.get(key, "")), json.dumps(m, ensure_ascii=False, default=str))
+            if msgs:
+                self.metrics.events_out.labels(topic).inc(len(msgs))
+        self.producer.poll(0)
+
+    def _produce(self, topic, key, value):
+        while True:
+            try:
+                self.producer.produce(topic, key=key.encode(), value=value.encode())
+                return
+            except BufferError:  # local queue full: let it drain
+                self.producer.poll(0.1)
+
+    def handle(self, records: list[SourceRecord]):
+        """Process and write one batch (blocking; runs on a worker thread)."""
+        batch, out = self.processor.process(records)
+        self.sink.write(batch)
+        self.metrics.sink_lag_seconds.set(0)
+        now = dt.datetime.now(dt.timezone.utc)
+        for region, newest in self.processor.newest_by_region.items():
+            self.metrics.freshness_seconds.labels(region).set(max(0.0, (now - newest).total_seconds()))
+        self.emit(out)
+
+
+def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api: bool = True,
+              admin_token: str = "", extra_tasks=()) -> faust.App:
+    app = faust.App(
+        settings.consumer_group,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        stream_buffer_maxsize=max(4096, settings.sink_batch_size * 2),
+        **faust_broker_settings(settings.session_timeout_ms),
+    )
+    lock = asyncio.Lock()  # one batch at a time through the shared processor state
+
+    async def run_batch(records: list[SourceRecord]):
+        async with lock:
+            task = asyncio.ensure_future(asyncio.to_thread(runtime.handle, records))
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # Stopping: finish the write before the events are acked, then stop.
+                await task
+                raise
+
+    def make_agent(topic_name: str):
+        topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=settings.partitions)
+
+        async def consume(stream):
+            async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
+                records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
+                                        e.message.value if isinstance(e.message.value, bytes) else b"",
+                                        e.message.key) for e in events]
+                await run_batch(records)
+
+        consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
+        app.agent(topic, name=f"bedflow.{consume.__name__}")(consume)
+
+    make_agent(settings.topic_beds)
+    make_agent(settings.topic_waitlist)
+
+    if serve_api:
+        @app.task
+        async def serve():
+            from web.api import create_app, start_site
+
+            web_app = create_app(runtime.db, settings, runtime.config, runtime.metrics, admin_token)
+            await start_site(web_app, settings.host, settings.port)
+            log.info("API and page on http://%s:%d/", settings.host, settings.port)
+
+    for t in extra_tasks:
+        app.task(t)
+    return app
+
+
+def run_worker(app: faust.App, loglevel: str = "info"):
+    """Run the faust worker in this process until stopped (SIGINT/SIGTERM stop it cleanly)."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

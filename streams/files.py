@@ -1,0 +1,109 @@
+"""Reading event files as regional integrators write them: JSON lines (EVENTS.md form), CSV with the
+same columns, or Avro single-object records back to back. Each item keeps its line/record number."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from schemas.codec import SINGLE_OBJECT_MAGIC, DecodeError, SchemaSet
+from streams.model import EVENT_TYPES
+
+
+class UnusableInput(Exception):
+    """The file cannot be read at all (missing, empty, not one of the known formats)."""
+
+
+@dataclass
+class Item:
+    where: str                 # "file.jsonl:12"
+    record: object | None      # the parsed record, or None when it could not be parsed
+    error: tuple[str, str] | None = None  # (rule id, message) when unparseable
+    raw: bytes | None = None   # the Avro bytes, when the file is Avro
+
+
+_INT_FIELDS = {n for cls in EVENT_TYPES.values() for n, f in cls.model_fields.items()
+               if f.annotation in (int, int | None) or n in ("phase", "sex")}
+_BOOL_FIELDS = {"guarantee"}
+
+
+def _csv_value(name: str, value: str):
+    if value == "":
+        return None
+    if name in _INT_FIELDS:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if name in _BOOL_FIELDS:
+        return {"true": True, "false": False, "1": True, "0": False}.get(value.lower(), value)
+    return value
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    if head.startswith(SINGLE_OBJECT_MAGIC) or head[:1] == b"\x00":
+        return "avro"
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "jsonl"
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    raise UnusableInput(f"{path}: not JSON lines, CSV or Avro single-object records")
+
+
+def read_items(path: Path, codec: SchemaSet | None = None) -> Iterator[Item]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UnusableInput(f"{path}: {e.strerror or e}") from None
+    if not data.strip():
+        raise UnusableInput(f"{path}: the file is empty")
+    fmt = detect_format(path, data[:16])
+    if fmt == "jsonl":
+        for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                yield Item(f"{path.name}:{n}", json.loads(line))
+            except json.JSONDecodeError as e:
+                yield Item(f"{path.name}:{n}", None, ("DEC-001", f"not JSON: {e.msg} at column {e.colno}"))
+    elif fmt == "csv":
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
+        for n, row in enumerate(reader, 2):
+            yield Item(f"{path.name}:{n}", {k: _csv_value(k, v) for k, v in row.items() if k})
+    else:
+        if codec is None:
+            raise UnusableInput(f"{path}: Avro input needs the schema set")
+        yield from _avro_items(path, data, codec)
+
+
+def _avro_items(path: Path, data: bytes, codec: SchemaSet) -> Iterator[Item]:
+    """Single-object records back to back: find each record's end by trying the next magic."""
+    starts = [i for i in range(len(data) - 1) if data[i:i + 2] == SINGLE_OBJECT_MAGIC] or [0]
+    if starts[0] != 0:
+        starts.insert(0, 0)
+    n = 0
+    i = 0
+    while i < len(starts):
+        n += 1
+        begin = starts[i]
+        # a C3 01 may also occur inside a body: extend the slice until it decodes
+        j = i + 1
+        while True:
+            end = starts[j] if j < len(starts) else len(data)
+            chunk = data[begin:end]
+            try:
+                decoded = codec.decode(chunk)
+                yield Item(f"{path.name}#{n}", decoded.record, raw=chunk)
+                i = j
+                break
+            except DecodeError as e:
+                if j >= len(starts):
+                    yield Item(f"{path.name}#{n}", None, (e.rule_id, str(e)), raw=chunk)
+                    i = j
+                    break
+                j += 1

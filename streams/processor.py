@@ -1,0 +1,243 @@
+"""The processing core: raw source records in, a sink batch and change messages out. No Kafka, no
+ClickHouse here — the faust agents (streams/app.py) feed it and write what it returns.
+
+Per record: skip if its source position was already written (redelivery after a crash), decode, validate,
+then either dead-letter it with the rules that rejected it (redacted) or apply it to the ward /
+waiting-list state and record what changed.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+from schemas.codec import DecodeError, SchemaSet
+from sinks.clickhouse import SinkBatch
+from streams import privacy, reference
+from streams.domain.beds import BedState, WardStatus
+from streams.domain.waitlist import Contact, WaitlistState
+from streams.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
+from streams.rules import (
+    RuleConfig, ValidationContext, Verdict, census_disagreement, decoding_verdict, validate_record,
+)
+
+log = logging.getLogger("bedflow.processor")
+BEDS, WAITLIST = "bedflow.beds.v1", "bedflow.waitlist.v1"
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None = None
+
+
+@dataclass
+class Outputs:
+    """Change messages for the output topics (JSON-able dicts)."""
+
+    ward_status: list[dict] = field(default_factory=list)
+    out_of_area: list[dict] = field(default_factory=list)
+    waitlist: list[dict] = field(default_factory=list)
+    deadletters: list[dict] = field(default_factory=list)
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    return t.astimezone(dt.timezone.utc) if t is not None else None
+
+
+class Processor:
+    def __init__(self, codec: SchemaSet, *, epoch: str, rule_config: RuleConfig | None = None,
+                 leave_policy: str = "leave_not_occupied", clock_skew_seconds: int = 300, metrics=None,
+                 topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 1_000_000):
+        self.codec = codec
+        self.epoch = epoch
+        self.rule_config = rule_config or RuleConfig()
+        self.beds = BedState(leave_policy)
+        self.waitlist = WaitlistState()
+        self.clock_skew = dt.timedelta(seconds=clock_skew_seconds)
+        self.metrics = metrics
+        self.beds_topic, self.waitlist_topic = topics
+        self.progress: dict[tuple[str, int], int] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_max = recent_ids
+        self._known_wards: set[str] = set()
+        self.newest_by_region: dict[str, dt.datetime] = {}
+
+    # -- recovery ------------------------------------------------------------------------------------
+    def restore(self, payloads: Iterable[str], progress: dict[tuple[str, int], int]) -> int:
+        """Rebuild state from accepted events (EVENTS.md JSON, any order: transitions are order-free)."""
+        n = 0
+        for payload in payloads:
+            ev = parse_event(json.loads(payload))
+            self._apply(ev)
+            self._remember(ev.event_id)
+            n += 1
+        self.progress = dict(progress)
+        return n
+
+    # -- processing ----------------------------------------------------------------------------------
+    def process(self, records: Iterable[SourceRecord]) -> tuple[SinkBatch, Outputs]:
+        batch, out = SinkBatch(), Outputs()
+        now = dt.datetime.now(dt.timezone.utc)
+        version = time.time_ns()
+        touched_wards: dict[str, WardStatus] = {}
+        touched_pairs: set[tuple[str, str]] = set()
+        touched_contacts: set[str] = set()
+        positions: dict[tuple[str, int], int] = {}
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            if rec.offset <= self.progress.get(tp, -1):
+                if self.metrics:
+                    self.metrics.redelivered.inc()
+                continue
+            positions[tp] = max(positions.get(tp, -1), rec.offset)
+            if self.metrics:
+                self.metrics.events_in.labels(rec.topic).inc()
+            verdict = self._verdict(rec, now)
+            if verdict.rejected:
+                self._dead_letter(rec, verdict, now, batch, out)
+                continue
+            ev = verdict.event
+            if ev.event_id in self._recent:
+                if self.metrics:
+                    self.metrics.duplicates.inc()
+                continue
+            self._remember(ev.event_id)
+            findings = [v.rule_id for v in verdict.violations]
+            if isinstance(ev, WardCensus) and self.beds.wards_get(ev.ward_id).has_adt:
+                extra = census_disagreement(self._ctx(now), ev.region_code, ev, self.beds.adt_counts(ev.ward_id))
+                findings += [v.rule_id for v in extra]
+            if self.metrics:
+                self.metrics.events_accepted.labels(rec.topic, "finding" if findings else "accepted").inc()
+                for f in findings:
+                    self.metrics.findings.labels(f).inc()
+            version += 1
+            change = self._apply(ev)
+            batch.add("events", self._event_row(ev, rec, now, findings))
+            if isinstance(ev, WaitlistEvent):
+                touched_contacts.add(ev.key())
+            elif change:
+                for wid in sorted(change.wards):
+                    st = self.beds.status(wid)
+                    touched_wards[wid] = st
+                    batch.add("ward_status", self._status_row(st, version, ev))
+                touched_pairs.update(change.matrix)
+        version += 1
+        for wid, st in touched_wards.items():
+            batch.add("ward_current", self._status_row(st, version, None))
+            out.ward_status.append(status_message(st))
+        for pair in sorted(touched_pairs):
+            n = self.beds.matrix.get(pair, 0)
+            batch.add("out_of_area_current", (pair[0], pair[1], n, version))
+            out.out_of_area.append({"home_region": pair[0], "treating_region": pair[1], "patients": n})
+        for key in sorted(touched_contacts):
+            c = self.waitlist.contacts[key]
+            batch.add("waitlist_contacts", contact_row(c, version))
+            out.waitlist.append(contact_message(c))
+        for (topic, part), off in positions.items():
+            batch.add("progress", (self.epoch, topic, part, off, now))
+            self.progress[(topic, part)] = off
+        return batch, out
+
+    def _ctx(self, now) -> ValidationContext:
+        return ValidationContext(now=now, clock_skew=self.clock_skew, known_wards=self._known_wards,
+                                 decided_at=self.waitlist.decided_at, config=self.rule_config)
+
+    def _verdict(self, rec: SourceRecord, now) -> Verdict:
+        try:
+            decoded = self.codec.decode(rec.value)
+        except DecodeError as err:
+            return decoding_verdict(err.rule_id, str(err))
+        ctx = self._ctx(now)
+        ctx.expected_topic = BEDS if rec.topic == self.beds_topic else WAITLIST
+        return validate_record(decoded.record, ctx)
+
+    def _apply(self, ev: Event):
+        if ev.event_type == "WardDeclared":
+            self._known_wards.add(ev.ward_id)
+        prev = self.newest_by_region.get(ev.region_code)
+        if prev is None or ev.occurred_at > prev:
+            self.newest_by_region[ev.region_code] = ev.occurred_at
+        if isinstance(ev, WaitlistEvent):
+            return self.waitlist.apply(ev)
+        return self.beds.apply(ev)
+
+    def _remember(self, event_id: str):
+        self._recent[event_id] = None
+        if len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
+
+    def _event_row(self, ev: Event, rec: SourceRecord, now, findings) -> tuple:
+        home = treating = ""
+        if isinstance(ev, PatientAdmitted):
+            home = reference.municipality_region(ev.home_municipality_code) or ""
+            treating = self.beds.wards_get(ev.ward_id).region_code
+        entity = ev.key() if isinstance(ev, WaitlistEvent) else (
+            ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
+        payload = json.dumps(ev.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+        return (ev.event_id, ev.event_type, _utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
+                home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
+
+    def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: SinkBatch, out: Outputs):
+        rule_ids = verdict.rule_ids
+        messages = [v.message for v in verdict.violations]
+        if self.metrics:
+            for r in rule_ids:
+                self.metrics.rejections.labels(r).inc()
+        record = verdict.record
+        if record is not None:
+            payload, fmt = json.dumps(privacy.redact(record), default=str, ensure_ascii=False), "json"
+        else:
+            payload, fmt = base64.b64encode(privacy.redact_bytes(rec.value)).decode(), "base64"
+        def s(key):
+            v = record.get(key) if isinstance(record, dict) else None
+            return v if isinstance(v, str) else ""
+        row = (now, self.epoch, rec.topic, rec.partition, rec.offset, s("region_code"), s("sender_id"),
+               s("event_type"), s("event_id"), rule_ids, messages, payload, fmt)
+        batch.add("deadletters", row)
+        out.deadletters.append({"at": now.isoformat(), "source_topic": rec.topic, "source_partition": rec.partition,
+                                "source_offset": rec.offset, "region_code": s("region_code"),
+                                "sender_id": s("sender_id"), "event_type": s("event_type"),
+                                "event_id": s("event_id"), "rule_ids": rule_ids, "messages": messages,
+                                "payload": payload, "payload_format": fmt})
+        log.info("rejected %s:%s@%s rules=%s", rec.topic, rec.partition, rec.offset, ",".join(rule_ids))
+
+    @staticmethod
+    def _status_row(st: WardStatus, version: int, ev: Event | None) -> tuple:
+        at = _utc(ev.occurred_at) if ev is not None else _utc(st.last_event_at) or dt.datetime.now(dt.timezone.utc)
+        return (st.ward_id, version, at, ev.event_id if ev else "", st.hospital_id, st.hospital_name,
+                st.ward_name, st.region_code, st.mvo_code, reference.mvo_group(st.mvo_code) or "", st.care_type,
+                st.ward_kind, st.source, st.staffed_beds, st.admitted, st.present, st.on_leave, st.occupied,
+                st.overcrowded, st.outliers, st.discharge_ready, st.out_of_area_in, _utc(st.last_event_at))
+
+
+def parse_event(record: dict) -> Event:
+    return EVENT_TYPES[record["event_type"]].model_validate(record)
+
+
+def status_message(st: WardStatus) -> dict:
+    d = asdict(st)
+    d["last_event_at"] = st.last_event_at.isoformat() if st.last_event_at else None
+    return d
+
+
+def contact_row(c: Contact, version: int) -> tuple:
+    return (c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
+            c.mvo_group or "", c.phase or 0, c.guarantee, _utc(c.decided_at), c.deviation, _utc(c.booked_for),
+            c.status, _utc(c.closed_at), c.performing_region or "", c.home_region or "", c.removal_reason or "",
+            c.referred_to_region or "")
+
+
+def contact_message(c: Contact) -> dict:
+    return {"contact_key": c.key, "region_code": c.region_code, "mvo_group": c.mvo_group, "phase": c.phase,
+            "status": c.status, "deviation": c.deviation,
+            "decided_at": c.decided_at.isoformat() if c.decided_at else None,
+            "closed_at": c.closed_at.isoformat() if c.closed_at else None}

@@ -1,0 +1,101 @@
+"""Reads for the views, in one place: SQL over the sink's tables, shaped for web/status.py and the
+waiting-list measures. Tables are ReplacingMergeTree, so every read of current state uses FINAL."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sinks.clickhouse import ClickHouse
+from streams.domain.waitlist import Limits, WaitRow, measures
+
+WARD_COLUMNS = ("ward_id", "hospital_id", "hospital_name", "ward_name", "region_code", "mvo_code", "mvo_group",
+                "care_type", "ward_kind", "source", "staffed_beds", "admitted", "present", "on_leave", "occupied",
+                "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "last_event_at")
+WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
+
+
+def current_wards(db: ClickHouse) -> list[dict]:
+    return db.query_dicts(f"SELECT {', '.join(WARD_COLUMNS)} FROM ward_current FINAL")
+
+
+def wards_at(db: ClickHouse, at: dt.datetime) -> list[dict]:
+    """Every ward's status as of `at` (event time): its newest history row at or before `at`."""
+    cols = ", ".join(f"argMax({c}, (at, version)) AS {c}" for c in WARD_COLUMNS if c != "ward_id")
+    return db.query_dicts(
+        f"SELECT ward_id, {cols} FROM ward_status WHERE at <= {{at:DateTime64(3)}} GROUP BY ward_id",
+        {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+
+
+def out_of_area_now(db: ClickHouse) -> dict[tuple[str, str], int]:
+    _, rows = db.query("SELECT home_region, treating_region, patients FROM out_of_area_current FINAL "
+                       "WHERE patients > 0")
+    return {(h, t): int(n) for h, t, n in rows}
+
+
+def out_of_area_window(db: ClickHouse, window: str, now: dt.datetime) -> dict[tuple[str, str], int]:
+    """Out-of-area admissions whose admission falls in the window (by event time)."""
+    since = (now - WINDOWS[window]).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    _, rows = db.query(
+        "SELECT home_region, treating_region, count() FROM events FINAL "
+        "WHERE event_type = 'PatientAdmitted' AND home_region != '' AND treating_region != '' "
+        "AND home_region != treating_region AND occurred_at >= {since:DateTime64(3)} "
+        "GROUP BY home_region, treating_region", {"since": since})
+    return {(h, t): int(n) for h, t, n in rows}
+
+
+def waitlist(db: ClickHouse, region: str, at: dt.datetime, limits: Limits, phase: int | None = None,
+             exclude_deviations: bool = True) -> list[dict]:
+    """Waiting-list measures for a region at an instant: SQL pre-aggregates open contacts by wait day,
+    the domain function does the buckets and shares (one implementation for tests and the API)."""
+    at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    phase_filter = "AND phase = {phase:UInt8}" if phase else ""
+    _, rows = db.query(
+        "SELECT mvo_group, phase, intDiv(dateDiff('second', decided_at, {at:DateTime64(3)}), 86400) AS days, "
+        "guarantee, deviation IS NOT NULL AS dev, count() "
+        "FROM waitlist_contacts FINAL "
+        "WHERE region_code = {region:String} AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL "
+        "AND decided_at <= {at:DateTime64(3)} AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)}) "
+        f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev",
+        {"region": region, "at": at_utc, "phase": phase or 0})
+    wait_rows = [WaitRow(g or "okänd", int(p), int(d), bool(gu), bool(dv), int(n)) for g, p, d, gu, dv, n in rows]
+    return [m.as_dict() for m in measures(wait_rows, at, region, limits, exclude_deviations)]
+
+
+def care_elsewhere(db: ClickHouse, region: str) -> dict:
+    _, rows = db.query(
+        "SELECT countIf(status = 'performed' AND performing_region != '' AND performing_region != region_code), "
+        "countIf(home_region != '' AND home_region != region_code), "
+        "countIf(status = 'removed' AND removal_reason = 'referred_elsewhere') "
+        "FROM waitlist_contacts FINAL WHERE region_code = {region:String}", {"region": region})
+    a, b, c = rows[0] if rows else (0, 0, 0)
+    return {"performed_in_other_region": int(a), "patients_from_other_regions": int(b),
+            "referred_elsewhere": int(c)}
+
+
+def deadletters(db: ClickHouse, limit: int, region: str | None = None) -> list[dict]:
+    where = "WHERE region_code = {region:String}" if region else ""
+    return db.query_dicts(
+        "SELECT at, source_topic, source_partition, source_offset, region_code, sender_id, event_type, event_id, "
+        f"rule_ids, messages FROM deadletters FINAL {where} ORDER BY at DESC, source_offset DESC "
+        "LIMIT {limit:UInt32}", {"limit": limit, "region": region or ""})
+
+
+def snapshot_rows(db: ClickHouse, month: dt.date) -> list[dict]:
+    return db.query_dicts(
+        "SELECT month, region_code, mvo_group, phase, waiting, le_30, le_60, le_90, le_180, gt_180, limit_days, "
+        "share_within_limit, share_over_180, closed_at FROM waitlist_snapshots FINAL "
+        "WHERE month = {month:Date} ORDER BY region_code, mvo_group, phase", {"month": month})
+
+
+def data_quality(db: ClickHouse) -> list[dict]:
+    return db.query_dicts(
+        "SELECT region_code, sender_id, sum(accepted) AS accepted, sum(rejected) AS rejected, "
+        "max(last_at) AS last_event_at, sum(census_disagreements) AS census_disagreements FROM ("
+        " SELECT region_code, sender_id, count() AS accepted, 0 AS rejected, max(occurred_at) AS last_at, "
+        "  countIf(has(findings, 'MNG-010')) AS census_disagreements FROM events FINAL GROUP BY region_code, sender_id"
+        " UNION ALL SELECT region_code, sender_id, 0, count(), max(at), 0 FROM deadletters FINAL "
+        "  GROUP BY region_code, sender_id) GROUP BY region_code, sender_id ORDER BY region_code, sender_id")
+
+
+def rejections_by_rule(db: ClickHouse) -> list[dict]:
+    return db.query_dicts("SELECT region_code, arrayJoin(rule_ids) AS rule_id, count() AS n FROM deadletters FINAL "
+                          "GROUP BY region_code, rule_id ORDER BY region_code, rule_id")

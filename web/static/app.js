@@ -1,0 +1,596 @@
+/* bedflow live page: vanilla JS, no build step, no external resources.
+ *
+ * Talks to /api/v1/{status,out-of-area,waitlist,deadletters} with a bearer token kept in
+ * sessionStorage. Re-fetches and re-renders every 5 s, keeping the drill-down position.
+ *
+ * DOM hooks for tests: rows carry data-id, numeric cells data-field (+ data-value = raw JSON value,
+ * empty string for null). See index.html for panel ids.
+ */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "bedflow.token";
+  var REFRESH_MS = 5000;
+
+  // The 21 regions (reference data, streams/reference/regions.csv).
+  var REGIONS = [
+    ["01", "Stockholm", "Stockholm-Gotland"],
+    ["03", "Uppsala", "Uppsala-Örebro"],
+    ["04", "Sörmland", "Uppsala-Örebro"],
+    ["05", "Östergötland", "Sydöstra"],
+    ["06", "Jönköpings län", "Sydöstra"],
+    ["07", "Kronoberg", "Södra"],
+    ["08", "Kalmar län", "Sydöstra"],
+    ["09", "Gotland", "Stockholm-Gotland"],
+    ["10", "Blekinge", "Södra"],
+    ["12", "Skåne", "Södra"],
+    ["13", "Halland", "Södra|Västra"],
+    ["14", "Västra Götaland", "Västra"],
+    ["17", "Värmland", "Uppsala-Örebro"],
+    ["18", "Örebro län", "Uppsala-Örebro"],
+    ["19", "Västmanland", "Uppsala-Örebro"],
+    ["20", "Dalarna", "Uppsala-Örebro"],
+    ["21", "Gävleborg", "Uppsala-Örebro"],
+    ["22", "Västernorrland", "Norra"],
+    ["23", "Jämtland Härjedalen", "Norra"],
+    ["24", "Västerbotten", "Norra"],
+    ["25", "Norrbotten", "Norra"]
+  ];
+  var REGION_NAME = {};
+  var REGION_HR = {};
+  REGIONS.forEach(function (r) { REGION_NAME[r[0]] = r[1]; REGION_HR[r[0]] = r[2].split("|"); });
+
+  var LEVEL_LABEL = {
+    nation: "Nation",
+    healthcare_region: "Sjukvårdsregioner / Healthcare regions",
+    region: "Regioner / Regions",
+    hospital: "Sjukhus / Hospitals",
+    ward: "Avdelningar / Wards"
+  };
+
+  var COUNT_FIELDS = {
+    staffed_beds: 1, occupied: 1, present: 1, on_leave: 1, overcrowded: 1, outliers: 1,
+    discharge_ready: 1, out_of_area_in: 1, out_of_area_out: 1, waiting: 1, patients: 1,
+    le_30: 1, le_60: 1, le_90: 1, le_180: 1, gt_180: 1
+  };
+
+  // ---------------------------------------------------------------- state
+  var state = {
+    // drill-down stack; each entry: {level, label, hr?, region?, hospital?}
+    path: [{ level: "nation", label: "Sverige / Sweden" }],
+    window: "now",
+    waitRegion: "01",
+    waitPhase: "",
+    seq: 0,          // bumps whenever the view changes; stale responses are dropped
+    timer: null,
+    lastOk: null,
+    failing: false
+  };
+
+  // ---------------------------------------------------------------- helpers
+  function $(id) { return document.getElementById(id); }
+
+  function esc(s) {
+    return String(s == null ? "" : s)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+
+  function isNum(v) { return typeof v === "number" && isFinite(v); }
+
+  function fmtInt(v) {
+    if (!isNum(v)) return null;
+    var s = Math.round(v).toLocaleString("sv-SE");
+    return s.replace(/\u2212/g, "-");
+  }
+
+  // Display text for a field value: null -> "<5" for suppressed counts, "–" otherwise.
+  function fmtField(field, v) {
+    if (v === null || v === undefined) return COUNT_FIELDS[field] ? "<5" : "–";
+    if (field === "occupancy_pct") return isNum(v) ? v.toFixed(1).replace(".", ",") + " %" : "–";
+    if (field === "share_within_limit" || field === "share_over_180" || field === "coverage") {
+      if (!isNum(v)) return "–";
+      var pct = v <= 1.0001 ? v * 100 : v; // accept 0..1 or 0..100
+      return Math.round(pct) + " %";
+    }
+    if (field === "free_beds" && isNum(v)) return (v < 0 ? "−" + fmtInt(-v) : fmtInt(v));
+    if (isNum(v)) return fmtInt(v);
+    return esc(v);
+  }
+
+  function rawAttr(v) { return v === null || v === undefined ? "" : String(v); }
+
+  // <span data-field=... data-value=...>text</span>
+  function cell(field, v, extraCls) {
+    var suppressed = (v === null || v === undefined);
+    var cls = "v" + (suppressed ? " suppressed" : "") + (extraCls ? " " + extraCls : "");
+    var title = suppressed ? (COUNT_FIELDS[field] ? ' title="Litet antal döljs / small number suppressed"' : ' title="Saknas / not available"') : "";
+    return '<span class="' + cls + '" data-field="' + field + '" data-value="' + esc(rawAttr(v)) + '"' + title + ">" +
+      fmtField(field, v) + "</span>";
+  }
+
+  function setField(el, field, v) {
+    el.setAttribute("data-value", rawAttr(v));
+    el.textContent = fmtField(field, v);
+    el.classList.toggle("suppressed", v === null || v === undefined);
+  }
+
+  function occClass(p) {
+    if (!isNum(p)) return "occ-na";
+    if (p > 100) return "occ-over";
+    if (p >= 95) return "occ-high";
+    if (p >= 85) return "occ-mid";
+    return "occ-ok";
+  }
+
+  function occBar(p) {
+    // Scale 0..120 %, with a marker at 100 %.
+    var w = isNum(p) ? Math.max(0, Math.min(p, 120)) / 120 * 100 : 0;
+    return '<div class="occbar ' + occClass(p) + '" title="' + (isNum(p) ? p.toFixed(1) + " %" : "–") + '">' +
+      '<svg viewBox="0 0 120 14" preserveAspectRatio="none" aria-hidden="true">' +
+      '<rect x="0" y="2" width="120" height="10" rx="2" class="track"></rect>' +
+      '<rect x="0" y="2" width="' + (w * 1.2).toFixed(2) + '" height="10" rx="2" class="fill"></rect>' +
+      '<line x1="100" x2="100" y1="0" y2="14" class="mark"></line>' +
+      "</svg>" + cell("occupancy_pct", p, "pct") + "</div>";
+  }
+
+  function badge(level, rule) {
+    var l = isNum(level) ? Math.max(1, Math.min(4, Math.round(level))) : null;
+    var names = { 1: "Normal", 2: "Förhöjd / Elevated", 3: "Hög / High", 4: "Kritisk / Critical" };
+    var title = (l ? "Nivå " + l + " – " + names[l] : "Ingen nivå / no level") + (rule ? "\n" + rule : "");
+    return '<span class="badge esc-' + (l || "na") + '" data-field="escalation_level" data-value="' +
+      esc(rawAttr(level)) + '" data-rule="' + esc(rule || "") + '" title="' + esc(title) + '">' +
+      (l ? l : "–") + "</span>";
+  }
+
+  function age(iso) {
+    if (!iso) return "–";
+    var t = Date.parse(iso);
+    if (isNaN(t)) return esc(iso);
+    var s = Math.max(0, (Date.now() - t) / 1000);
+    if (s < 60) return Math.round(s) + " s";
+    if (s < 3600) return Math.round(s / 60) + " min";
+    if (s < 86400) return Math.round(s / 3600) + " h";
+    return Math.round(s / 86400) + " d";
+  }
+
+  function clock(iso) {
+    var t = iso ? new Date(iso) : new Date();
+    if (isNaN(t.getTime())) return esc(iso);
+    return t.toLocaleString("sv-SE", { timeZone: "Europe/Stockholm", hour12: false });
+  }
+
+  // ---------------------------------------------------------------- API
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+  function Unauthorized() { this.name = "Unauthorized"; }
+
+  function api(path) {
+    return fetch(path, {
+      headers: { "Authorization": "Bearer " + (token() || ""), "Accept": "application/json" },
+      cache: "no-store"
+    }).then(function (r) {
+      if (r.status === 401) throw new Unauthorized();
+      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  // ---------------------------------------------------------------- login
+  function showLogin(msg) {
+    stopRefresh();
+    $("app").hidden = true;
+    $("login").hidden = false;
+    var e = $("login-error");
+    if (msg) { e.textContent = msg; e.hidden = false; } else { e.hidden = true; }
+    var inp = $("token-input");
+    inp.value = "";
+    setTimeout(function () { inp.focus(); }, 0);
+  }
+
+  function showApp() {
+    $("login").hidden = true;
+    $("app").hidden = false;
+    refreshAll();
+    startRefresh();
+  }
+
+  function handleError(err) {
+    if (err instanceof Unauthorized) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showLogin("Ogiltig eller utgången token / Invalid or expired token");
+      return;
+    }
+    state.failing = true;
+    renderRefreshStatus(String(err && err.message || err));
+    if (window.console) console.warn("bedflow:", err);
+  }
+
+  // ---------------------------------------------------------------- status / drill-down
+  function current() { return state.path[state.path.length - 1]; }
+
+  function statusUrl(view) {
+    var q = "level=" + encodeURIComponent(view.level);
+    if (view.region) q += "&region=" + encodeURIComponent(view.region);
+    if (view.hospital) q += "&hospital=" + encodeURIComponent(view.hospital);
+    return "/api/v1/status?" + q;
+  }
+
+  function hrOf(row) {
+    var h = row.healthcare_region != null ? row.healthcare_region : row.healthcare_regions;
+    if (Array.isArray(h)) return h;
+    if (typeof h === "string" && h) return h.split("|");
+    return REGION_HR[row.id] || [];
+  }
+
+  function filterRows(view, rows) {
+    if (view.level === "region" && view.hr) {
+      return rows.filter(function (r) {
+        var hrs = hrOf(r);
+        return hrs.indexOf(view.hr) >= 0 || (view.hrName && hrs.indexOf(view.hrName) >= 0);
+      });
+    }
+    return rows;
+  }
+
+  function childOf(view, row) {
+    var name = row.name || row.id;
+    switch (view.level) {
+      case "nation": return { level: "healthcare_region", label: LEVEL_LABEL.healthcare_region };
+      case "healthcare_region": return { level: "region", hr: String(row.id), hrName: row.name, label: name };
+      case "region": return { level: "hospital", region: String(row.id), label: name };
+      case "hospital": return { level: "ward", hospital: String(row.id), region: current().region, label: name };
+      default: return null;
+    }
+  }
+
+  function renderBreadcrumb() {
+    var html = state.path.map(function (p, i) {
+      var last = i === state.path.length - 1;
+      return last
+        ? '<span class="crumb current" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</span>"
+        : '<a href="#" class="crumb" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</a>";
+    }).join('<span class="sep">›</span>');
+    $("breadcrumb").innerHTML = html;
+  }
+
+  function rowHtml(view, r) {
+    var drill = view.level !== "ward";
+    var cls = ["row"];
+    if (r.stale) cls.push("stale");
+    if (drill) cls.push("drill");
+    var cov = isNum(r.coverage) && r.coverage < 1 && view.level !== "ward"
+      ? '<span class="cov-tag" title="Andel avdelningar med färska data / share of wards fresh">täckning ' +
+        Math.round(r.coverage * 100) + " %</span>" : "";
+    var staleTag = r.stale ? '<span class="stale-tag">inaktuell / stale</span>' : "";
+    var free = r.free_beds;
+    return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
+      (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : "") + ">" +
+      '<td class="name"><div class="unit-name" data-field="name">' + esc(r.name || r.id) + "</div>" +
+        '<div class="unit-meta">' + staleTag + cov +
+        '<span class="last" title="Senaste händelse / last event ' + esc(r.last_event_at ? clock(r.last_event_at) : "–") + '">' +
+        'senast / last <span data-field="last_event_at" data-value="' + esc(rawAttr(r.last_event_at)) + '">' +
+        age(r.last_event_at) + "</span></span>" +
+        '<span class="coverage-raw" data-field="coverage" data-value="' + esc(rawAttr(r.coverage)) + '" hidden></span></div></td>' +
+      '<td class="num big">' + cell("staffed_beds", r.staffed_beds) + "</td>" +
+      '<td class="num big">' + cell("occupied", r.occupied) +
+        '<div class="sub">närv. ' + cell("present", r.present) + " · perm. " + cell("on_leave", r.on_leave) + "</div></td>" +
+      '<td class="num big' + (isNum(free) && free < 0 ? " neg" : "") + '">' + cell("free_beds", free) + "</td>" +
+      '<td class="occ">' + occBar(r.occupancy_pct) + "</td>" +
+      '<td class="num">' + cell("overcrowded", r.overcrowded, isNum(r.overcrowded) && r.overcrowded > 0 ? "warn" : "") + "</td>" +
+      '<td class="num">' + cell("outliers", r.outliers) + "</td>" +
+      '<td class="num">' + cell("discharge_ready", r.discharge_ready) + "</td>" +
+      '<td class="num inout">' + cell("out_of_area_in", r.out_of_area_in) + ' <span class="muted">/</span> ' +
+        cell("out_of_area_out", r.out_of_area_out) + "</td>" +
+      '<td class="esc">' + badge(r.escalation_level, r.escalation_rule) + "</td>" +
+      "</tr>";
+  }
+
+  function renderStatus(view, data) {
+    var rows = filterRows(view, (data && data.rows) || []);
+    var body = $("status-body");
+    if (!rows.length) {
+      body.innerHTML = '<tr><td colspan="10" class="empty">Inga enheter / No units</td></tr>';
+    } else {
+      body.innerHTML = rows.map(function (r) { return rowHtml(view, r); }).join("");
+    }
+    $("status-table").setAttribute("data-level", view.level);
+  }
+
+  function renderNation(data) {
+    var r = (data && data.rows && data.rows[0]) || {};
+    var box = $("nation-totals");
+    box.setAttribute("data-id", rawAttr(r.id));
+    ["staffed_beds", "occupied", "free_beds", "occupancy_pct", "overcrowded", "outliers", "discharge_ready"]
+      .forEach(function (f) {
+        var el = box.querySelector('[data-field="' + f + '"]');
+        if (el) setField(el, f, r[f]);
+      });
+    var e = box.querySelector('[data-field="escalation_level"]');
+    if (e) e.outerHTML = badge(r.escalation_level, r.escalation_rule).replace('class="badge', 'class="t-value badge big');
+    var fb = box.querySelector('[data-field="free_beds"]');
+    if (fb) fb.classList.toggle("neg", isNum(r.free_beds) && r.free_beds < 0);
+    var occ = box.querySelector('[data-field="occupancy_pct"]');
+    if (occ) occ.className = "t-value " + occClass(r.occupancy_pct) + "-text";
+    var cov = r.coverage;
+    var covEl = $("coverage");
+    covEl.innerHTML = 'täckning / coverage: <strong data-field="coverage" data-value="' + esc(rawAttr(cov)) + '">' +
+      (isNum(cov) ? Math.round(cov * 100) + " %" : "–") + "</strong> of wards fresh";
+    covEl.className = "coverage" + (isNum(cov) && cov < 0.9 ? " low" : "");
+  }
+
+  function loadStatus() {
+    var seq = state.seq;
+    var view = current();
+    var jobs = [api("/api/v1/status?level=nation")];
+    if (view.level !== "nation") jobs.push(api(statusUrl(view)));
+    return Promise.all(jobs).then(function (res) {
+      if (seq !== state.seq) return; // view changed while loading
+      renderNation(res[0]);
+      renderStatus(view, res[1] || res[0]);
+    });
+  }
+
+  function drillTo(newPath) {
+    state.path = newPath;
+    state.seq++;
+    renderBreadcrumb();
+    $("status-body").innerHTML = '<tr><td colspan="10" class="empty">Laddar… <span class="en">/ Loading…</span></td></tr>';
+    loadStatus().then(okTick, handleError);
+  }
+
+  function onStatusClick(ev) {
+    var tr = ev.target.closest("tr.drill");
+    if (!tr) return;
+    var view = current();
+    var id = tr.getAttribute("data-id");
+    var name = (tr.querySelector(".unit-name") || {}).textContent || id;
+    var next = childOf(view, { id: id, name: name });
+    if (next) drillTo(state.path.concat([next]));
+  }
+
+  // ---------------------------------------------------------------- out-of-area heat map
+  function heatColor(v, max) {
+    if (!isNum(v) || v <= 0) return null;
+    var t = Math.log(1 + v) / Math.log(1 + Math.max(max, 1));
+    // light blue -> deep blue
+    var c0 = [222, 235, 247], c1 = [8, 69, 148];
+    var c = c0.map(function (a, i) { return Math.round(a + (c1[i] - a) * t); });
+    return { fill: "rgb(" + c.join(",") + ")", dark: t > 0.55 };
+  }
+
+  function renderHeatmap(data) {
+    var m = {};
+    var max = 0;
+    ((data && data.rows) || []).forEach(function (r) {
+      var k = r.home_region + ":" + r.treating_region;
+      m[k] = r.patients;
+      if (isNum(r.patients) && r.patients > max) max = r.patients;
+    });
+    var n = REGIONS.length, cs = 25, left = 150, top = 100;
+    var W = left + n * cs + 70, H = top + n * cs + 4;
+    var s = ['<svg id="heatmap-svg" viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H +
+      '" role="img" aria-label="Out-of-area matrix" data-window="' + esc(data && data.window || state.window) + '">'];
+    REGIONS.forEach(function (r, j) {
+      var x = left + j * cs + cs / 2;
+      s.push('<text class="hm-col" transform="translate(' + (x + 4) + "," + (top - 6) + ') rotate(-60)">' + r[0] + " " + esc(r[1]) + "</text>");
+    });
+    REGIONS.forEach(function (home, i) {
+      var y = top + i * cs;
+      s.push('<text class="hm-row" x="' + (left - 6) + '" y="' + (y + cs / 2 + 4) + '">' + esc(home[1]) + " " + home[0] + "</text>");
+      REGIONS.forEach(function (tr, j) {
+        var x = left + j * cs;
+        var k = home[0] + ":" + tr[0];
+        var has = Object.prototype.hasOwnProperty.call(m, k);
+        var v = has ? m[k] : 0;
+        var diag = home[0] === tr[0];
+        var col = heatColor(v, max);
+        var fill = diag ? "#e3e6ea" : (v === null ? "url(#hm-hatch)" : (col ? col.fill : "#f7f9fb"));
+        var label = diag ? "" : (v === null ? "<5" : (isNum(v) && v > 0 ? (v >= 1000 ? Math.round(v / 100) / 10 + "k" : String(v)) : ""));
+        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? "<5 (suppressed)" : (v || 0) + " patienter / patients"));
+        s.push('<g class="hm-cell" data-home="' + home[0] + '" data-treating="' + tr[0] + '" data-value="' + esc(rawAttr(has ? v : 0)) + '">' +
+          "<title>" + esc(tip) + "</title>" +
+          '<rect x="' + (x + 1) + '" y="' + (y + 1) + '" width="' + (cs - 2) + '" height="' + (cs - 2) + '" rx="3" fill="' + fill + '"></rect>' +
+          (label ? '<text x="' + (x + cs / 2) + '" y="' + (y + cs / 2 + 4) + '" class="hm-num' + (col && col.dark ? " dark" : "") + '">' + esc(label) + "</text>" : "") +
+          "</g>");
+      });
+    });
+    s.push('<defs><pattern id="hm-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
+      '<rect width="6" height="6" fill="#eef1f4"></rect><line x1="0" y1="0" x2="0" y2="6" stroke="#c5ccd4" stroke-width="2"></line></pattern></defs>');
+    s.push("</svg>");
+    var c1 = heatColor(1, max), cm = heatColor(max, max);
+    s.push('<div class="hm-legend"><span><i style="background:' + (c1 ? c1.fill : "#dbe7f4") + '"></i>få / few</span>' +
+      '<span><i style="background:' + (cm ? cm.fill : "#084594") + '"></i>max ' + fmtInt(max) + '</span>' +
+      '<span><i class="hatch"></i>&lt;5 dolt / suppressed</span><span><i style="background:#e3e6ea"></i>egen region / own region</span></div>');
+    $("heatmap").innerHTML = s.join("");
+  }
+
+  function loadHeatmap() {
+    var w = state.window;
+    return api("/api/v1/out-of-area?window=" + encodeURIComponent(w)).then(function (d) {
+      if (w === state.window) renderHeatmap(d);
+    });
+  }
+
+  // ---------------------------------------------------------------- waiting lists
+  var BUCKETS = [
+    ["le_30", "≤30 d", "b1"], ["le_60", "31–60", "b2"], ["le_90", "61–90", "b3"],
+    ["le_180", "91–180", "b4"], ["gt_180", ">180", "b5"]
+  ];
+
+  function stackBar(r) {
+    var vals = BUCKETS.map(function (b) { return isNum(r[b[0]]) ? r[b[0]] : 0; });
+    var total = vals.reduce(function (a, b) { return a + b; }, 0);
+    var s = ['<svg class="stack" viewBox="0 0 100 12" preserveAspectRatio="none" aria-hidden="true">'];
+    var x = 0;
+    if (total > 0) {
+      vals.forEach(function (v, i) {
+        var w = v / total * 100;
+        if (w > 0) s.push('<rect class="' + BUCKETS[i][2] + '" x="' + x.toFixed(2) + '" y="0" width="' + w.toFixed(2) + '" height="12"></rect>');
+        x += w;
+      });
+    } else {
+      s.push('<rect class="empty" x="0" y="0" width="100" height="12"></rect>');
+    }
+    s.push("</svg>");
+    var tip = BUCKETS.map(function (b) { return b[1] + ": " + fmtField(b[0], r[b[0]]); }).join(" · ");
+    var hidden = BUCKETS.map(function (b) { return cell(b[0], r[b[0]], "bucket"); }).join("");
+    return '<div class="dist" title="' + esc(tip) + '">' + s.join("") + '<span class="buckets" hidden>' + hidden + "</span></div>";
+  }
+
+  function renderWaitlist(data) {
+    var rows = (data && data.rows) || [];
+    var body = $("waitlist-body");
+    if (!rows.length) {
+      body.innerHTML = '<tr><td colspan="6" class="empty">Inga väntande / Nobody waiting</td></tr>';
+    } else {
+      body.innerHTML = rows.map(function (r) {
+        var share = r.share_within_limit;
+        var sp = isNum(share) ? (share <= 1.0001 ? share * 100 : share) : null;
+        var cls = sp === null ? "" : (sp >= 80 ? "good" : (sp >= 60 ? "mid" : "bad"));
+        return '<tr class="row" data-id="' + esc(r.mvo_group + "|" + r.phase) + '">' +
+          '<td class="name" data-field="mvo_group">' + esc(r.mvo_group) + "</td>" +
+          '<td class="num">' + cell("phase", r.phase) + "</td>" +
+          '<td class="num big">' + cell("waiting", r.waiting) + "</td>" +
+          '<td class="dist">' + stackBar(r) + "</td>" +
+          '<td class="num share ' + cls + '">' + cell("share_within_limit", share) + "</td>" +
+          '<td class="num">' + cell("share_over_180", r.share_over_180) + "</td></tr>";
+      }).join("");
+    }
+    $("waitlist-at").textContent = data && data.at ? "Läge / As of " + clock(data.at) : "";
+  }
+
+  function loadWaitlist() {
+    var region = state.waitRegion, phase = state.waitPhase;
+    var url = "/api/v1/waitlist?region=" + encodeURIComponent(region) + (phase ? "&phase=" + encodeURIComponent(phase) : "");
+    return api(url).then(function (d) {
+      if (region === state.waitRegion && phase === state.waitPhase) renderWaitlist(d);
+    });
+  }
+
+  // ---------------------------------------------------------------- dead letters
+  function renderDeadletters(data) {
+    var rows = (data && data.rows) || [];
+    $("deadletter-count").textContent = rows.length ? rows.length + " senaste / latest" : "";
+    if (!rows.length) {
+      $("deadletter-body").innerHTML = '<tr><td colspan="5" class="empty">Inga avvisade meddelanden / No rejections</td></tr>';
+      return;
+    }
+    $("deadletter-body").innerHTML = rows.map(function (r, i) {
+      var rules = (r.rule_ids || []).map(function (x) { return '<code class="rule">' + esc(x) + "</code>"; }).join(" ");
+      var msgs = (r.messages || []).map(esc).join("<br>");
+      var rc = r.region_code;
+      return '<tr class="row" data-id="' + i + '">' +
+        '<td class="time" data-field="at" data-value="' + esc(rawAttr(r.at)) + '">' + clock(r.at) + "</td>" +
+        '<td data-field="region_code" data-value="' + esc(rawAttr(rc)) + '">' + (rc ? esc(rc) + " " + esc(REGION_NAME[rc] || "") : "–") + "</td>" +
+        '<td data-field="source_topic"><code>' + esc(r.source_topic) + "</code></td>" +
+        '<td data-field="rule_ids">' + rules + "</td>" +
+        '<td class="msg" data-field="messages">' + msgs + "</td></tr>";
+    }).join("");
+  }
+
+  function loadDeadletters() {
+    return api("/api/v1/deadletters?limit=25").then(renderDeadletters);
+  }
+
+  // ---------------------------------------------------------------- refresh loop
+  function renderRefreshStatus(err) {
+    var el = $("refresh-status");
+    if (err) {
+      el.className = "refresh-status error";
+      el.textContent = "Anslutningsfel / Connection problem" + (state.lastOk ? " – senast / last ok " + state.lastOk.toLocaleTimeString("sv-SE") : "");
+      el.title = err;
+    } else {
+      el.className = "refresh-status ok";
+      el.textContent = "Uppdaterad / Updated " + state.lastOk.toLocaleTimeString("sv-SE");
+      el.title = "";
+    }
+  }
+
+  function okTick() {
+    state.lastOk = new Date();
+    state.failing = false;
+    renderRefreshStatus(null);
+  }
+
+  var inFlight = false;
+  function refreshAll() {
+    if (inFlight || !token()) return Promise.resolve();
+    inFlight = true;
+    return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadDeadletters()])
+      .then(okTick, handleError)
+      .then(function () { inFlight = false; });
+  }
+
+  function startRefresh() {
+    stopRefresh();
+    state.timer = setInterval(refreshAll, REFRESH_MS);
+  }
+
+  function stopRefresh() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  // ---------------------------------------------------------------- wiring
+  function init() {
+    $("login-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var t = $("token-input").value.trim();
+      if (!t) return;
+      sessionStorage.setItem(TOKEN_KEY, t);
+      showApp();
+    });
+    $("logout-button").addEventListener("click", function () {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showLogin();
+    });
+
+    $("status-body").addEventListener("click", onStatusClick);
+    $("status-body").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") onStatusClick(ev);
+    });
+    $("breadcrumb").addEventListener("click", function (ev) {
+      var a = ev.target.closest("a.crumb");
+      if (!a) return;
+      ev.preventDefault();
+      var d = parseInt(a.getAttribute("data-depth"), 10);
+      drillTo(state.path.slice(0, d + 1));
+    });
+
+    $("window-selector").addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-window]");
+      if (!b) return;
+      state.window = b.getAttribute("data-window");
+      Array.prototype.forEach.call(this.querySelectorAll("button"), function (x) {
+        x.classList.toggle("active", x === b);
+      });
+      loadHeatmap().catch(handleError);
+    });
+
+    var sel = $("waitlist-region");
+    sel.innerHTML = REGIONS.map(function (r) {
+      return '<option value="' + r[0] + '">' + r[0] + " " + esc(r[1]) + "</option>";
+    }).join("");
+    sel.value = state.waitRegion;
+    sel.addEventListener("change", function () { state.waitRegion = sel.value; loadWaitlist().catch(handleError); });
+    $("waitlist-phase").addEventListener("change", function () {
+      state.waitPhase = this.value; loadWaitlist().catch(handleError);
+    });
+    $("waitlist-legend").innerHTML = BUCKETS.map(function (b) {
+      return '<span class="lg"><i class="' + b[2] + '"></i>' + b[1] + "</span>";
+    }).join("");
+
+    renderBreadcrumb();
+    if (token()) showApp(); else showLogin();
+  }
+
+  // Small debugging/testing hook (read-only view of the drill-down position).
+  window.bedflow = {
+    path: function () { return state.path.map(function (p) { return Object.assign({}, p); }); },
+    refresh: function () { return refreshAll(); }
+  };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
