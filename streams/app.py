@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import time
 
 import faust
@@ -141,6 +142,12 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
                 # Stopping: finish the write before the events are acked, then stop.
                 await task
                 raise
+            except BaseException:  # noqa: BLE001
+                # faust acks a take() batch even when the body raises, so its offsets would be committed
+                # and the batch lost. Die instead: nothing is committed, the batch is redelivered.
+                log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
+                logging.shutdown()
+                os._exit(70)
 
     def make_agent(topic_name: str):
         topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",

@@ -1,0 +1,106 @@
+"""`bedflow up`: the whole platform in one process on its embedded defaults — the Tansu broker (a child
+process), topics, the processors and sink on chDB, the page and API, optionally simulated regions.
+
+The embedded broker keeps everything in memory, so a restart starts with empty topics. ClickHouse keeps
+the history and the accepted events; the worker rebuilds its state from them, so the live numbers come
+back as they were. Each broker start gets a new log epoch so old source offsets are not confused with
+the new broker's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import sys
+import threading
+
+from bedflow.config import Config
+from bedflow.settings import Settings
+from streams.broker import LocalBroker, create_topics, wait_for_broker
+from streams.publisher import BROKER_FILE
+
+log = logging.getLogger("bedflow.up")
+
+
+def topics_of(settings: Settings) -> dict[str, int]:
+    p = settings.partitions
+    return {settings.topic_beds: p, settings.topic_waitlist: p, settings.topic_deadletter: p,
+            settings.topic_ward_status: p, settings.topic_out_of_area: p, settings.topic_waitlist_status: p}
+
+
+def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: int = 1, sim_scale: float = 0.1,
+       sim_speed: float = 60.0, sim_days: float = 1.0) -> int:
+    from streams.app import Runtime, build_app, run_worker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    if settings.bootstrap:
+        if not wait_for_broker(settings.bootstrap, timeout=20):
+            print(f"bedflow up: the Kafka broker at {settings.bootstrap} does not answer", file=sys.stderr)
+            return 2
+    else:
+        broker = LocalBroker(log_dir=settings.data_dir / "logs").start()
+        epoch = f"embedded-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        settings = settings.model_copy(update={"bootstrap": broker.bootstrap, "log_epoch": epoch})
+    addr_file = settings.data_dir / BROKER_FILE
+    addr_file.write_text(settings.bootstrap)
+    try:
+        create_topics(settings.bootstrap, topics_of(settings),
+                      configs={"cleanup.policy": "delete", "retention.ms": "-1"})
+        runtime = Runtime(settings, config)
+        restored = runtime.restore()
+        runtime.start_producer(settings.bootstrap)
+        token = settings.admin_token or secrets.token_urlsafe(24)
+        stop = threading.Event()
+        tasks = []
+        if simulate:
+            tasks.append(_simulator_task(settings, stop, sim_seed, sim_scale, sim_speed, sim_days,
+                                         fresh=restored == 0))
+        app = build_app(settings, runtime, settings.bootstrap, admin_token=token, extra_tasks=tasks)
+        print(f"""
+bedflow is up
+  page and API : http://{settings.host}:{settings.port}/
+  admin token  : {token}{'' if settings.admin_token else '   (generated; set BEDFLOW_ADMIN_TOKEN to fix it)'}
+  Kafka        : {settings.bootstrap}{'   (embedded Tansu broker)' if broker else ''}
+  ClickHouse   : {settings.resolved_clickhouse_dsn()}   ({restored} events restored)
+  publish      : bedflow publish --bootstrap {settings.bootstrap} examples/region-01.jsonl
+Ctrl-C stops everything.
+""", flush=True)
+        try:
+            run_worker(app, settings.log_level)
+        except SystemExit:
+            pass
+        finally:
+            stop.set()
+        return 0
+    finally:
+        addr_file.unlink(missing_ok=True)
+        if broker is not None:
+            broker.stop()
+
+
+def _simulator_task(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float,
+                    days: float, fresh: bool):
+    """A faust task that publishes simulated regions from a background thread: history from `days` ago
+    as fast as it goes, then in real time."""
+    import asyncio
+
+    async def simulate():
+        await asyncio.to_thread(run_simulation, settings, stop, seed, scale, speed, days, fresh)
+
+    return simulate
+
+
+def run_simulation(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float, days: float,
+                   fresh: bool):
+    from streams.publisher import Publisher, publish_stream
+    from streams.simulator import Simulator
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    # A restarted platform keeps its history, so a new simulation run gets its own seed (new ids).
+    run_seed = seed if fresh else seed * 1_000_003 + int(now.timestamp())
+    sim = Simulator(seed=run_seed, start=now - dt.timedelta(days=days), scale=scale)
+    pub = Publisher(settings, settings.bootstrap)
+    n = publish_stream(pub, sim.stream(days=days + 365), stop=stop.is_set)
+    pub.flush(10)
+    log.info("simulator stopped after %d events", n)

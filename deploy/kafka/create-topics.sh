@@ -1,0 +1,77 @@
+#!/bin/sh
+# Create (idempotently) the bedflow topics with the partition count the workers are sized for.
+# Used by the compose service `topic-init` and the k8s Job `bedflow-topics` (ConfigMap kafka-scripts,
+# same text: tests/test_deploy.py checks that the copies are identical).
+#
+# The partition count is BEDFLOW_PARTITIONS (the same variable the workers read). An existing topic
+# with a different count is an error, never silently changed: adding partitions re-maps ward and
+# contact keys to other partitions and breaks per-key order and the workers' table state
+# (see deploy/OPERATIONS.md, "Partitions and scaling").
+#
+# Inputs (environment)
+#   KAFKA_BOOTSTRAP            host:port of the listener to use
+#   KAFKA_ADMIN_PASSWORD_FILE  if set: SASL_SSL + SCRAM-SHA-512 as KAFKA_ADMIN_USER, CA in KAFKA_TLS_CA_FILE;
+#                              unset: PLAINTEXT (the private INTERNAL listener)
+#   KAFKA_REPLICATION_FACTOR   (default 3)      KAFKA_MIN_INSYNC_REPLICAS (default 2)
+#   RAW_RETENTION_DAYS         input topics beds/waitlist (default 90)
+#   DEADLETTER_RETENTION_DAYS  dead letters (default 90)
+#   DERIVED_RETENTION_DAYS     ward-status / out-of-area / waitlist-status (default 7)
+#   BEDFLOW_PARTITIONS, BEDFLOW_TOPIC_BEDS, BEDFLOW_TOPIC_WAITLIST, BEDFLOW_TOPIC_DEADLETTER,
+#   BEDFLOW_TOPIC_WARD_STATUS, BEDFLOW_TOPIC_OUT_OF_AREA, BEDFLOW_TOPIC_WAITLIST_STATUS
+set -eu
+
+KAFKA_HOME=${KAFKA_HOME:-/opt/kafka}
+BIN=$KAFKA_HOME/bin
+: "${KAFKA_BOOTSTRAP:?KAFKA_BOOTSTRAP must be set}"
+PARTITIONS=${BEDFLOW_PARTITIONS:-4}
+RF=${KAFKA_REPLICATION_FACTOR:-3}
+MIN_ISR=${KAFKA_MIN_INSYNC_REPLICAS:-2}
+DAY_MS=86400000
+RAW_MS=$(( ${RAW_RETENTION_DAYS:-90} * DAY_MS ))
+DLQ_MS=$(( ${DEADLETTER_RETENTION_DAYS:-90} * DAY_MS ))
+DERIVED_MS=$(( ${DERIVED_RETENTION_DAYS:-7} * DAY_MS ))
+
+umask 077
+PROPS=$(mktemp)
+trap 'rm -f "$PROPS"' EXIT
+if [ -n "${KAFKA_ADMIN_PASSWORD_FILE:-}" ]; then
+  PW=$(tr -d '\r\n' < "$KAFKA_ADMIN_PASSWORD_FILE")
+  cat > "$PROPS" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${KAFKA_ADMIN_USER:-admin}" password="$PW";
+ssl.truststore.type=PEM
+ssl.truststore.location=${KAFKA_TLS_CA_FILE:-/etc/kafka/secrets/tls/ca.crt}
+PROPS
+else
+  echo "security.protocol=PLAINTEXT" > "$PROPS"
+fi
+
+topics() { "$BIN/kafka-topics.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$PROPS" "$@"; }
+
+echo "topic-init: waiting for $KAFKA_BOOTSTRAP"
+i=0
+until topics --list > /dev/null 2>&1; do
+  i=$((i + 1)); [ "$i" -lt 60 ] || { echo "topic-init: broker unreachable" >&2; exit 1; }
+  sleep 5
+done
+
+ensure() {  # name retention_ms cleanup_policy
+  topics --create --if-not-exists --topic "$1" --partitions "$PARTITIONS" --replication-factor "$RF" \
+    --config "retention.ms=$2" --config "cleanup.policy=$3" --config "min.insync.replicas=$MIN_ISR" \
+    --config "compression.type=zstd" --config "max.message.bytes=1048576"
+  have=$(topics --describe --topic "$1" | sed -n 's/.*PartitionCount: *\([0-9][0-9]*\).*/\1/p' | head -n 1)
+  if [ "$have" != "$PARTITIONS" ]; then
+    echo "topic-init: $1 has $have partitions, BEDFLOW_PARTITIONS=$PARTITIONS: refusing to continue" >&2
+    exit 2
+  fi
+  echo "topic-init: $1 ok ($have partitions, retention ${2} ms, $3)"
+}
+
+ensure "${BEDFLOW_TOPIC_BEDS:-bedflow.beds.v1}" "$RAW_MS" delete
+ensure "${BEDFLOW_TOPIC_WAITLIST:-bedflow.waitlist.v1}" "$RAW_MS" delete
+ensure "${BEDFLOW_TOPIC_DEADLETTER:-bedflow.deadletter.v1}" "$DLQ_MS" delete
+ensure "${BEDFLOW_TOPIC_WARD_STATUS:-bedflow.ward-status.v1}" "$DERIVED_MS" delete
+ensure "${BEDFLOW_TOPIC_OUT_OF_AREA:-bedflow.out-of-area.v1}" "$DERIVED_MS" delete
+ensure "${BEDFLOW_TOPIC_WAITLIST_STATUS:-bedflow.waitlist-status.v1}" "$DERIVED_MS" delete
+echo "topic-init: done"

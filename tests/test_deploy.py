@@ -1,0 +1,588 @@
+"""Static checks of the production layout under deploy/ (no Docker engine or cluster needed).
+
+`docker compose config` / `kubectl kustomize` are used only when the binaries work; otherwise skipped."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+from bedflow.cli import parser as cli_parser  # noqa: E402
+from bedflow.config import Config  # noqa: E402
+from bedflow.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+COMPOSE = DEPLOY / "compose.yaml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+OPERATIONS = DEPLOY / "OPERATIONS.md"
+
+BRIEF_COMMANDS = {"up", "worker", "serve", "publish", "simulate", "validate", "report"}
+POD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet", "CronJob"}
+
+
+def _subcommands() -> set[str]:
+    ap = cli_parser()
+    for action in ap._actions:  # argparse keeps subparsers as an action
+        if hasattr(action, "choices") and isinstance(action.choices, dict):
+            return set(action.choices)
+    raise AssertionError("bedflow CLI has no subcommands")
+
+
+SUBCOMMANDS = _subcommands()
+
+
+def _yaml_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+def _k8s_docs() -> list[dict]:
+    docs = []
+    for p in sorted(K8S.glob("*.yaml")):
+        if p.name == "kustomization.yaml":
+            continue
+        docs += [d for d in yaml.safe_load_all(p.read_text()) if d]
+    return docs
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _pod_spec(doc: dict) -> dict | None:
+    if doc.get("kind") not in POD_KINDS:
+        return None
+    spec = doc["spec"]
+    if doc["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
+def _containers(pod: dict) -> list[dict]:
+    return list(pod.get("initContainers", [])) + list(pod.get("containers", []))
+
+
+def _bedflow_image(image: str) -> bool:
+    name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return name == "bedflow"
+
+
+def _k8s(kind: str, name: str) -> dict:
+    for d in _k8s_docs():
+        if d["kind"] == kind and d["metadata"]["name"] == name:
+            return d
+    raise AssertionError(f"no {kind} {name} in deploy/k8s")
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+def test_layout_exists():
+    for p in (DOCKERFILE, COMPOSE, OPERATIONS, K8S / "kustomization.yaml"):
+        assert p.is_file(), p
+    assert len(list(K8S.glob("*.yaml"))) >= 5
+
+
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_yaml_file_parses(path):
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    assert docs, f"{path} is empty"
+    for d in docs:
+        assert isinstance(d, dict)
+
+
+def test_k8s_documents_are_well_formed():
+    seen = set()
+    for d in _k8s_docs():
+        assert d.get("apiVersion") and d.get("kind"), d
+        meta = d["metadata"]
+        key = (d["kind"], meta["name"])
+        assert key not in seen, f"duplicate {key}"
+        seen.add(key)
+        if d["kind"] != "Namespace":
+            assert meta.get("namespace") == "bedflow", key
+    kinds = {k for k, _ in seen}
+    for required in ("Namespace", "ConfigMap", "StatefulSet", "Deployment", "Service", "Ingress", "Job",
+                     "PodDisruptionBudget"):
+        assert required in kinds, required
+
+
+def test_kustomization_lists_every_manifest():
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kust["resources"]) == files
+
+
+def test_selectors_match_pod_labels():
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None or d["kind"] in ("Job", "CronJob"):
+            continue
+        sel = d["spec"]["selector"]["matchLabels"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert sel.items() <= labels.items(), d["metadata"]["name"]
+
+
+# --- settings and commands -------------------------------------------------------------------------
+
+def _deploy_text_files() -> list[Path]:
+    return [p for p in DEPLOY.rglob("*") if p.is_file()]
+
+
+def test_every_bedflow_variable_is_a_settings_field():
+    fields = {f"BEDFLOW_{name.upper()}" for name in Settings.model_fields}
+    found: dict[str, set[str]] = {}
+    for p in _deploy_text_files():
+        for var in re.findall(r"\bBEDFLOW_[A-Z][A-Z0-9_]*\b", p.read_text(errors="replace")):
+            found.setdefault(var, set()).add(str(p.relative_to(DEPLOY)))
+    assert found, "no BEDFLOW_* variable found in deploy/"
+    unknown = {v: sorted(f) for v, f in found.items() if v not in fields}
+    assert not unknown, f"not fields of bedflow.settings.Settings: {unknown}"
+
+
+def _env_of(container: dict, configmaps: dict[str, dict]) -> dict[str, str]:
+    env = {}
+    for src in container.get("envFrom", []):
+        if "configMapRef" in src:
+            env.update(configmaps[src["configMapRef"]["name"]])
+    for e in container.get("env", []):
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+        else:
+            env[e["name"]] = "x"  # from a Secret / field ref: a placeholder
+    return env
+
+
+def _configmaps() -> dict[str, dict]:
+    return {d["metadata"]["name"]: d.get("data", {}) for d in _k8s_docs() if d["kind"] == "ConfigMap"}
+
+
+def _validate_settings(env: dict[str, str], where: str, monkeypatch):
+    for k in [k for k in os.environ if k.startswith("BEDFLOW_")]:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        if k.startswith("BEDFLOW_"):
+            monkeypatch.setenv(k, re.sub(r"\$\(\w+\)", "x", v))
+    try:
+        return Settings()
+    except Exception as e:  # pydantic ValidationError
+        pytest.fail(f"{where}: settings do not validate: {e}")
+
+
+def test_k8s_settings_values_validate(monkeypatch):
+    cms = _configmaps()
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in pod.get("containers", []):
+            if _bedflow_image(c["image"]):
+                s = _validate_settings(_env_of(c, cms), f"{d['metadata']['name']}/{c['name']}", monkeypatch)
+                assert s.bootstrap, "bedflow pods need BEDFLOW_BOOTSTRAP"
+                assert s.clickhouse_dsn.startswith("http"), "bedflow pods read ClickHouse over HTTP"
+
+
+def test_compose_settings_values_validate(monkeypatch):
+    services = _compose()["services"]
+    for name, svc in services.items():
+        if "build" in svc or _bedflow_image(svc.get("image", "")):
+            env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+            _validate_settings(env, f"compose {name}", monkeypatch)
+
+
+def _k8s_bedflow_commands() -> list[tuple[str, list[str]]]:
+    out = []
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in _containers(pod):
+            if _bedflow_image(c["image"]):
+                assert "command" not in c, "keep the image entrypoint `bedflow`; pass the subcommand in args"
+                out.append((f"{d['metadata']['name']}/{c['name']}", [str(a) for a in c.get("args", [])]))
+    return out
+
+
+def _compose_bedflow_commands() -> list[tuple[str, list[str]]]:
+    out = []
+    for name, svc in _compose()["services"].items():
+        if "build" in svc or _bedflow_image(svc.get("image", "")):
+            cmd = svc.get("command", [])
+            cmd = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd]
+            out.append((f"compose {name}", cmd))
+    return out
+
+
+def test_brief_subcommands_exist_in_cli():
+    assert BRIEF_COMMANDS <= SUBCOMMANDS
+
+
+def test_every_bedflow_command_is_a_cli_subcommand():
+    commands = _k8s_bedflow_commands() + _compose_bedflow_commands()
+    assert {c[0] for _, c in commands if c} >= {"worker", "serve"}
+    for where, argv in commands:
+        assert argv, f"{where}: no subcommand (the image default is not relied on)"
+        assert argv[0] in BRIEF_COMMANDS, f"{where}: `bedflow {argv[0]}` is not a bedflow subcommand"
+        try:
+            cli_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{where}: bedflow rejects arguments {argv}")
+
+
+def test_bedflow_commands_in_docs_and_scripts_are_subcommands():
+    pattern = re.compile(r"(?:^|\n)\s*(?:\$\s*)?bedflow\s+([a-z][\w-]*)|--\s+bedflow\s+([a-z][\w-]*)")
+    texts = [OPERATIONS.read_text()] + [p.read_text() for p in (DEPLOY / "kafka").glob("*.sh")]
+    blocks = []
+    for t in texts:
+        blocks += re.findall(r"```.*?\n(.*?)```", t, flags=re.S) or [t]
+    used = {a or b for blk in blocks for a, b in pattern.findall(blk)}
+    assert used <= SUBCOMMANDS, used - SUBCOMMANDS
+
+
+# --- partitions and workers -------------------------------------------------------------------------
+
+def test_worker_replicas_equal_partition_count():
+    worker = _k8s("Deployment", "bedflow-worker")
+    c = next(c for c in worker["spec"]["template"]["spec"]["containers"] if _bedflow_image(c["image"]))
+    assert c["args"][0] == "worker"
+    env = _env_of(c, _configmaps())
+    partitions = int(env["BEDFLOW_PARTITIONS"])
+    assert worker["spec"]["replicas"] == partitions
+    # the topic Job creates the topics with the same count (same ConfigMap)
+    job = _k8s("Job", "bedflow-topics")
+    job_env = _env_of(job["spec"]["template"]["spec"]["containers"][0], _configmaps())
+    assert int(job_env["BEDFLOW_PARTITIONS"]) == partitions
+    # no surge: an extra consumer would idle
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+
+
+def test_compose_workers_do_not_exceed_partitions():
+    svc = _compose()["services"]
+    partitions = int(svc["worker"]["environment"]["BEDFLOW_PARTITIONS"])
+    replicas = int(svc["worker"].get("deploy", {}).get("replicas", 1))
+    assert 1 <= replicas <= partitions
+    assert int(svc["topic-init"]["environment"]["BEDFLOW_PARTITIONS"]) == partitions
+
+
+def test_kafka_statefulset_is_three_node_kraft():
+    sts = _k8s("StatefulSet", "kafka")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    voters = _configmaps()["kafka-config"]["controller_quorum_voters"].split(",")
+    assert [v.split("@")[0] for v in voters] == ["0", "1", "2"]
+    headless = _k8s("Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert all(f"kafka-{i}.{headless['metadata']['name']}." in v for i, v in enumerate(voters))
+    script = (DEPLOY / "kafka" / "start-kafka.sh").read_text()
+    assert "process.roles=broker,controller" in script
+    assert "CLIENT:SASL_SSL" in script and "SCRAM-SHA-512" in script
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+def _referenced_secrets() -> set[str]:
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "secretKeyRef" or (k == "secretRef" and isinstance(v, dict)):
+                    names.add(v["name"])
+                elif k == "secret" and isinstance(v, dict) and "secretName" in v:
+                    names.add(v["secretName"])
+                elif k == "tls" and isinstance(v, list):
+                    names.update(t["secretName"] for t in v if "secretName" in t)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for d in _k8s_docs():
+        walk(d)
+    return names
+
+
+def test_every_secret_is_defined_or_documented():
+    defined = {d["metadata"]["name"] for d in _k8s_docs() if d["kind"] == "Secret"}
+    refs = _referenced_secrets()
+    assert {"clickhouse-credentials", "kafka-tls", "kafka-admin"} <= refs
+    ops = OPERATIONS.read_text()
+    for name in refs - defined:
+        assert re.search(rf"create secret \w+ {re.escape(name)}\b", ops), \
+            f"Secret {name} is neither defined in deploy/k8s nor created in OPERATIONS.md"
+
+
+def test_credentials_come_from_secrets():
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in _containers(pod):
+            for e in c.get("env", []):
+                if re.search(r"PASSWORD|TOKEN", e["name"]) and not e["name"].endswith("_FILE"):
+                    assert "secretKeyRef" in e.get("valueFrom", {}), f"{c['name']}: {e['name']} is not a secret"
+    for d in _k8s_docs():
+        if d["kind"] == "ConfigMap":
+            for key, text in d.get("data", {}).items():
+                text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+                # a literal value (not a $variable filled in from a Secret at run time)
+                literal = re.search(r'(?i)(password|token)\s*[=:]\s*"?(?![$"])[A-Za-z0-9+/_.~-]{6,}', text)
+                assert not literal, (d["metadata"]["name"], key, literal and literal.group(0))
+
+
+def test_compose_secrets_are_files():
+    doc = _compose()
+    declared = doc["secrets"]
+    for name, svc in doc["services"].items():
+        for s in svc.get("secrets", []):
+            assert (s if isinstance(s, str) else s["source"]) in declared, (name, s)
+        for k, v in (svc.get("environment") or {}).items():
+            if re.search(r"PASSWORD|TOKEN", k):
+                assert k.endswith("_FILE") and str(v).startswith("/run/secrets/"), (name, k)
+    for s in declared.values():
+        assert s["file"].startswith("./secrets/")
+
+
+# --- ports ------------------------------------------------------------------------------------------
+
+def test_service_target_ports_match_container_ports():
+    docs = _k8s_docs()
+    pods = [(d["spec"]["template"]["metadata"]["labels"], _pod_spec(d)) for d in docs
+            if _pod_spec(d) is not None and d["kind"] != "Job"]
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        selector = svc["spec"]["selector"]
+        matching = [pod for labels, pod in pods if selector.items() <= labels.items()]
+        assert matching, f"Service {svc['metadata']['name']} selects no pod"
+        for pod in matching:
+            ports = [p for c in pod["containers"] for p in c.get("ports", [])]
+            by_name = {p["name"]: p["containerPort"] for p in ports if "name" in p}
+            numbers = {p["containerPort"] for p in ports}
+            for sp in svc["spec"]["ports"]:
+                target = sp.get("targetPort", sp["port"])
+                if isinstance(target, str):
+                    assert target in by_name, f"{svc['metadata']['name']}: no container port named {target}"
+                else:
+                    assert target in numbers, f"{svc['metadata']['name']}: no container port {target}"
+
+
+def test_probes_use_declared_ports():
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in pod["containers"]:
+            names = {p.get("name") for p in c.get("ports", [])}
+            numbers = {p["containerPort"] for p in c.get("ports", [])}
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                for kind in ("httpGet", "tcpSocket"):
+                    port = c.get(probe, {}).get(kind, {}).get("port")
+                    if port is not None:
+                        assert port in names or port in numbers, (d["metadata"]["name"], probe, port)
+
+
+def test_ingress_points_at_web_service():
+    ing = _k8s("Ingress", "bedflow-web")
+    for rule in ing["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            svc = _k8s("Service", backend["name"])
+            ports = svc["spec"]["ports"]
+            port = backend["port"]
+            assert any(p.get("name") == port.get("name") or p["port"] == port.get("number") for p in ports)
+
+
+def test_web_listens_where_service_sends():
+    web = _k8s("Deployment", "bedflow-web")
+    c = web["spec"]["template"]["spec"]["containers"][0]
+    env = _env_of(c, _configmaps())
+    port = int(env["BEDFLOW_PORT"])
+    assert env["BEDFLOW_HOST"] == "0.0.0.0"
+    assert port in {p["containerPort"] for p in c["ports"]}
+    svc = _k8s("Service", "bedflow-web")
+    assert svc["spec"]["ports"][0]["targetPort"] in (port, "http")
+
+
+def test_resources_on_every_long_running_container():
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in pod["containers"]:
+            r = c.get("resources", {})
+            assert r.get("requests") and r.get("limits"), f"{d['metadata']['name']}/{c['name']}"
+            assert "memory" in r["limits"], c["name"]
+
+
+def test_pod_disruption_budgets_select_workloads():
+    docs = _k8s_docs()
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    names = set()
+    for pdb in pdbs:
+        sel = pdb["spec"]["selector"]["matchLabels"]
+        hit = [d for d in docs if _pod_spec(d) is not None and d["kind"] != "Job"
+               and sel.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        assert hit, pdb["metadata"]["name"]
+        names.update(d["metadata"]["name"] for d in hit)
+    assert {"kafka", "bedflow-worker", "bedflow-web"} <= names
+
+
+# --- compose ----------------------------------------------------------------------------------------
+
+def test_compose_services_and_images():
+    svc = _compose()["services"]
+    assert {"kafka", "clickhouse", "topic-init", "worker", "web"} <= set(svc)
+    assert svc["kafka"]["image"].startswith("apache/kafka:")
+    assert svc["topic-init"]["image"] == svc["kafka"]["image"], "topic-init uses the broker's tools"
+    assert svc["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    assert svc["worker"]["image"] == svc["web"]["image"]
+    for name in ("worker", "web"):
+        assert svc[name]["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert (DEPLOY / svc[name]["build"]["context"] / svc[name]["build"]["dockerfile"]).resolve() == DOCKERFILE
+    # the web port is the one bedflow listens on
+    web_port = int(svc["web"]["environment"]["BEDFLOW_PORT"])
+    published = [str(p) for p in svc["web"]["ports"]]
+    assert any(p.split(":")[-1] == str(web_port) for p in published)
+    assert str(web_port) in " ".join(map(str, svc["web"]["healthcheck"]["test"]))
+
+
+def test_compose_ports_match_listeners():
+    svc = _compose()["services"]
+    env = svc["kafka"]["environment"]
+    assert any(str(p).endswith(":9094") for p in svc["kafka"]["ports"]), "SASL_SSL listener published"
+    assert not any(str(p).split(":")[-1] in ("9092", "9093") for p in svc["kafka"]["ports"]), \
+        "plaintext/controller listeners stay private"
+    assert svc["worker"]["environment"]["BEDFLOW_BOOTSTRAP"] == "kafka:9092"
+    assert svc["topic-init"]["environment"]["KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
+    dsn_script = " ".join(svc["worker"]["entrypoint"])
+    assert "clickhouse:8123" in dsn_script and "expose" in svc["clickhouse"]
+    assert "8123" in [str(p) for p in svc["clickhouse"]["expose"]]
+
+
+def test_compose_healthchecks_and_dependencies():
+    svc = _compose()["services"]
+    for name in ("kafka", "clickhouse", "web"):
+        assert svc[name].get("healthcheck", {}).get("test"), name
+    for name, s in svc.items():
+        for dep, cond in (s.get("depends_on") or {}).items():
+            assert dep in svc, (name, dep)
+            c = cond["condition"]
+            assert c in ("service_started", "service_healthy", "service_completed_successfully")
+            if c == "service_healthy":
+                assert "healthcheck" in svc[dep], (name, dep)
+    assert svc["worker"]["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
+    assert svc["worker"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert svc["worker"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+
+
+def test_compose_mounted_files_exist():
+    for name, s in _compose()["services"].items():
+        for v in s.get("volumes", []):
+            src = str(v).split(":")[0]
+            if src.startswith("./"):
+                assert (DEPLOY / src).exists(), (name, src)
+
+
+# --- copies stay identical -----------------------------------------------------------------------
+
+def test_configmap_copies_match_files():
+    cms = _configmaps()
+    for name in ("start-kafka.sh", "create-topics.sh"):
+        assert cms["kafka-scripts"][name] == (DEPLOY / "kafka" / name).read_text(), name
+    assert cms["bedflow-config"]["bedflow.toml"] == (DEPLOY / "config" / "bedflow.toml").read_text()
+
+
+def test_config_file_loads(tmp_path):
+    cfg = Config.load(DEPLOY / "config" / "bedflow.toml")
+    assert "/metrics" in cfg.public_paths, "probes and Prometheus read /metrics without a token"
+    assert not cfg.tokens, "no credentials in the ConfigMap"
+
+
+def test_shell_scripts_are_posix_sh():
+    sh = shutil.which("sh")
+    for p in (DEPLOY / "kafka").glob("*.sh"):
+        assert p.read_text().startswith("#!/bin/sh\n")
+        if sh:
+            r = subprocess.run([sh, "-n", str(p)], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+
+
+def test_topic_script_creates_every_settings_topic():
+    script = (DEPLOY / "kafka" / "create-topics.sh").read_text()
+    for field in ("topic_beds", "topic_waitlist", "topic_deadletter", "topic_ward_status",
+                  "topic_out_of_area", "topic_waitlist_status"):
+        assert f'"${{BEDFLOW_{field.upper()}:-{Settings.model_fields[field].default}}}"' in script
+    assert "BEDFLOW_PARTITIONS" in script
+
+
+# --- Dockerfile -------------------------------------------------------------------------------------
+
+def test_dockerfile():
+    text = DOCKERFILE.read_text()
+    lines = [ln.strip() for ln in re.sub(r"\\\n", " ", text).splitlines() if ln.strip() and not ln.startswith("#")]
+    froms = [ln for ln in lines if ln.upper().startswith("FROM ")]
+    assert froms and all("python:3.11-slim" in f for f in froms)
+    assert any(re.search(r"pip install (--\S+ )*\.(\s|$)", ln) for ln in lines), "installs the project"
+    entry = [ln for ln in lines if ln.upper().startswith("ENTRYPOINT")]
+    assert entry and yaml.safe_load(entry[-1].split(None, 1)[1]) == ["bedflow"]
+    users = [ln.split(None, 1)[1] for ln in lines if ln.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "runs as non-root"
+    cmd = [ln for ln in lines if ln.upper().startswith("CMD")]
+    if cmd:
+        assert yaml.safe_load(cmd[-1].split(None, 1)[1])[0] in SUBCOMMANDS
+    # every package the project installs is copied into the build
+    import tomllib
+    pkgs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for top in {p.split(".")[0] for p in pkgs}:
+        assert re.search(rf"COPY {top} ", text), f"Dockerfile does not copy package {top}"
+    # k8s runs the image's user
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod and any(_bedflow_image(c["image"]) for c in pod["containers"]):
+            assert pod["securityContext"]["runAsUser"] == 10001
+    assert "USER 10001" in text
+
+
+# --- optional tools ---------------------------------------------------------------------------------
+
+def _works(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_kubectl_kustomize_builds():
+    if not shutil.which("kubectl") or not _works(["kubectl", "version", "--client"]):
+        pytest.skip("kubectl not available")
+    r = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and "unknown command" in r.stderr:
+        pytest.skip("kubectl without kustomize")
+    assert r.returncode == 0, r.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(r.stdout) if d]
+    assert kinds.count("StatefulSet") == 2
+
+
+def test_kubeconform_validates():
+    if not shutil.which("kubeconform"):
+        pytest.skip("kubeconform not available")
+    r = subprocess.run(["kubeconform", "-strict", "-summary", "-ignore-filename-pattern", "kustomization",
+                        str(K8S)], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 and "could not find schema" in (r.stdout + r.stderr):
+        pytest.skip("kubeconform has no schemas offline")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_docker_compose_config():
+    if not shutil.which("docker") or not _works(["docker", "compose", "version"]):
+        pytest.skip("docker compose not available")
+    r = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet", "--no-interpolate"],
+                       capture_output=True, text=True, timeout=60, cwd=DEPLOY)
+    assert r.returncode == 0, r.stderr
