@@ -234,11 +234,11 @@ def _code_violations(ctx, region, ev: Event) -> list[Violation]:
         if val is not None and not reference.is_hsa_id(val):
             out.append(_v(ctx, region, "COD-004", f"{f}='{val}'", f))
     if ctx.known_wards is not None and ev.event_type != "WardDeclared":
-        wards = [ev.from_ward_id, ev.to_ward_id] if isinstance(ev, PatientTransferred) else \
-            [getattr(ev, "ward_id", None)]
-        for w in wards:
-            if w is not None and w not in ctx.known_wards:
-                out.append(_v(ctx, region, "COD-005", f"ward '{w}' has not been declared", "ward_id"))
+        # Only the ward the event is keyed by: its declaration is on the same partition, so it has been
+        # seen if it was sent first. A transfer's from-ward lives on another partition (no order).
+        w = ev.to_ward_id if isinstance(ev, PatientTransferred) else getattr(ev, "ward_id", None)
+        if w is not None and w not in ctx.known_wards:
+            out.append(_v(ctx, region, "COD-005", f"ward '{w}' has not been declared", "ward_id"))
     return out
 
 

@@ -134,3 +134,17 @@ class Worker:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """Records of `topic` committed by `group`, summed over partitions. (Tansu's ListOffsets does not
+    report high watermarks reliably, so tests compare this with the number of records they sent.)"""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        return sum(max(0, tp.offset) for tp in committed)
+    finally:
+        c.close()

@@ -25,6 +25,19 @@ E = "SE2321000018-C301"
 H1, H2, H3 = "SE2321000016-H001", "SE2321000214-H001", "SE2321000018-H001"
 
 
+CONFIG = """
+[[tokens]]
+name = "skr-analyst"
+token = "national-token"
+role = "national"
+
+[[tokens]]
+name = "stockholm-bed-manager"
+token = "region01-token"
+role = "region:01"
+"""
+
+
 def scenario() -> tuple[list[dict], list[dict]]:
     """(events in send order, the duplicates and late ones sent after)"""
     first = [
@@ -96,7 +109,9 @@ def rows_by_id(worker, query):
 def loaded(broker, tmp_path_factory):
     """One worker, the whole scenario published (good, then bad, then duplicates and late)."""
     workdir = tmp_path_factory.mktemp("e2e")
-    worker = Worker(broker.bootstrap, workdir, "e2e" + workdir.name[-6:]).start()
+    config = workdir / "bedflow.toml"
+    config.write_text(CONFIG)
+    worker = Worker(broker.bootstrap, workdir, "e2e" + workdir.name[-6:], config_file=config).start()
     first, later = scenario()
     pub = send(worker, first)
     bad = bad_records(pub.codec)
@@ -186,3 +201,32 @@ def test_api_requires_a_token(loaded):
     assert worker.status_code("/api/v1/status?level=galaxy") == 400
     audit = (worker.workdir / "data" / "audit.log").read_text().splitlines()
     assert any('"status": 401' in line for line in audit) and any('"who": "admin"' in line for line in audit)
+
+
+def test_national_token_never_sees_small_counts_below_region_level(loaded):
+    worker, *_ = loaded
+    for level in ("ward", "hospital"):
+        rows = worker.api(f"/api/v1/status?level={level}", token="national-token")["rows"]
+        assert rows
+        for r in rows:
+            for field in ("occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
+                          "out_of_area_in", "free_beds"):
+                assert r[field] is None or not 1 <= r[field] <= 4, (level, r["id"], field, r[field])
+    ward_a = {r["id"]: r for r in worker.api("/api/v1/status?level=ward", token="national-token")["rows"]}[A]
+    assert ward_a["occupied"] is None and ward_a["staffed_beds"] == 2  # 3 patients: hidden; capacity: shown
+    # region level and above are not suppressed
+    assert rows_by_id(worker, "level=region")["01"]["occupied"] == \
+        {r["id"]: r for r in worker.api("/api/v1/status?level=region", token="national-token")["rows"]}["01"]["occupied"]
+
+
+def test_region_token_sees_only_its_own_wards_in_detail(loaded):
+    worker, *_ = loaded
+    rows = worker.api("/api/v1/status?level=ward", token="region01-token")["rows"]
+    assert {r["region_code"] for r in rows} == {"01"}
+    assert {r["id"]: r for r in rows}[A]["occupied"] == 3  # its own small counts are not hidden
+    assert worker.status_code("/api/v1/status?level=ward&region=12", token="region01-token") == 403
+    assert worker.status_code("/api/v1/status?level=hospital&region=03", token="region01-token") == 403
+    hospitals = worker.api("/api/v1/status?level=hospital", token="region01-token")["rows"]
+    assert {r["region_code"] for r in hospitals} == {"01"}
+    # every region still appears at region level (aggregates)
+    assert {"01", "03", "12"} <= {r["id"] for r in worker.api("/api/v1/status?level=region", token="region01-token")["rows"]}

@@ -191,7 +191,8 @@ class Api:
         if viewer.region:
             rows = [r for r in rows if r["region_code"] == viewer.region]
             rules = [r for r in rules if r["region_code"] == viewer.region]
-        return _json({"senders": rows, "rejections_by_rule": rules})
+        counts = await asyncio.to_thread(queries.table_counts, self.db) if viewer.role == "admin" else None
+        return _json({"senders": rows, "rejections_by_rule": rules, "table_rows": counts})
 
     async def metrics_view(self, request: web.Request):
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")

@@ -99,3 +99,12 @@ def data_quality(db: ClickHouse) -> list[dict]:
 def rejections_by_rule(db: ClickHouse) -> list[dict]:
     return db.query_dicts("SELECT region_code, arrayJoin(rule_ids) AS rule_id, count() AS n FROM deadletters FINAL "
                           "GROUP BY region_code, rule_id ORDER BY region_code, rule_id")
+
+
+def table_counts(db: ClickHouse) -> dict[str, int]:
+    """Rows per table as the views read them (FINAL: after deduplication)."""
+    out = {}
+    for table in ("events", "deadletters", "ward_status", "ward_current", "waitlist_contacts"):
+        _, rows = db.query(f"SELECT count() FROM {table} FINAL")
+        out[table] = int(rows[0][0])
+    return out
