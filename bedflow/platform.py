@@ -101,6 +101,19 @@ def run_simulation(settings: Settings, stop: threading.Event, seed: int, scale: 
     run_seed = seed if fresh else seed * 1_000_003 + int(now.timestamp())
     sim = Simulator(seed=run_seed, start=now - dt.timedelta(days=days), scale=scale)
     pub = Publisher(settings, settings.bootstrap)
-    n = publish_stream(pub, sim.stream(days=days + 365), stop=stop.is_set)
+    # Beds and waiting lists in two streams, so the wards fill in while the long waiting-list
+    # backlog (contacts decided up to 18 months ago) is still being sent.
+    streams = {"beds": sim.events(days + 365, waitlist=False),
+               "waitlist": sim.events(days + 365, beds=False, include_topology=False)}
+    counts: dict[str, int] = {}
+
+    def send(name):
+        counts[name] = publish_stream(pub, streams[name], stop=stop.is_set)
+
+    threads = [threading.Thread(target=send, args=(n,), name=f"simulate-{n}", daemon=True) for n in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     pub.flush(10)
-    log.info("simulator stopped after %d events", n)
+    log.info("simulator stopped after %s events", counts)

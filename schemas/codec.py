@@ -18,6 +18,7 @@ topic with a rule id, not crash a consumer.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -167,6 +168,20 @@ def _varint(buf: bytes, pos: int, end: int, max_len: int, bits: int, what: str) 
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
     raise GarbageError(f"{what} at byte {start} is longer than {max_len} bytes")
+
+
+@functools.lru_cache(maxsize=256)
+def _int_fields(canonical: str) -> tuple[str, ...]:
+    """Top-level fields of a flat record typed Avro int (or nullable int): fastavro does not check
+    their 32-bit range when reading, so the fast path checks it."""
+    schema = json.loads(canonical)
+    out = []
+    for f in schema.get("fields", []):
+        t = f["type"]
+        types = t if isinstance(t, list) else [t]
+        if "int" in types or any(isinstance(x, dict) and x.get("type") == "int" for x in types):
+            out.append(f["name"])
+    return tuple(out)
 
 
 def _read_long(buf: bytes, pos: int, end: int, what: str = "long") -> tuple[int, int]:
@@ -634,10 +649,29 @@ class SchemaSet:
 
     def _read_body(self, data: bytes, offset: int, writer: SchemaVersion) -> dict:
         end = len(data)
+        reader = self.reader_for(writer.name)
+        if reader.fingerprint == writer.fingerprint and '"array"' not in writer.canonical \
+                and '"map"' not in writer.canonical:
+            # Fast path for flat records (no arrays or maps, so fastavro can neither spin on a huge
+            # item count nor allocate more than the message): decode, then re-encode and require the
+            # very same bytes. That proves there was no truncation inside a string and no trailing
+            # byte; anything else falls through to the exact walker below for a precise reason.
+            try:
+                buf = io.BytesIO(data)
+                buf.seek(offset)
+                record = fastavro.schemaless_reader(buf, writer.parsed, None)
+                if buf.tell() == end:
+                    out = io.BytesIO()
+                    fastavro.schemaless_writer(out, writer.parsed, record)
+                    if out.getvalue() == data[offset:] and all(
+                            -(1 << 31) <= record[f] < (1 << 31) for f in _int_fields(writer.canonical)
+                            if isinstance(record.get(f), int)):
+                        return record
+            except Exception:  # noqa: BLE001 — the exact path below classifies it
+                pass
         stop = writer._validator.walk(data, offset, end, [_ZERO_WIDTH_ITEM_LIMIT])
         if stop != end:
             raise TrailingBytesError(f"{end - stop} byte(s) left after the {writer.name} record (ends at byte {stop})")
-        reader = self.reader_for(writer.name)
         buf = io.BytesIO(data)
         buf.seek(offset)
         try:

@@ -32,6 +32,12 @@ def contains_pin(value: Any) -> bool:
 
 def pin_fields(value: Any, path: str = "") -> list[str]:
     """Paths of the string values (nested dicts/lists too) that hold something like a PIN."""
+    if not path and isinstance(value, dict) and not any(isinstance(v, (dict, list, tuple)) for v in value.values()):
+        # Fast path for the usual flat record: one C-level search over all its strings and keys.
+        strings = [v for v in value.values() if isinstance(v, str)]
+        strings += [k for k in value if isinstance(k, str)]
+        if not find_pins("\x1f".join(strings)):  # the separator keeps matches inside one value
+            return []
     found: list[str] = []
     if isinstance(value, str):
         if find_pins(value):

@@ -129,7 +129,7 @@ def simulate_command(settings: Settings, config: Config, args) -> int:
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     start = dt.datetime.fromisoformat(args.start) if args.start else now - dt.timedelta(days=args.days)
     sim = Simulator(seed=args.seed, regions=regions, start=start, scale=args.scale)
-    stream = sim.stream(days=args.days, duplicates=args.duplicates, late=args.late, malformed=args.malformed,
+    stream = sim.events(args.days, duplicates=args.duplicates, late=args.late, malformed=args.malformed,
                         silent_regions=set(args.silent_region))
     if args.out:
         n = 0

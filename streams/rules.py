@@ -216,27 +216,28 @@ def _uuid_ok(value: str) -> bool:
 
 def _code_violations(ctx, region, ev: Event) -> list[Violation]:
     out = []
+    fields = ev.__dict__  # plain dict lookups: pydantic's getattr on a missing name is slow
     if not _uuid_ok(ev.event_id):
         out.append(_v(ctx, region, "COD-006", f"'{ev.event_id}' is not a UUID", "event_id"))
     for f in _REGION_FIELDS:
-        val = getattr(ev, f, None)
+        val = fields.get(f)
         if val is not None and val not in reference.regions():
             out.append(_v(ctx, region, "COD-001", f"{f}='{val}'", f))
-    muni = getattr(ev, "home_municipality_code", None)
+    muni = fields.get("home_municipality_code")
     if muni is not None and reference.municipality_region(muni) is None:
         out.append(_v(ctx, region, "COD-002", f"home_municipality_code='{muni}'", "home_municipality_code"))
     for f in _MVO_FIELDS:
-        val = getattr(ev, f, None)
+        val = fields.get(f)
         if val is not None and val not in reference.specialties():
             out.append(_v(ctx, region, "COD-003", f"{f}='{val}'", f))
     for f in _HSA_FIELDS:
-        val = getattr(ev, f, None)
+        val = fields.get(f)
         if val is not None and not reference.is_hsa_id(val):
             out.append(_v(ctx, region, "COD-004", f"{f}='{val}'", f))
     if ctx.known_wards is not None and ev.event_type != "WardDeclared":
         # Only the ward the event is keyed by: its declaration is on the same partition, so it has been
         # seen if it was sent first. A transfer's from-ward lives on another partition (no order).
-        w = ev.to_ward_id if isinstance(ev, PatientTransferred) else getattr(ev, "ward_id", None)
+        w = ev.to_ward_id if isinstance(ev, PatientTransferred) else fields.get("ward_id")
         if w is not None and w not in ctx.known_wards:
             out.append(_v(ctx, region, "COD-005", f"ward '{w}' has not been declared", "ward_id"))
     return out
@@ -244,8 +245,9 @@ def _code_violations(ctx, region, ev: Event) -> list[Violation]:
 
 def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
     out = []
+    fields = ev.__dict__
     for f in _COUNT_FIELDS:
-        val = getattr(ev, f, None)
+        val = fields.get(f)
         if isinstance(val, int) and val < 0:
             out.append(_v(ctx, region, "MNG-001", f"{f}={val}", f))
     if isinstance(ev, WardCensus) and not out:
@@ -270,7 +272,7 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
             out.append(_v(ctx, region, "MNG-008", "", "medical_target_date"))
         if not 1900 <= ev.birth_year <= ctx.now.year:
             out.append(_v(ctx, region, "MNG-009", f"birth_year={ev.birth_year}", "birth_year"))
-    started = getattr(ev, "started_at", None)
+    started = fields.get("started_at")
     if started is not None:
         decided = ctx.decided_at(ev.key())
         if decided is not None and started < decided:
