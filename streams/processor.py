@@ -182,7 +182,7 @@ class Processor:
             treating = self.beds.wards_get(ev.ward_id).region_code
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
-        payload = json.dumps(ev.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+        payload = ev.model_dump_json()  # pydantic-core's serializer: the EVENTS.md JSON form
         return (ev.event_id, ev.event_type, _utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
                 home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import struct
 
 import pytest
@@ -230,3 +231,95 @@ def test_region_token_sees_only_its_own_wards_in_detail(loaded):
     assert {r["region_code"] for r in hospitals} == {"01"}
     # every region still appears at region level (aggregates)
     assert {"01", "03", "12"} <= {r["id"] for r in worker.api("/api/v1/status?level=region", token="region01-token")["rows"]}
+
+
+def _browser(playwright):
+    import shutil
+
+    from web.pdf import CHROMIUM_ARGS
+
+    exe = shutil.which("chromium")
+    if not exe:
+        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
+    return playwright.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+
+
+def test_live_page_in_a_real_browser_matches_the_api(loaded):
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import ARTIFACTS
+
+    worker, *_ = loaded
+    nation = rows_by_id(worker, "level=nation")["SE"]
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"http://127.0.0.1:{worker.port}/")
+        page.fill("#token-input", TOKEN)
+        page.click("#login-button")
+        page.wait_for_selector("#app:not([hidden])")
+        occupied = page.locator("#nation-totals [data-field=occupied]")
+        page.wait_for_function("document.querySelector('#nation-totals [data-field=occupied]').textContent.trim() !== '–'")
+        assert occupied.inner_text().replace("\u202f", "").strip() == str(nation["occupied"])
+        assert page.locator("#nation-totals [data-field=staffed_beds]").inner_text().replace("\u202f", "").strip() \
+            == str(nation["staffed_beds"])
+        # drill down: nation → healthcare region → region 01 → hospital → wards
+        page.locator("#status-body tr.row.drill").first.click()
+        page.locator('#status-body tr.row[data-id="Stockholm-Gotland"]').click()
+        page.locator('#status-body tr.row[data-id="01"]').click()
+        page.locator(f'#status-body tr.row[data-id="{H1}"]').click()
+        row = page.locator(f'#status-body tr.row[data-id="{A}"]')
+        row.wait_for()
+        api_a = rows_by_id(worker, f"level=ward&hospital={H1}")[A]
+        for field in ("occupied", "on_leave", "overcrowded", "outliers", "discharge_ready"):
+            assert row.locator(f'[data-field="{field}"]').get_attribute("data-value") == str(api_a[field]), field
+        assert row.locator(".badge").get_attribute("data-rule") == api_a["escalation_rule"]
+        # the heat map has a cell per home × treating region, with the API's value
+        page.wait_for_selector("#heatmap svg g.hm-cell")
+        assert page.locator("#heatmap svg g.hm-cell").count() == 21 * 21
+        cell = page.locator('#heatmap g.hm-cell[data-home="12"][data-treating="01"]')
+        assert cell.get_attribute("data-value") == "1"
+        # dead letters are listed, redacted
+        page.wait_for_selector("#deadletter-body tr.row")
+        assert "19121212" not in page.locator("#deadletter-panel").inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "page-e2e.png"), full_page=True)
+        browser.close()
+
+
+def test_morning_report_html_and_pdf_have_the_numbers(loaded, tmp_path):
+    import subprocess
+
+    from web.pdf import html_to_pdf
+
+    worker, *_ = loaded
+    status, body = worker._get("/report/morning?date=2026-11-21")
+    assert status == 200
+    html = body.decode()
+    assert "Morgonrapport" in html and "<svg" in html
+    pdf = tmp_path / "morning.pdf"
+    html_to_pdf(html, pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Region Stockholm" in text and "Region Skåne" in text
+    # the 07:00 picture of 2026-11-21: every scenario event (2026-11-20 06:00–07:00 UTC) has happened
+    # (staffed 20, occupied 16, free 4, 80,0 %); the morning before, only the wards existed (+16 since)
+    assert re.search(r"\b20\s+16\s+4\s+80,0 %", text), text[:1500]
+    assert "i går / yesterday: +16" in text
+    assert "Region Stockholm (01)" in text  # in need of room: level 4 (overcrowded 14 per 100 beds)
+
+
+def test_report_command_writes_a_pdf_after_the_worker_stops(loaded, tmp_path):
+    """`bedflow report` opens the store itself (chDB: one process at a time), so stop the worker first."""
+    import os
+    import subprocess
+    import sys
+
+    worker, *_ = loaded
+    worker.stop()
+    out = tmp_path / "report.pdf"
+    r = subprocess.run([sys.executable, "-m", "bedflow.cli", "report", "--date", "2026-11-21", "--out", str(out)],
+                       env={**os.environ, "BEDFLOW_DATA_DIR": worker.env["BEDFLOW_DATA_DIR"]},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Region Uppsala" in text and "Morgonrapport" in text
