@@ -260,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--late", type=float, default=0.0)
     p.add_argument("--malformed", type=float, default=0.0)
     p.add_argument("--silent-region", action="append", default=[])
+    p.add_argument("--only", choices=("beds", "waitlist"), help="only bed events or only waiting-list events")
     p.add_argument("--out", help="write JSON lines to this file instead of publishing")
     p.set_defaults(fn=cmd_simulate)
 

@@ -131,7 +131,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "ward_status": ("ward_id", "version", "at", "event_id", "hospital_id", "hospital_name", "ward_name",
                     "region_code", "mvo_code", "mvo_group", "care_type", "ward_kind", "source", "staffed_beds",
                     "admitted", "present", "on_leave", "occupied", "overcrowded", "outliers", "discharge_ready",
-                    "out_of_area_in", "last_event_at"),
+                    "out_of_area_in", "last_event_at", "sender_id"),
     "out_of_area_current": ("home_region", "treating_region", "patients", "version"),
     "waitlist_contacts": ("contact_key", "version", "region_code", "provider_id", "hospital_id", "mvo_code",
                           "mvo_group", "phase", "guarantee", "decided_at", "deviation", "booked_for", "status",

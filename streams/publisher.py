@@ -129,8 +129,10 @@ def simulate_command(settings: Settings, config: Config, args) -> int:
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     start = dt.datetime.fromisoformat(args.start) if args.start else now - dt.timedelta(days=args.days)
     sim = Simulator(seed=args.seed, regions=regions, start=start, scale=args.scale)
+    only = getattr(args, "only", None)
     stream = sim.events(args.days, duplicates=args.duplicates, late=args.late, malformed=args.malformed,
-                        silent_regions=set(args.silent_region))
+                        silent_regions=set(args.silent_region), beds=only != "waitlist", waitlist=only != "beds",
+                        include_topology=only != "waitlist")
     if args.out:
         n = 0
         with open(args.out, "w", encoding="utf-8") as f:

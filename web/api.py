@@ -111,6 +111,7 @@ class Api:
         region, hospital = request.query.get("region"), request.query.get("hospital")
         wards = await self._cached("wards", lambda: queries.current_wards(self.db))
         matrix = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
+        senders = await self._cached("senders", lambda: queries.senders_last_seen(self.db))
         if level in ("hospital", "ward") and viewer.region and region and region != viewer.region:
             return _bad(f"a region:{viewer.region} token sees only its own region's wards", 403)
         if region:
@@ -121,7 +122,7 @@ class Api:
             wards = [w for w in wards if w["region_code"] == viewer.region]
         now = dt.datetime.now(dt.timezone.utc)
         rows = status_rows(wards, level, now, stale_after=dt.timedelta(minutes=self.settings.stale_after_minutes),
-                           escalation=self.config.escalation, matrix=matrix)
+                           escalation=self.config.escalation, matrix=matrix, senders=senders)
         rows = suppress(rows, level, viewer, self.settings.small_count_threshold)
         return _json({"level": level, "rows": rows, "generated_at": now})
 

@@ -39,8 +39,11 @@ def build_morning_report(db: ClickHouse, day: dt.date, settings: Settings, confi
     before = at - dt.timedelta(days=1)
     stale_after = dt.timedelta(minutes=settings.stale_after_minutes)
 
+    seen = {when: queries.senders_last_seen(db, when) for when in (at, before)}
+
     def rows(wards, level, when):
-        r = status_rows(wards, level, when, stale_after=stale_after, escalation=config.escalation)
+        r = status_rows(wards, level, when, stale_after=stale_after, escalation=config.escalation,
+                        senders=seen[when])
         return {x["id"]: x for x in suppress(r, level, viewer, settings.small_count_threshold)}
 
     today_w, yday_w = queries.wards_at(db, at), queries.wards_at(db, before)

@@ -9,7 +9,7 @@ from streams.domain.waitlist import Limits, WaitRow, measures
 
 WARD_COLUMNS = ("ward_id", "hospital_id", "hospital_name", "ward_name", "region_code", "mvo_code", "mvo_group",
                 "care_type", "ward_kind", "source", "staffed_beds", "admitted", "present", "on_leave", "occupied",
-                "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "last_event_at")
+                "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "last_event_at", "sender_id")
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
 
 
@@ -23,6 +23,14 @@ def wards_at(db: ClickHouse, at: dt.datetime) -> list[dict]:
     return db.query_dicts(
         f"SELECT ward_id, {cols} FROM ward_status WHERE at <= {{at:DateTime64(3)}} GROUP BY ward_id",
         {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+
+
+def senders_last_seen(db: ClickHouse, at: dt.datetime | None = None) -> dict[str, dt.datetime]:
+    """The newest event of each sender (by event time), optionally as of `at`."""
+    where = "WHERE occurred_at <= {at:DateTime64(3)}" if at else ""
+    _, rows = db.query(f"SELECT sender_id, max(occurred_at) FROM events {where} GROUP BY sender_id",
+                       {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)} if at else None)
+    return {s: t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t for s, t in rows}
 
 
 def out_of_area_now(db: ClickHouse) -> dict[tuple[str, str], int]:

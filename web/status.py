@@ -48,10 +48,17 @@ def _key(level: str, w: dict) -> tuple[str, str]:
     return w["ward_id"], w["ward_name"] or w["ward_id"]
 
 
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    return t.replace(tzinfo=dt.timezone.utc) if t is not None and t.tzinfo is None else t
+
+
 def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_after: dt.timedelta,
-                escalation: Escalation, matrix: dict[tuple[str, str], int] | None = None) -> list[dict]:
+                escalation: Escalation, matrix: dict[tuple[str, str], int] | None = None,
+                senders: dict[str, dt.datetime] | None = None) -> list[dict]:
     """Aggregate current ward rows to `level`. ICU wards are shown at ward level but kept out of the
-    general capacity totals above it (INFORMATION_MODEL §3)."""
+    general capacity totals above it (INFORMATION_MODEL §3). A ward is fresh while its own last event
+    or its sender's last event (any event: the link is alive) is within `stale_after`."""
+    senders = senders or {}
     groups: dict[str, dict] = {}
     for w in wards:
         if level != "ward" and w.get("ward_kind") == "icu":
@@ -72,10 +79,9 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
         for c in COUNTS:
             g[c] += int(w.get(c) or 0)
         g["wards"] += 1
-        last = w.get("last_event_at")
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=dt.timezone.utc)
-        if last is not None and now - last <= stale_after:
+        last = _utc(w.get("last_event_at"))
+        heard = max((t for t in (last, senders.get(w.get("sender_id") or "")) if t is not None), default=None)
+        if heard is not None and now - heard <= stale_after:
             g["fresh"] += 1
         if last is not None and (g["last_event_at"] is None or last > g["last_event_at"]):
             g["last_event_at"] = last
@@ -103,7 +109,7 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
             "escalation_level": lvl,
             "escalation_rule": rule,
             "last_event_at": last.isoformat() if last else None,
-            "stale": last is None or now - last > stale_after,
+            "stale": fresh == 0,
             "coverage": round(fresh / wards, 4) if wards else 0.0,
             "wards": wards,
         })

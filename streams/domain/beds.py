@@ -91,6 +91,7 @@ class WardStatus:
     discharge_ready: int
     out_of_area_in: int
     last_event_at: dt.datetime | None
+    sender_id: str = ""
 
 
 @dataclass
@@ -295,7 +296,7 @@ class BedState:
             care_type=w.care_type, ward_kind=w.ward_kind, source=source, staffed_beds=w.staffed_beds,
             admitted=admitted, present=present, on_leave=on_leave, occupied=occupied,
             overcrowded=max(0, occupied - w.staffed_beds), outliers=outliers, discharge_ready=ready,
-            out_of_area_in=ooa, last_event_at=w.last_event_at,
+            out_of_area_in=ooa, last_event_at=w.last_event_at, sender_id=w.sender_id,
         )
 
     def out_of_area_now(self) -> dict[tuple[str, str], int]:
