@@ -78,3 +78,23 @@ def redact_bytes(data: bytes) -> bytes:
         return bytes(b"X"[0] if 48 <= c <= 57 else c for c in m.group(0))
 
     return PIN_BYTES_RE.sub(sub, data)
+
+
+# Control characters are escaped by JSON (\u0010…), and an escape followed by digits can read like an
+# identity number in the stored text. Stored copies of rejected input replace them first.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Text safe to store: control characters replaced, PIN-like numbers redacted."""
+    return redact_text(CONTROL_RE.sub("\ufffd", text))
+
+
+def clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value

@@ -194,12 +194,12 @@ class Processor:
                 self.metrics.rejections.labels(r).inc()
         record = verdict.record
         if record is not None:
-            payload, fmt = json.dumps(privacy.redact(record), default=str, ensure_ascii=False), "json"
+            payload, fmt = json.dumps(privacy.clean(record), default=str, ensure_ascii=False), "json"
         else:
             payload, fmt = base64.b64encode(privacy.redact_bytes(rec.value)).decode(), "base64"
         def s(key):
             v = record.get(key) if isinstance(record, dict) else None
-            return v if isinstance(v, str) else ""
+            return privacy.clean_text(v) if isinstance(v, str) else ""
         row = (now, self.epoch, rec.topic, rec.partition, rec.offset, s("region_code"), s("sender_id"),
                s("event_type"), s("event_id"), rule_ids, messages, payload, fmt)
         batch.add("deadletters", row)

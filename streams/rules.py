@@ -55,6 +55,8 @@ RULES: dict[str, Rule] = {
              "event_type must be one of the event names in EVENTS.md."),
         Rule("SHP-005", "shape", "finding", "unknown field ignored",
              "The field is not part of the contract version and was ignored."),
+        Rule("SHP-007", "shape", "reject", "control character in a text field",
+             "Text fields must not contain control characters (bytes 0x00–0x1F); check the sender's encoding."),
         Rule("SHP-006", "shape", "reject", "event on the wrong topic",
              "Bed events go to bedflow.beds.v1, waiting-list events to bedflow.waitlist.v1."),
         Rule("COD-001", "codes", "reject", "unknown region code",
@@ -173,7 +175,7 @@ def decoding_verdict(rule_id: str, detail: str) -> Verdict:
 
 def _v(ctx: ValidationContext, region: str | None, rule_id: str, detail: str, fld: str | None = None):
     rule = RULES[rule_id]
-    msg = f"{rule.title}{': ' + detail if detail else ''}. {rule.advice}"
+    msg = privacy.clean_text(f"{rule.title}{': ' + detail if detail else ''}. {rule.advice}")
     return Violation(rule_id, ctx.config.severity_of(rule_id, region), msg, fld)
 
 
@@ -298,6 +300,9 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
         # Redact first: nothing after this point may hold the original value.
         record = privacy.redact(record)
         violations += [_v(ctx, region, "PRV-001", f"in field '{p}'", p) for p in pin_paths]
+    for key, value in record.items():
+        if isinstance(value, str) and privacy.CONTROL_RE.search(value):
+            violations.append(_v(ctx, region, "SHP-007", f"in field '{privacy.clean_text(str(key))}'", str(key)))
     etype = record.get("event_type")
     cls = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
     if cls is None:

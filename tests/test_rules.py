@@ -35,6 +35,7 @@ CASES = {
     "SHP-004": (with_(GOOD_ADMIT, event_type="PatientTeleported"), GOOD_ADMIT, {}),
     "SHP-005": (with_(GOOD_ADMIT, favourite_colour="blue"), GOOD_ADMIT, {}),
     "SHP-006": (GOOD_DECIDED, GOOD_ADMIT, {"expected_topic": "bedflow.beds.v1"}),
+    "SHP-007": (with_(GOOD_ADMIT, stay_id="VT\x10" + "70-0000"), GOOD_ADMIT, {}),
     "COD-001": (with_(GOOD_ADMIT, region_code="02"), GOOD_ADMIT, {}),
     "COD-002": (with_(GOOD_ADMIT, home_municipality_code="0280"), GOOD_ADMIT, {}),
     "COD-003": (with_(GOOD_ADMIT, responsible_mvo_code="312x"), GOOD_ADMIT, {}),
