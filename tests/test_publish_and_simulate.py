@@ -123,3 +123,26 @@ def test_simulator_fault_knobs_end_to_end(broker, tmp_path):
         assert regions["09"]["last_event_at"] < regions["01"]["last_event_at"]
     finally:
         w.stop()
+
+
+def test_month_end_snapshot_is_closed_and_re_closable(worker):
+    import urllib.request
+
+    from tests.harness import TOKEN
+
+    wait_until(lambda: worker.api("/api/v1/waitlist?region=01&at=2026-11-20T12:00:00%2B00:00")["rows"], 60,
+               what="the example's contact")
+
+    def close():
+        req = urllib.request.Request(f"http://127.0.0.1:{worker.port}/api/v1/waitlist/snapshots/close?month=2026-11",
+                                     method="POST", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    assert close()["rows"] >= 1
+    rows = worker.api("/api/v1/waitlist/snapshots?month=2026-11")["rows"]
+    eye = [r for r in rows if r["region_code"] == "01" and r["mvo_group"] == "Ögonsjukvård" and r["phase"] == 1]
+    assert len(eye) == 1 and eye[0]["waiting"] == 1 and eye[0]["le_30"] == 1  # decided 2026-11-18: 12 days at month end
+    close()  # re-closing replaces, never adds
+    assert len(worker.api("/api/v1/waitlist/snapshots?month=2026-11")["rows"]) == len(rows)
+    assert worker.status_code("/api/v1/waitlist/snapshots?month=2026-13") == 400

@@ -108,3 +108,9 @@ def test_config_rejects_unknown_rule_ids():
 def test_non_object_record_is_a_decoding_rejection():
     v = validate_record(["a", "list"], ctx())
     assert v.status == "rejected" and v.rule_ids == ["DEC-001"]
+
+
+def test_a_uuid_event_id_that_reads_like_a_date_is_not_an_identity_number():
+    v = validate_record(with_(GOOD_ADMIT, event_id="19121212-1212-4c55-9d1e-0a8f6a2b9c11"), ctx())
+    assert v.status == "accepted", v.violations
+    assert "PRV-001" in validate_record(with_(GOOD_ADMIT, event_id="19121212-1212"), ctx()).rule_ids
