@@ -46,18 +46,18 @@ class Escalation:
         """(level 1–4, the rule that fired). The highest level any rule reaches wins."""
         occ, over = occupancy_pct or 0.0, overcrowded_per_100 or 0.0
         checks = [
-            (4, occ >= self.level4_occupancy_pct, f"occupancy {occ:.0f} % ≥ {self.level4_occupancy_pct:g} %"),
+            (4, occ >= self.level4_occupancy_pct, f"occupancy {occ:.1f} % ≥ {self.level4_occupancy_pct:g} %"),
             (4, over >= self.level4_overcrowded_per_100,
              f"overcrowded {over:.1f}/100 beds ≥ {self.level4_overcrowded_per_100:g}"),
-            (3, occ >= self.level3_occupancy_pct, f"occupancy {occ:.0f} % ≥ {self.level3_occupancy_pct:g} %"),
+            (3, occ >= self.level3_occupancy_pct, f"occupancy {occ:.1f} % ≥ {self.level3_occupancy_pct:g} %"),
             (3, over >= self.level3_overcrowded_per_100,
              f"overcrowded {over:.1f}/100 beds ≥ {self.level3_overcrowded_per_100:g}"),
-            (2, occ >= self.level2_occupancy_pct, f"occupancy {occ:.0f} % ≥ {self.level2_occupancy_pct:g} %"),
+            (2, occ >= self.level2_occupancy_pct, f"occupancy {occ:.1f} % ≥ {self.level2_occupancy_pct:g} %"),
         ]
         for lvl, fired, why in checks:
             if fired:
                 return lvl, why
-        return 1, f"occupancy {occ:.0f} % < {self.level2_occupancy_pct:g} %"
+        return 1, f"occupancy {occ:.1f} % < {self.level2_occupancy_pct:g} %"
 
 
 @dataclass(frozen=True)
