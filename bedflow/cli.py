@@ -122,7 +122,7 @@ def cmd_worker(args) -> int:
         print("bedflow worker: no broker given (--bootstrap or BEDFLOW_BOOTSTRAP); `bedflow up` starts one",
               file=sys.stderr)
         return 2
-    if not wait_for_broker(settings.bootstrap, timeout=20):
+    if not wait_for_broker(settings.bootstrap, timeout=20, **settings.kafka_config()):
         print(f"bedflow worker: the Kafka broker at {settings.bootstrap} does not answer", file=sys.stderr)
         return 2
     runtime = Runtime(settings, _config(settings))

@@ -35,7 +35,7 @@ def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = None
     if settings.bootstrap:
-        if not wait_for_broker(settings.bootstrap, timeout=20):
+        if not wait_for_broker(settings.bootstrap, timeout=20, **settings.kafka_config()):
             print(f"bedflow up: the Kafka broker at {settings.bootstrap} does not answer", file=sys.stderr)
             return 2
     else:
@@ -46,7 +46,8 @@ def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: 
     addr_file.write_text(settings.bootstrap)
     try:
         create_topics(settings.bootstrap, topics_of(settings),
-                      configs={"cleanup.policy": "delete", "retention.ms": "-1"})
+                      configs={"cleanup.policy": "delete", "retention.ms": "-1"},
+                      client_config=settings.kafka_config())
         runtime = Runtime(settings, config)
         restored = runtime.restore()
         runtime.start_producer(settings.bootstrap)

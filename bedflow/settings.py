@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     admin_token: str = ""
     config_file: Path | None = None
 
+    # Kafka security for a production cluster (empty = PLAINTEXT, as the embedded broker).
+    kafka_security_protocol: Literal["", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = ""
+    kafka_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+
     # Kafka client tuning (short joins in tests).
     session_timeout_ms: int = 10_000
     sink_batch_size: int = 5000
@@ -55,6 +62,34 @@ class Settings(BaseSettings):
     # after_s seconds into the worker's life. Empty in normal use.
     fault_clickhouse_outage: str = ""
     log_level: str = "info"
+
+    def kafka_config(self) -> dict[str, str]:
+        """confluent-kafka (librdkafka) settings for the cluster's security."""
+        conf = {}
+        if self.kafka_security_protocol:
+            conf["security.protocol"] = self.kafka_security_protocol
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username
+            conf["sasl.password"] = self.kafka_sasl_password
+        if self.kafka_ssl_cafile:
+            conf["ssl.ca.location"] = self.kafka_ssl_cafile
+        return conf
+
+    def faust_credentials(self):
+        """The same security for faust's aiokafka transport (None = PLAINTEXT)."""
+        if not self.kafka_security_protocol or self.kafka_security_protocol == "PLAINTEXT":
+            return None
+        import ssl
+
+        import faust
+
+        context = ssl.create_default_context(cafile=self.kafka_ssl_cafile or None) \
+            if "SSL" in self.kafka_security_protocol else None
+        if self.kafka_sasl_mechanism:
+            return faust.SASLCredentials(username=self.kafka_sasl_username, password=self.kafka_sasl_password,
+                                         ssl_context=context, mechanism=self.kafka_sasl_mechanism)
+        return faust.SSLCredentials(context)
 
     def resolved_clickhouse_dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"

@@ -83,7 +83,7 @@ class Runtime:
 
     def start_producer(self, bootstrap: str):
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 20, "compression.type": "lz4"})
+                                  "linger.ms": 20, "compression.type": "lz4", **self.settings.kafka_config()})
 
     def emit(self, out: Outputs):
         """Change messages for other consumers (after the sink write: ClickHouse is the record)."""
@@ -129,6 +129,7 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
         autodiscover=False,
         topic_partitions=settings.partitions,
         stream_buffer_maxsize=max(4096, settings.sink_batch_size * 2),
+        broker_credentials=settings.faust_credentials(),
         **faust_broker_settings(settings.session_timeout_ms),
     )
     lock = asyncio.Lock()  # one batch at a time through the shared processor state

@@ -45,8 +45,9 @@ def _admin(bootstrap: str, **extra: Any):
     return AdminClient(conf)
 
 
-def wait_for_broker(bootstrap: str, timeout: float = 20.0) -> bool:
-    """True as soon as ``bootstrap`` answers a Kafka metadata request; False after ``timeout`` s."""
+def wait_for_broker(bootstrap: str, timeout: float = 20.0, **client_config: Any) -> bool:
+    """True as soon as ``bootstrap`` answers a Kafka metadata request; False after ``timeout`` s.
+    ``client_config``: librdkafka settings such as security (Settings.kafka_config())."""
     deadline = time.monotonic() + timeout
     admin = None
     while True:
@@ -55,7 +56,7 @@ def wait_for_broker(bootstrap: str, timeout: float = 20.0) -> bool:
             return False
         try:
             if admin is None:
-                admin = _admin(bootstrap)
+                admin = _admin(bootstrap, **client_config)
             md = admin.list_topics(timeout=max(0.2, min(2.0, remaining)))
             if md.brokers:
                 return True
@@ -65,7 +66,8 @@ def wait_for_broker(bootstrap: str, timeout: float = 20.0) -> bool:
 
 
 def create_topics(bootstrap: str, topics: dict[str, int], *, replication: int = 1,
-                  configs: dict[str, str] | None = None, timeout: float = 30) -> None:
+                  configs: dict[str, str] | None = None, timeout: float = 30,
+                  client_config: dict[str, Any] | None = None) -> None:
     """Idempotently create ``topics`` ({name: partitions}) with explicit configs, then wait until
     metadata shows every topic with (at least) the requested partition count.
 
@@ -78,7 +80,7 @@ def create_topics(bootstrap: str, topics: dict[str, int], *, replication: int = 
     if not topics:
         return
     cfg = dict(DEFAULT_TOPIC_CONFIGS if configs is None else configs)
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, **(client_config or {}))
     deadline = time.monotonic() + timeout
     new = [NewTopic(name, num_partitions=int(n), replication_factor=int(replication), config=cfg)
            for name, n in topics.items()]

@@ -37,7 +37,7 @@ class Publisher:
         self.schema_ids: dict[str, int] = {}
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 10, "compression.type": "lz4", "message.timeout.ms": 30000,
-                                  "socket.timeout.ms": 10000})
+                                  "socket.timeout.ms": 10000, **settings.kafka_config()})
         self.delivered = Counter()
         self.failed: list[str] = []
         self.topics = {"bedflow.beds.v1": settings.topic_beds, "bedflow.waitlist.v1": settings.topic_waitlist}
@@ -88,7 +88,7 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
         print("bedflow publish: no broker given: use --bootstrap HOST:PORT (or run `bedflow up`, which "
               "writes its broker address for publish to find)", file=sys.stderr)
         return 2
-    if not wait_for_broker(bootstrap, timeout=5):
+    if not wait_for_broker(bootstrap, timeout=5, **settings.kafka_config()):
         print(f"bedflow publish: cannot reach a Kafka broker at {bootstrap}; nothing was sent", file=sys.stderr)
         return 2
     pub = Publisher(settings, bootstrap)
@@ -144,7 +144,7 @@ def simulate_command(settings: Settings, config: Config, args) -> int:
     bootstrap = resolve_bootstrap(settings)
     from streams.broker import wait_for_broker
 
-    if not bootstrap or not wait_for_broker(bootstrap, timeout=5):
+    if not bootstrap or not wait_for_broker(bootstrap, timeout=5, **settings.kafka_config()):
         print(f"bedflow simulate: cannot reach a Kafka broker at {bootstrap or '(none given)'}", file=sys.stderr)
         return 2
     pub = Publisher(settings, bootstrap)
