@@ -71,15 +71,19 @@ def redact_text(text: str) -> str:
     return PIN_RE.sub(lambda m: REDACTED if _plausible_day(m.group(2)) else m.group(0), text)
 
 
+def _map_strings(value: Any, fn) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {_map_strings(k, fn): _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
 def redact(value: Any) -> Any:
     """A copy with every PIN-like substring of every string replaced."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {redact(k): redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
+    return _map_strings(value, redact_text)
 
 
 def redact_bytes(data: bytes) -> bytes:
@@ -105,10 +109,5 @@ def clean_text(text: str) -> str:
 
 
 def clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
+    """A copy safe to store: every string through clean_text."""
+    return _map_strings(value, clean_text)
