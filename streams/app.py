@@ -1,8 +1,8 @@
 """The faust worker: consumes the raw topics, runs the processor, writes the sink, emits changes.
 
-Commit discipline (exactly-once by design, not by the broker): faust's `take_events` acks a batch's
-events only after our loop body returns, and our body returns only after the batch is in ClickHouse
-(a retried, shielded write). So no offset is committed before the state change it caused is durable.
+Commit discipline (exactly-once by design, not by the broker): the agents read with manual acks and
+ack a batch's events only after the batch is in ClickHouse (a retried write); a failed batch kills the
+process instead. So no offset is committed before the state change it caused is durable.
 After a crash the state is rebuilt from ClickHouse (accepted events up to each partition's progress
 row), and redelivered records at or below that progress are skipped.
 """
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import faust
 from confluent_kafka import Producer
@@ -24,7 +25,7 @@ from bedflow.settings import Settings
 from schemas.codec import ConfluentRegistry, SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse, Sink
-from streams.broker import faust_broker_settings, kafka_client_defaults
+from streams.broker import faust_broker_settings
 from streams.processor import Outputs, Processor, SourceRecord
 
 log = logging.getLogger("bedflow.worker")
@@ -130,36 +131,64 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
         topic_partitions=settings.partitions,
         stream_buffer_maxsize=max(4096, settings.sink_batch_size * 2),
         broker_credentials=settings.faust_credentials(),
+        stream_wait_empty=False,  # unacked events at shutdown are redelivered (and skipped if written)
         **faust_broker_settings(settings.session_timeout_ms),
     )
-    lock = asyncio.Lock()  # one batch at a time through the shared processor state
-
-    async def run_batch(records: list[SourceRecord]):
-        async with lock:
-            task = asyncio.ensure_future(asyncio.to_thread(runtime.handle, records))
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                # Stopping: finish the write before the events are acked, then stop.
-                await task
-                raise
-            except BaseException:  # noqa: BLE001
-                # faust acks a take() batch even when the body raises, so its offsets would be committed
-                # and the batch lost. Die instead: nothing is committed, the batch is redelivered.
-                log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
-                logging.shutdown()
-                os._exit(70)
+    # One thread runs every batch, in order, through the shared processor state and into ClickHouse,
+    # while the agents keep collecting the next batch (faust's own take_events() would block its
+    # buffer until the body returns, leaving the two halves of the work to run one after the other).
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bedflow-batch")
+    inflight = asyncio.Semaphore(2)  # batches handed over but not yet written: bounds memory
 
     def make_agent(topic_name: str):
         topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
                           value_serializer="raw", partitions=settings.partitions)
 
         async def consume(stream):
-            async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
+            manual = stream.noack()  # acks are ours: only after the batch is in ClickHouse
+            batch: list = []
+            first_at = 0.0
+            loop = asyncio.get_running_loop()
+
+            async def written(events, future):
+                try:
+                    await future
+                except BaseException:  # noqa: BLE001
+                    # Never ack a batch that is not written: die, and it is redelivered.
+                    log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
+                    logging.shutdown()
+                    os._exit(70)
+                inflight.release()
+                for e in events:
+                    await manual.ack(e)
+
+            async def flush():
+                nonlocal batch
+                if not batch:
+                    return
+                events, batch = batch, []  # swapped before any await: the timer and the loop can't clash
+                await inflight.acquire()
                 records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
                                         e.message.value if isinstance(e.message.value, bytes) else b"",
                                         e.message.key) for e in events]
-                await run_batch(records)
+                asyncio.ensure_future(written(events, loop.run_in_executor(executor, runtime.handle, records)))
+
+            async def timer():
+                while True:
+                    await asyncio.sleep(settings.sink_batch_seconds / 2)
+                    if batch and loop.time() - first_at >= settings.sink_batch_seconds:
+                        await flush()
+
+            ticker = asyncio.ensure_future(timer())
+            try:
+                async for event in manual.events():
+                    if not batch:
+                        first_at = loop.time()
+                    batch.append(event)
+                    if len(batch) >= settings.sink_batch_size:
+                        await flush()
+            finally:
+                ticker.cancel()
 
         consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
         app.agent(topic, name=f"bedflow.{consume.__name__}")(consume)

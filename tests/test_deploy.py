@@ -312,7 +312,7 @@ def _referenced_secrets() -> set[str]:
 def test_every_secret_is_defined_or_documented():
     defined = {d["metadata"]["name"] for d in _k8s_docs() if d["kind"] == "Secret"}
     refs = _referenced_secrets()
-    assert {"clickhouse-credentials", "kafka-tls", "kafka-admin"} <= refs
+    assert {"clickhouse-credentials", "kafka-tls", "kafka-admin", "kafka-bedflow"} <= refs
     ops = OPERATIONS.read_text()
     for name in refs - defined:
         assert re.search(rf"create secret \w+ {re.escape(name)}\b", ops), \
@@ -458,8 +458,9 @@ def test_compose_ports_match_listeners():
     assert any(str(p).endswith(":9094") for p in svc["kafka"]["ports"]), "SASL_SSL listener published"
     assert not any(str(p).split(":")[-1] in ("9092", "9093") for p in svc["kafka"]["ports"]), \
         "plaintext/controller listeners stay private"
-    assert svc["worker"]["environment"]["BEDFLOW_BOOTSTRAP"] == "kafka:9092"
-    assert svc["topic-init"]["environment"]["KAFKA_BOOTSTRAP"] == "kafka:9092"
+    # no plaintext client listener: bedflow and the topic job use the SASL_SSL listener
+    assert svc["worker"]["environment"]["BEDFLOW_BOOTSTRAP"] == "kafka:9094"
+    assert svc["topic-init"]["environment"]["KAFKA_BOOTSTRAP"] == "kafka:9094"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
     dsn_script = " ".join(svc["worker"]["entrypoint"])
     assert "clickhouse:8123" in dsn_script and "expose" in svc["clickhouse"]
@@ -586,3 +587,216 @@ def test_docker_compose_config():
     r = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet", "--no-interpolate"],
                        capture_output=True, text=True, timeout=60, cwd=DEPLOY)
     assert r.returncode == 0, r.stderr
+
+
+# --- Kafka security: SASL_SSL/SCRAM everywhere, no plaintext client listener ------------------------
+
+KAFKA_SECURITY_VARS = ("BEDFLOW_KAFKA_SECURITY_PROTOCOL", "BEDFLOW_KAFKA_SASL_MECHANISM",
+                       "BEDFLOW_KAFKA_SASL_USERNAME", "BEDFLOW_KAFKA_SASL_PASSWORD", "BEDFLOW_KAFKA_SSL_CAFILE")
+
+
+def _server_properties() -> dict[str, str]:
+    script = (DEPLOY / "kafka" / "start-kafka.sh").read_text()
+    body = script.split("server.properties\" <<PROPS\n", 1)[1].split("\nPROPS\n", 1)[0]
+    return dict(ln.split("=", 1) for ln in body.splitlines() if "=" in ln)
+
+
+def _port(hostport: str) -> int:
+    return int(hostport.rsplit(":", 1)[1])
+
+
+def _check_bedflow_kafka_env(env: dict[str, str], where: str, monkeypatch):
+    for var in ("BEDFLOW_BOOTSTRAP",) + KAFKA_SECURITY_VARS:
+        assert env.get(var), f"{where}: {var} not set"
+    assert all(_port(b) == 9094 for b in env["BEDFLOW_BOOTSTRAP"].split(",")), \
+        f"{where}: bootstrap {env['BEDFLOW_BOOTSTRAP']} is not the SASL_SSL listener"
+    assert env["BEDFLOW_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", where
+    assert env["BEDFLOW_KAFKA_SASL_MECHANISM"].startswith("SCRAM-SHA-"), where
+    assert env["BEDFLOW_KAFKA_SASL_USERNAME"] not in ("admin", ""), f"{where}: use the dedicated bedflow user"
+    s = _validate_settings(env, where, monkeypatch)
+    conf = s.kafka_config()
+    assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.password"] and conf["ssl.ca.location"], where
+
+
+def _kafka_env(name: str) -> dict:
+    """Raw env entries (by name) of the Kafka broker container."""
+    sts = _k8s("StatefulSet", "kafka")
+    return {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def _secret_of_file(pod: dict, container: dict, path: str) -> tuple[str, str]:
+    """(Secret name, key) of the file `path` mounted into `container`, or fail."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in container.get("volumeMounts", []):
+        mount = m["mountPath"].rstrip("/") + "/"
+        if path.startswith(mount):
+            rel = path[len(mount):]
+            vol = volumes[m["name"]]
+            assert "secret" in vol, f"{container['name']}: {path} is not from a Secret"
+            items = vol["secret"].get("items")
+            if items is None:
+                return vol["secret"]["secretName"], rel
+            keys = [i["key"] for i in items if i["path"] == rel]
+            assert keys, f"{container['name']}: {path} is not an item of Secret {vol['secret']['secretName']}"
+            return vol["secret"]["secretName"], keys[0]
+    raise AssertionError(f"{container['name']}: {path} is not mounted")
+
+
+def _k8s_kafka_clients_as_bedflow() -> list[tuple[str, dict, dict]]:
+    """Containers that connect to Kafka with the bedflow settings: the bedflow image and any container
+    whose command uses BEDFLOW_BOOTSTRAP (the worker's wait-for-topics init container)."""
+    out = []
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is None:
+            continue
+        for c in _containers(pod):
+            if _bedflow_image(c["image"]) or "BEDFLOW_BOOTSTRAP" in " ".join(map(str, c.get("command", []))):
+                out.append((f"{d['metadata']['name']}/{c['name']}", pod, c))
+    return out
+
+
+def test_k8s_bedflow_containers_use_sasl_ssl_with_secret_password(monkeypatch):
+    cms = _configmaps()
+    clients = _k8s_kafka_clients_as_bedflow()
+    assert {w for w, _, _ in clients} >= {"bedflow-worker/worker", "bedflow-worker/wait-for-topics",
+                                           "bedflow-web/web"}
+    # the broker creates the same user, from the same Secret
+    kafka = _kafka_env("kafka")
+    sts_pod = _k8s("StatefulSet", "kafka")["spec"]["template"]["spec"]
+    broker_secret = _secret_of_file(sts_pod, sts_pod["containers"][0], kafka["KAFKA_BEDFLOW_PASSWORD_FILE"]["value"])
+    broker_user = kafka["KAFKA_BEDFLOW_USER"]["value"]
+    for where, pod, c in clients:
+        env = _env_of(c, cms)
+        _check_bedflow_kafka_env(env, where, monkeypatch)
+        assert env["BEDFLOW_KAFKA_SASL_USERNAME"] == broker_user, where
+        # the password: an env entry from a Secret, never a ConfigMap value
+        for src in c.get("envFrom", []):
+            if "configMapRef" in src:
+                assert "BEDFLOW_KAFKA_SASL_PASSWORD" not in cms[src["configMapRef"]["name"]], where
+        raw = [e for e in c.get("env", []) if e["name"] == "BEDFLOW_KAFKA_SASL_PASSWORD"]
+        assert len(raw) == 1, f"{where}: BEDFLOW_KAFKA_SASL_PASSWORD not set once"
+        ref = raw[0].get("valueFrom", {}).get("secretKeyRef")
+        assert ref, f"{where}: BEDFLOW_KAFKA_SASL_PASSWORD is not a secretKeyRef"
+        assert (ref["name"], ref["key"]) == broker_secret, f"{where}: not the password the broker was given"
+        # the CA file is mounted from the TLS Secret (its CA, never the key)
+        name, key = _secret_of_file(pod, c, env["BEDFLOW_KAFKA_SSL_CAFILE"])
+        assert (name, key) == ("kafka-tls", "ca.crt"), where
+        vol = next(m["name"] for m in c["volumeMounts"] if env["BEDFLOW_KAFKA_SSL_CAFILE"].startswith(m["mountPath"]))
+        items = next(v for v in pod["volumes"] if v["name"] == vol)["secret"].get("items")
+        assert items and {i["key"] for i in items} == {"ca.crt"}, f"{where}: mounts more of kafka-tls than the CA"
+
+
+def test_k8s_topic_job_and_broker_use_sasl_ssl():
+    cms = _configmaps()
+    job = _k8s("Job", "bedflow-topics")
+    pod = job["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = _env_of(c, cms)
+    assert _port(env["KAFKA_BOOTSTRAP"]) == 9094
+    for var in ("KAFKA_ADMIN_PASSWORD_FILE", "KAFKA_BEDFLOW_PASSWORD_FILE", "KAFKA_TLS_CA_FILE"):
+        _secret_of_file(pod, c, env[var])
+    assert _secret_of_file(pod, c, env["KAFKA_BEDFLOW_PASSWORD_FILE"]) == ("kafka-bedflow", "password")
+    assert env["KAFKA_BEDFLOW_USER"] == cms["bedflow-env"]["BEDFLOW_KAFKA_SASL_USERNAME"]
+    sts_pod = _k8s("StatefulSet", "kafka")["spec"]["template"]["spec"]
+    kafka = _env_of(sts_pod["containers"][0], cms)
+    assert kafka["KAFKA_CONTROLLER_PROTOCOL"] == "SSL", "the k8s controller listener crosses the network"
+    for var in ("KAFKA_ADMIN_PASSWORD_FILE", "KAFKA_BEDFLOW_PASSWORD_FILE"):
+        _secret_of_file(sts_pod, sts_pod["containers"][0], kafka[var])
+
+
+def test_compose_bedflow_services_use_sasl_ssl_with_secret_password(monkeypatch):
+    doc = _compose()
+    services = doc["services"]
+    kafka_env = services["kafka"]["environment"]
+    bedflow_pw_file = kafka_env["KAFKA_BEDFLOW_PASSWORD_FILE"]
+    assert bedflow_pw_file.startswith("/run/secrets/")
+    seen = []
+    for name, svc in services.items():
+        if not ("build" in svc or _bedflow_image(svc.get("image", ""))):
+            continue
+        seen.append(name)
+        env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+        assert "BEDFLOW_KAFKA_SASL_PASSWORD" not in env, f"compose {name}: password as a plain value"
+        secrets = {s if isinstance(s, str) else s["source"] for s in svc.get("secrets", [])}
+        # the password: read from a secret file by the entrypoint, or from an env file under ./secrets/
+        entry = " ".join(map(str, svc.get("entrypoint") or []))
+        m = re.search(r"export BEDFLOW_KAFKA_SASL_PASSWORD=\"\$\$\((?:cat|tr [^<]*<) */run/secrets/([\w.-]+)\)\"", entry)
+        env_files = svc.get("env_file") or []
+        env_files = [env_files] if isinstance(env_files, str) else env_files
+        env_files = [f if isinstance(f, str) else f["path"] for f in env_files]
+        if m:
+            assert m.group(1) in secrets, f"compose {name}: secret {m.group(1)} not given to the service"
+            assert f"/run/secrets/{m.group(1)}" == bedflow_pw_file, f"compose {name}: not the broker's bedflow password"
+            env["BEDFLOW_KAFKA_SASL_PASSWORD"] = "x"
+        else:
+            assert any(f.startswith("./secrets/") for f in env_files), \
+                f"compose {name}: BEDFLOW_KAFKA_SASL_PASSWORD comes from neither a secret file nor an env file"
+            env["BEDFLOW_KAFKA_SASL_PASSWORD"] = "x"
+        _check_bedflow_kafka_env(env, f"compose {name}", monkeypatch)
+        ca = env["BEDFLOW_KAFKA_SSL_CAFILE"]
+        assert ca.startswith("/run/secrets/") and ca.rsplit("/", 1)[1] in secrets, f"compose {name}: CA not a secret"
+        assert ca == kafka_env["KAFKA_TLS_CA_FILE"], f"compose {name}: not the broker's CA"
+        assert env["BEDFLOW_KAFKA_SASL_USERNAME"] == kafka_env["KAFKA_BEDFLOW_USER"]
+    assert {"worker", "web"} <= set(seen)
+    # the topic job connects over SASL_SSL as admin and manages the bedflow user
+    ti = services["topic-init"]
+    ti_secrets = {s if isinstance(s, str) else s["source"] for s in ti.get("secrets", [])}
+    for var in ("KAFKA_ADMIN_PASSWORD_FILE", "KAFKA_TLS_CA_FILE", "KAFKA_BEDFLOW_PASSWORD_FILE"):
+        path = ti["environment"][var]
+        assert path.startswith("/run/secrets/") and path.rsplit("/", 1)[1] in ti_secrets, ("topic-init", var)
+    assert ti["environment"]["KAFKA_BEDFLOW_PASSWORD_FILE"] == bedflow_pw_file
+    # the broker's health check goes over SASL_SSL too
+    check = " ".join(map(str, services["kafka"]["healthcheck"]["test"]))
+    assert ":9094" in check and "--command-config" in check
+
+
+def test_no_plaintext_kafka_listener():
+    props = _server_properties()
+    protocols = dict(e.split(":", 1) for e in props["listener.security.protocol.map"].split(","))
+    listeners = [l.split("://", 1)[0] for l in props["listeners"].split(",")]
+    advertised = [l.split("://", 1)[0] for l in props["advertised.listeners"].split(",")]
+    assert set(listeners) == set(protocols), "every listener has a protocol"
+    assert set(advertised) <= set(listeners) and "CONTROLLER" not in advertised
+    for name, proto in protocols.items():
+        if name == props["controller.listener.names"]:
+            continue  # $CONTROLLER_PROTOCOL, checked per layout below
+        assert proto in ("SASL_SSL", "SSL"), f"listener {name} is {proto}"
+    assert protocols[props["listener.name.client.sasl.enabled.mechanisms"] and "CLIENT"] == "SASL_SSL"
+    assert props["inter.broker.listener.name"] == "CLIENT"
+    assert not any(":9092" in l for l in props["listeners"].split(","))
+    script = (DEPLOY / "kafka" / "start-kafka.sh").read_text()
+    assert "CONTROLLER_PROTOCOL=${KAFKA_CONTROLLER_PROTOCOL:-SSL}" in script
+    # compose: a PLAINTEXT controller only when it is bound to and reached over loopback
+    env = _compose()["services"]["kafka"]["environment"]
+    if env.get("KAFKA_CONTROLLER_PROTOCOL", "SSL") != "SSL":
+        assert env["KAFKA_CONTROLLER_PROTOCOL"] == "PLAINTEXT"
+        assert env["KAFKA_CONTROLLER_HOST"] in ("localhost", "127.0.0.1")
+        assert all(v.split("@", 1)[1].split(":")[0] in ("localhost", "127.0.0.1")
+                   for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+    # the topic script has no plaintext fallback
+    assert "PLAINTEXT" not in (DEPLOY / "kafka" / "create-topics.sh").read_text()
+
+
+def test_no_port_or_policy_for_a_plaintext_listener():
+    for d in _k8s_docs():
+        text = yaml.safe_dump(d)
+        assert not re.search(r"\b9092\b", text), f"{d['kind']} {d['metadata']['name']} still mentions 9092"
+    for p in (DEPLOY / "kafka").glob("*.sh"):
+        assert "9092" not in p.read_text(), p.name
+    assert "9092" not in COMPOSE.read_text()
+    policy = _k8s("NetworkPolicy", "kafka")
+    ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])]
+    assert 9094 in ports and 9092 not in ports
+
+
+def test_kafka_scripts_create_the_bedflow_user():
+    start = (DEPLOY / "kafka" / "start-kafka.sh").read_text()
+    assert '--add-scram "SCRAM-SHA-512=[name=$ADMIN_USER,' in start
+    assert '--add-scram "SCRAM-SHA-512=[name=$APP_USER,password=$APP_PASSWORD]"' in start
+    assert "APP_USER=${KAFKA_BEDFLOW_USER:-bedflow}" in start
+    topics = (DEPLOY / "kafka" / "create-topics.sh").read_text()
+    assert "--entity-type users" in topics and "KAFKA_BEDFLOW_PASSWORD_FILE" in topics
+    ops = OPERATIONS.read_text()
+    assert re.search(r"create secret generic kafka-bedflow\b", ops)
+    assert "BEDFLOW_KAFKA_SASL_PASSWORD" in ops and "bedflow_password" in ops

@@ -8,10 +8,15 @@
 # contact keys to other partitions and breaks per-key order and the workers' table state
 # (see deploy/OPERATIONS.md, "Partitions and scaling").
 #
+# It also creates or updates the SCRAM user of the bedflow processes (KAFKA_BEDFLOW_USER, password from
+# KAFKA_BEDFLOW_PASSWORD_FILE). start-kafka.sh creates that user when a node is first formatted; doing it
+# here as well covers clusters formatted before the user existed and password rotation (update the
+# secret, re-run this job, restart worker and web).
+#
 # Inputs (environment)
-#   KAFKA_BOOTSTRAP            host:port of the listener to use
-#   KAFKA_ADMIN_PASSWORD_FILE  if set: SASL_SSL + SCRAM-SHA-512 as KAFKA_ADMIN_USER, CA in KAFKA_TLS_CA_FILE;
-#                              unset: PLAINTEXT (the private INTERNAL listener)
+#   KAFKA_BOOTSTRAP            host:port of the SASL_SSL listener (CLIENT, 9094)
+#   KAFKA_ADMIN_PASSWORD_FILE  SCRAM-SHA-512 password of KAFKA_ADMIN_USER (default admin); CA in KAFKA_TLS_CA_FILE
+#   KAFKA_BEDFLOW_PASSWORD_FILE  if set: create/update SCRAM user KAFKA_BEDFLOW_USER (default bedflow)
 #   KAFKA_REPLICATION_FACTOR   (default 3)      KAFKA_MIN_INSYNC_REPLICAS (default 2)
 #   RAW_RETENTION_DAYS         input topics beds/waitlist (default 90)
 #   DEADLETTER_RETENTION_DAYS  dead letters (default 90)
@@ -31,21 +36,19 @@ RAW_MS=$(( ${RAW_RETENTION_DAYS:-90} * DAY_MS ))
 DLQ_MS=$(( ${DEADLETTER_RETENTION_DAYS:-90} * DAY_MS ))
 DERIVED_MS=$(( ${DERIVED_RETENTION_DAYS:-7} * DAY_MS ))
 
+: "${KAFKA_ADMIN_PASSWORD_FILE:?KAFKA_ADMIN_PASSWORD_FILE must be set (SASL_SSL as the SCRAM admin)}"
+
 umask 077
 PROPS=$(mktemp)
 trap 'rm -f "$PROPS"' EXIT
-if [ -n "${KAFKA_ADMIN_PASSWORD_FILE:-}" ]; then
-  PW=$(tr -d '\r\n' < "$KAFKA_ADMIN_PASSWORD_FILE")
-  cat > "$PROPS" <<PROPS
+PW=$(tr -d '\r\n' < "$KAFKA_ADMIN_PASSWORD_FILE")
+cat > "$PROPS" <<PROPS
 security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${KAFKA_ADMIN_USER:-admin}" password="$PW";
 ssl.truststore.type=PEM
 ssl.truststore.location=${KAFKA_TLS_CA_FILE:-/etc/kafka/secrets/tls/ca.crt}
 PROPS
-else
-  echo "security.protocol=PLAINTEXT" > "$PROPS"
-fi
 
 topics() { "$BIN/kafka-topics.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$PROPS" "$@"; }
 
@@ -55,6 +58,17 @@ until topics --list > /dev/null 2>&1; do
   i=$((i + 1)); [ "$i" -lt 60 ] || { echo "topic-init: broker unreachable" >&2; exit 1; }
   sleep 5
 done
+
+if [ -n "${KAFKA_BEDFLOW_PASSWORD_FILE:-}" ]; then
+  APP_PW=$(tr -d '\r\n' < "$KAFKA_BEDFLOW_PASSWORD_FILE")
+  case "$APP_PW" in
+    *[!A-Za-z0-9._~-]*|'') echo "topic-init: bedflow password must be non-empty [A-Za-z0-9._~-]" >&2; exit 1;;
+  esac
+  "$BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$PROPS" --alter \
+    --entity-type users --entity-name "${KAFKA_BEDFLOW_USER:-bedflow}" \
+    --add-config "SCRAM-SHA-512=[password=$APP_PW]" > /dev/null
+  echo "topic-init: SCRAM user ${KAFKA_BEDFLOW_USER:-bedflow} ok"
+fi
 
 ensure() {  # name retention_ms cleanup_policy
   topics --create --if-not-exists --topic "$1" --partitions "$PARTITIONS" --replication-factor "$RF" \
