@@ -762,7 +762,8 @@ def test_no_plaintext_kafka_listener():
         if name == props["controller.listener.names"]:
             continue  # $CONTROLLER_PROTOCOL, checked per layout below
         assert proto in ("SASL_SSL", "SSL"), f"listener {name} is {proto}"
-    assert protocols[props["listener.name.client.sasl.enabled.mechanisms"] and "CLIENT"] == "SASL_SSL"
+    assert protocols["CLIENT"] == "SASL_SSL"
+    assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
     assert props["inter.broker.listener.name"] == "CLIENT"
     assert not any(":9092" in l for l in props["listeners"].split(","))
     script = (DEPLOY / "kafka" / "start-kafka.sh").read_text()

@@ -308,6 +308,35 @@ def test_morning_report_html_and_pdf_have_the_numbers(loaded, tmp_path):
     assert "Region Stockholm (01)" in text  # in need of room: level 4 (overcrowded 14 per 100 beds)
 
 
+def test_changes_are_emitted_on_the_output_topics(loaded):
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    worker, *_ = loaded
+    if not worker.alive():
+        pytest.skip("the worker was stopped by an earlier test")
+    c = Consumer({"bootstrap.servers": worker.bootstrap, "group.id": "out-check", "enable.auto.commit": False})
+    latest, empty = {}, 0
+    for name in ("ward-status", "out-of-area"):
+        topic = worker.topics[name]
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        empty = 0
+        while empty < 3:
+            msgs = c.consume(500, timeout=1.0)
+            empty = empty + 1 if not msgs else 0
+            for m in msgs:
+                if not m.error():
+                    d = json.loads(m.value())
+                    latest[(name, d.get("ward_id") or (d.get("home_region"), d.get("treating_region")))] = d
+    c.close()
+    api_a = rows_by_id(worker, "level=ward")[A]
+    a = latest[("ward-status", A)]
+    assert (a["occupied"], a["on_leave"], a["overcrowded"], a["outliers"]) == \
+        (api_a["occupied"], api_a["on_leave"], api_a["overcrowded"], api_a["outliers"])
+    assert latest[("out-of-area", ("03", "01"))]["patients"] == 0  # s2 went home
+    assert latest[("out-of-area", ("12", "01"))]["patients"] == 1
+
+
 def test_report_command_writes_a_pdf_after_the_worker_stops(loaded, tmp_path):
     """`bedflow report` opens the store itself (chDB: one process at a time), so stop the worker first."""
     import os
@@ -323,3 +352,4 @@ def test_report_command_writes_a_pdf_after_the_worker_stops(loaded, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
     assert "Region Uppsala" in text and "Morgonrapport" in text
+
