@@ -137,11 +137,13 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
                           "mvo_group", "phase", "guarantee", "decided_at", "deviation", "booked_for", "status",
                           "closed_at", "performing_region", "home_region", "removal_reason",
                           "referred_to_region"),
+    "sender_last_seen": ("sender_id", "region_code", "last_event_at"),
+    "out_of_area_admissions": ("occurred_at", "event_id", "home_region", "treating_region"),
     "progress": ("epoch", "source_topic", "source_partition", "offset", "at"),
 }
 # Written in this order; `progress` last, so it never runs ahead of the rows it vouches for.
 WRITE_ORDER = ("events", "deadletters", "ward_status", "ward_current", "out_of_area_current",
-               "waitlist_contacts", "progress")
+               "waitlist_contacts", "sender_last_seen", "out_of_area_admissions", "progress")
 
 
 @dataclass

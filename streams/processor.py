@@ -91,6 +91,7 @@ class Processor:
         touched_wards: dict[str, WardStatus] = {}
         touched_pairs: set[tuple[str, str]] = set()
         touched_contacts: set[str] = set()
+        senders: dict[str, tuple[str, dt.datetime]] = {}
         positions: dict[tuple[str, int], int] = {}
         for rec in records:
             tp = (rec.topic, rec.partition)
@@ -121,7 +122,14 @@ class Processor:
                     self.metrics.findings.labels(f).inc()
             version += 1
             change = self._apply(ev)
-            batch.add("events", self._event_row(ev, rec, now, findings))
+            row = self._event_row(ev, rec, now, findings)
+            batch.add("events", row)
+            occurred = row[2]
+            if ev.sender_id not in senders or occurred > senders[ev.sender_id][1]:
+                senders[ev.sender_id] = (ev.region_code, occurred)
+            home, treating = row[7], row[8]
+            if home and treating and home != treating:
+                batch.add("out_of_area_admissions", (occurred, ev.event_id, home, treating))
             if isinstance(ev, WaitlistEvent):
                 touched_contacts.add(ev.key())
             elif change:
@@ -142,6 +150,8 @@ class Processor:
             c = self.waitlist.contacts[key]
             batch.add("waitlist_contacts", contact_row(c, version))
             out.waitlist.append(contact_message(c))
+        for sender, (region, last) in senders.items():
+            batch.add("sender_last_seen", (sender, region, last))
         for (topic, part), off in positions.items():
             batch.add("progress", (self.epoch, topic, part, off, now))
             self.progress[(topic, part)] = off

@@ -26,10 +26,12 @@ def wards_at(db: ClickHouse, at: dt.datetime) -> list[dict]:
 
 
 def senders_last_seen(db: ClickHouse, at: dt.datetime | None = None) -> dict[str, dt.datetime]:
-    """The newest event of each sender (by event time), optionally as of `at`."""
-    where = "WHERE occurred_at <= {at:DateTime64(3)}" if at else ""
-    _, rows = db.query(f"SELECT sender_id, max(occurred_at) FROM events {where} GROUP BY sender_id",
-                       {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)} if at else None)
+    """The newest event of each sender (by event time); as of `at` (for a past picture) from the events."""
+    if at is None:
+        _, rows = db.query("SELECT sender_id, max(last_event_at) FROM sender_last_seen GROUP BY sender_id")
+    else:
+        _, rows = db.query("SELECT sender_id, max(occurred_at) FROM events WHERE occurred_at <= {at:DateTime64(3)} "
+                           "GROUP BY sender_id", {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)})
     return {s: t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t for s, t in rows}
 
 
@@ -43,10 +45,8 @@ def out_of_area_window(db: ClickHouse, window: str, now: dt.datetime) -> dict[tu
     """Out-of-area admissions whose admission falls in the window (by event time)."""
     since = (now - WINDOWS[window]).astimezone(dt.timezone.utc).replace(tzinfo=None)
     _, rows = db.query(
-        "SELECT home_region, treating_region, count() FROM events FINAL "
-        "WHERE event_type = 'PatientAdmitted' AND home_region != '' AND treating_region != '' "
-        "AND home_region != treating_region AND occurred_at >= {since:DateTime64(3)} "
-        "GROUP BY home_region, treating_region", {"since": since})
+        "SELECT home_region, treating_region, uniqExact(event_id) FROM out_of_area_admissions "
+        "WHERE occurred_at >= {since:DateTime64(3)} GROUP BY home_region, treating_region", {"since": since})
     return {(h, t): int(n) for h, t, n in rows}
 
 
