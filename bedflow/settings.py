@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # Kafka client tuning (short joins in tests).
     session_timeout_ms: int = 10_000
     sink_batch_size: int = 5000
-    sink_batch_seconds: float = 0.25
+    sink_batch_seconds: float = 0.2
     # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,
     # after_s seconds into the worker's life. Empty in normal use.
     fault_clickhouse_outage: str = ""

@@ -93,8 +93,8 @@ class Api:
             self.metrics.api_requests.labels(path, str(resp.status)).inc()
         return resp
 
-    # -- cached reads (the page polls every few seconds; one read per second is plenty) ---------------
-    async def _cached(self, key: str, fn, ttl: float = 1.0):
+    # -- cached reads (many viewers poll the same numbers; two reads a second are plenty) -------------
+    async def _cached(self, key: str, fn, ttl: float = 0.5):
         hit = self._cache.get(key)
         if hit and time.monotonic() - hit[0] < ttl:
             return hit[1]
