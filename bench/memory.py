@@ -82,7 +82,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, \
             LocalBroker(log_dir=Path(tmp) / "broker") as broker:
         worker = track(Worker(broker.bootstrap, Path(tmp), f"mem{time.time_ns() % 10**8}",
-                              partitions=args.partitions, env={"BEDFLOW_LOG_LEVEL": "warning"}))
+                              partitions=args.partitions, env={"BEDFLOW_LOG_LEVEL": "info"}))
         sampler = None
         try:
             worker.start()

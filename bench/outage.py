@@ -29,12 +29,12 @@ from bench._common import (committed, encoder, install_cleanup, load_average, lo
 from streams.broker import LocalBroker
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
 
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+LOG_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
 
 def log_time(line: str) -> float | None:
     """A log line's wall-clock time (logging's asctime, local time) as a time.time() value."""
-    m = LOG_TIME.match(line)
+    m = LOG_TIME.search(line)
     return dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else None
 
 

@@ -73,14 +73,23 @@ class Runtime:
                                 {"e": self.settings.log_epoch})
         progress = {(t, int(p)): int(o) for t, p, o in prog}
         t0 = time.monotonic()
-        _, rows = self.db.query(
-            "SELECT payload, epoch, source_topic, source_partition, source_offset FROM events FINAL")
-        payloads = (r[0] for r in rows
-                    if r[1] != self.settings.log_epoch or r[4] <= progress.get((r[2], int(r[3])), -1))
-        n = self.processor.restore(payloads, progress)
+        n = self.processor.restore(self._accepted_payloads(progress), progress)
         log.info("restored state from %d accepted events in %.1f s (progress: %s)", n, time.monotonic() - t0,
                  {f"{t}/{p}": o for (t, p), o in sorted(progress.items())})
         return n
+
+    def _accepted_payloads(self, progress, chunk_rows: int = 200_000):
+        """Accepted events to rebuild from, in chunks (by a hash of event_id) so memory stays bounded:
+        every older epoch's event, and this epoch's up to its partition's progress."""
+        _, total = self.db.query("SELECT count() FROM events")
+        chunks = max(1, int(total[0][0]) // chunk_rows + 1)
+        for i in range(chunks):
+            _, rows = self.db.query(
+                "SELECT payload, epoch, source_topic, source_partition, source_offset FROM events FINAL "
+                "WHERE cityHash64(event_id) % {k:UInt32} = {i:UInt32}", {"k": chunks, "i": i})
+            for payload, epoch, topic, part, offset in rows:
+                if epoch != self.settings.log_epoch or offset <= progress.get((topic, int(part)), -1):
+                    yield payload
 
     def start_producer(self, bootstrap: str):
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
