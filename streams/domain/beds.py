@@ -26,7 +26,7 @@ LeavePolicy = Literal["leave_not_occupied", "leave_occupied"]
 COUNT_FIELDS = ("admitted", "present", "on_leave", "outliers", "discharge_ready", "out_of_area_in")
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these at national scale
 class Ward:
     ward_id: str
     declared: bool = False
@@ -54,7 +54,7 @@ class Ward:
         return reference.mvo_group(self.mvo_code)
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these at national scale
 class Stay:
     key: str
     ward_id: str | None = None

@@ -22,7 +22,7 @@ BUCKETS = (("le_30", 30), ("le_60", 60), ("le_90", 90), ("le_180", 180), ("gt_18
 BUP_GROUP = "Barn- och ungdomspsykiatri"
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these at national scale
 class Contact:
     key: str
     region_code: str | None = None  # responsible region (huvudman)
