@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
@@ -93,33 +93,30 @@ class Processor:
         touched_contacts: set[str] = set()
         senders: dict[str, tuple[str, dt.datetime]] = {}
         positions: dict[tuple[str, int], int] = {}
+        counts: Counter = Counter()  # metrics, added once per batch (label lookups are not free)
         for rec in records:
             tp = (rec.topic, rec.partition)
             if rec.offset <= self.progress.get(tp, -1):
-                if self.metrics:
-                    self.metrics.redelivered.inc()
+                counts["redelivered"] += 1
                 continue
             positions[tp] = max(positions.get(tp, -1), rec.offset)
-            if self.metrics:
-                self.metrics.events_in.labels(rec.topic).inc()
+            counts[("in", rec.topic)] += 1
             verdict = self._verdict(rec, now)
             if verdict.rejected:
                 self._dead_letter(rec, verdict, now, batch, out)
                 continue
             ev = verdict.event
             if ev.event_id in self._recent:
-                if self.metrics:
-                    self.metrics.duplicates.inc()
+                counts["duplicates"] += 1
                 continue
             self._remember(ev.event_id)
             findings = [v.rule_id for v in verdict.violations]
             if isinstance(ev, WardCensus) and self.beds.wards_get(ev.ward_id).has_adt:
                 extra = census_disagreement(self._ctx(now), ev.region_code, ev, self.beds.adt_counts(ev.ward_id))
                 findings += [v.rule_id for v in extra]
-            if self.metrics:
-                self.metrics.events_accepted.labels(rec.topic, "finding" if findings else "accepted").inc()
-                for f in findings:
-                    self.metrics.findings.labels(f).inc()
+            counts[("accepted", rec.topic, "finding" if findings else "accepted")] += 1
+            for f in findings:
+                counts[("finding", f)] += 1
             version += 1
             change = self._apply(ev)
             row = self._event_row(ev, rec, now, findings)
@@ -155,7 +152,24 @@ class Processor:
         for (topic, part), off in positions.items():
             batch.add("progress", (self.epoch, topic, part, off, now))
             self.progress[(topic, part)] = off
+        self._count(counts)
         return batch, out
+
+    def _count(self, counts: Counter):
+        m = self.metrics
+        if m is None:
+            return
+        for key, n in counts.items():
+            if key == "redelivered":
+                m.redelivered.inc(n)
+            elif key == "duplicates":
+                m.duplicates.inc(n)
+            elif key[0] == "in":
+                m.events_in.labels(key[1]).inc(n)
+            elif key[0] == "accepted":
+                m.events_accepted.labels(key[1], key[2]).inc(n)
+            else:
+                m.findings.labels(key[1]).inc(n)
 
     def _ctx(self, now) -> ValidationContext:
         return ValidationContext(now=now, clock_skew=self.clock_skew, known_wards=self._known_wards,
