@@ -137,7 +137,6 @@ def cmd_worker(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import asyncio
 
     from aiohttp import web
 

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from bedflow.config import Config
 from bedflow.settings import Settings

@@ -13,11 +13,10 @@ import struct
 import pytest
 
 from schemas.codec import SchemaSet
-from schemas.generate import published_schemas
 from streams.model import EVENT_TYPES, NAMESPACE
 from streams.publisher import Publisher
 from bedflow.settings import Settings
-from tests.factory import admit, census, decided, ev, stay_event, transfer, ward
+from tests.factory import admit, census, decided, stay_event, transfer, ward
 from tests.harness import TOKEN, Worker, wait_until
 
 A, B, D = "SE2321000016-A101", "SE2321000016-A102", "SE2321000016-ICU1"

@@ -1,7 +1,7 @@
 """Waiting-list state and measures at an instant (plain domain code)."""
 import datetime as dt
 
-from streams.domain.waitlist import Limit, Limits, WaitlistState, measures, rows_from_contacts
+from streams.domain.waitlist import Limits, WaitlistState, measures, rows_from_contacts
 from streams.model import EVENT_TYPES
 from tests.factory import T0, decided, ev
 

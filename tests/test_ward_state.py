@@ -1,5 +1,4 @@
 """Ward state transitions (plain domain code, no I/O)."""
-import itertools
 import random
 
 import pytest
