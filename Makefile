@@ -19,7 +19,8 @@ venv: $(BIN)/bedflow
 browser:
 	@command -v chromium >/dev/null && command -v pdftotext >/dev/null || \
 	  { (apt-get update -qq || sudo apt-get update -qq) >/dev/null; \
-	    (apt-get install -y -qq chromium poppler-utils || sudo apt-get install -y -qq chromium poppler-utils) >/dev/null; }
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils || \
+	     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils) >/dev/null; }
 
 up: venv browser
 	$(BIN)/bedflow up $(ARGS)
