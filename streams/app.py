@@ -162,6 +162,8 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
             async def written(events, future):
                 try:
                     await future
+                except asyncio.CancelledError:
+                    raise  # stopping: the batch stays unacked, so it is redelivered (and skipped if written)
                 except BaseException:  # noqa: BLE001
                     # Never ack a batch that is not written: die, and it is redelivered.
                     log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
