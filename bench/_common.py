@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterable
 
@@ -248,20 +247,7 @@ def log_lines(worker, start: int = 1) -> str:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.3, worker=None):
-    """Poll `predicate` until truthy; on timeout raise with what it was waiting for (and the worker log)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            v = predicate()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 — keep polling; show the last error on timeout
-            last = e
-            if worker is not None and not worker.alive():
-                break
-        time.sleep(interval)
-    tail = ""
-    if worker is not None and worker.log_path.exists():
-        tail = "\n--- worker log tail ---\n" + worker.log_path.read_text(errors="replace")[-3000:]
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r}){tail}")
+    """tests.harness.wait_until with the argument order the benchmarks use (raises a TimeoutError)."""
+    from tests.harness import wait_until
+
+    return wait_until(predicate, timeout, interval, what, worker=worker)

@@ -17,7 +17,12 @@ from streams.broker import create_topics, free_port
 TOKEN = "test-admin-token"
 
 
-def wait_until(predicate, timeout: float = 60, interval: float = 0.3, what: str = "condition"):
+class WaitTimeout(AssertionError, TimeoutError):
+    """A wait that ran out: a failed assertion in tests, a TimeoutError to benchmarks."""
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.3, what: str = "condition", worker=None):
+    """Poll `predicate` until truthy. With `worker`, stop early if it died and show its log tail."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -27,8 +32,13 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.3, what: str 
                 return value
         except Exception as e:  # noqa: BLE001 — keep polling; report the last error on timeout
             last = e
+            if worker is not None and not worker.alive():
+                break
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
+    tail = ""
+    if worker is not None and worker.log_path.exists():
+        tail = "\n--- worker log tail ---\n" + worker.log_path.read_text(errors="replace")[-3000:]
+    raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r}){tail}")
 
 
 class Worker:
