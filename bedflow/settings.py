@@ -55,6 +55,8 @@ class Settings(BaseSettings):
 
     # Kafka client tuning (short joins in tests).
     session_timeout_ms: int = 10_000
+    # The longest a fetch waits for data (see streams.broker.faust_app: Tansu never answers early).
+    consumer_fetch_max_wait_ms: int = 100
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.2
     # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,

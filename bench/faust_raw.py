@@ -9,11 +9,11 @@ import time
 
 import faust
 
-from streams.broker import faust_broker_settings
+from streams.broker import faust_app, faust_broker_settings
 
 bootstrap, group, target, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 topics = sys.argv[5:]
-app = faust.App(group, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False, autodiscover=False,
+app = faust_app(group, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False, autodiscover=False,
                 stream_buffer_maxsize=8192, **faust_broker_settings(3000))
 state = {"n": 0, "first": None}
 

@@ -25,7 +25,7 @@ from bedflow.settings import Settings
 from schemas.codec import ConfluentRegistry, SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse, Sink
-from streams.broker import faust_broker_settings
+from streams.broker import faust_app, faust_broker_settings
 from streams.processor import Outputs, Processor, SourceRecord
 
 log = logging.getLogger("bedflow.worker")
@@ -131,8 +131,9 @@ class Runtime:
 
 def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api: bool = True,
               admin_token: str = "", extra_tasks=()) -> faust.App:
-    app = faust.App(
+    app = faust_app(
         settings.consumer_group,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,

@@ -188,3 +188,20 @@ def test_local_broker_bad_binary(tmp_path):
     bad.chmod(0o755)
     with pytest.raises(BrokerError, match="exited during startup"):
         LocalBroker(bin_path=str(bad), log_dir=tmp_path, startup_timeout=5).start()
+
+
+def test_faust_app_short_fetch_wait(broker):
+    """The worker's consumer waits `fetch_max_wait_ms`, not faust's built-in 1.5 s (Tansu holds a
+    waiting fetch until it expires, so that wait is what an idle worker adds to freshness)."""
+    import asyncio
+
+    from streams.broker import faust_app
+
+    async def build():
+        app = faust_app("t-fetch-wait", broker=f"kafka://{broker.bootstrap}", fetch_max_wait_ms=77,
+                        store="memory://", web_enabled=False, autodiscover=False, **faust_broker_settings(3000))
+        thread = app.consumer._new_consumer_thread()
+        return thread._create_worker_consumer(app.transport)
+
+    consumer = asyncio.run(build())
+    assert consumer._fetch_max_wait_ms == 77
