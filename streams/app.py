@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
+import orjson
 from confluent_kafka import Producer
 
 from bedflow.config import Config
@@ -104,8 +104,8 @@ class Runtime:
                                  (s.topic_out_of_area, out.out_of_area, "home_region"),
                                  (s.topic_waitlist_status, out.waitlist, "contact_key"),
                                  (s.topic_deadletter, out.deadletters, "source_topic")):
-            for m in msgs:
-                self._produce(topic, str(m.get(key, "")), json.dumps(m, ensure_ascii=False, default=str))
+            for m in msgs:  # orjson: this loop runs once per changed ward/contact, tens of thousands a second
+                self._produce(topic, str(m.get(key, "")).encode(), orjson.dumps(m, default=str))
             if msgs:
                 self.metrics.events_out.labels(topic).inc(len(msgs))
         self.producer.poll(0)
@@ -113,7 +113,7 @@ class Runtime:
     def _produce(self, topic, key, value):
         while True:
             try:
-                self.producer.produce(topic, key=key.encode(), value=value.encode())
+                self.producer.produce(topic, key=key, value=value)
                 return
             except BufferError:  # local queue full: let it drain
                 self.producer.poll(0.1)

@@ -26,6 +26,14 @@ def find_pins(text: str) -> list[str]:
     return [m.group(0) for m in PIN_RE.finditer(text) if _plausible_day(m.group(2))]
 
 
+def bytes_may_hold_pin(data: bytes) -> bool:
+    """False only when no string encoded in `data` (UTF-8, as in an Avro body) can hold a PIN: UTF-8
+    writes ASCII digits and `-`/`+` as themselves and never inside another character, and the pattern
+    knows only ASCII, so a PIN in any string is also a match in the bytes. The reverse need not hold
+    (varints, hashes, two adjacent fields): a match only means "look at the decoded strings"."""
+    return any(_plausible_day(m.group(2)) for m in PIN_BYTES_RE.finditer(data))
+
+
 def contains_pin(value: Any) -> bool:
     return bool(pin_fields(value))
 

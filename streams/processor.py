@@ -182,6 +182,7 @@ class Processor:
             return decoding_verdict(err.rule_id, str(err))
         ctx = self._ctx(now)
         ctx.expected_topic = BEDS if rec.topic == self.beds_topic else WAITLIST
+        ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
         return validate_record(decoded.record, ctx)
 
     def _apply(self, ev: Event):

@@ -167,6 +167,9 @@ class ValidationContext:
     decided_at: Callable[[str], dt.datetime | None] = lambda key: None
     config: RuleConfig = field(default_factory=RuleConfig)
     expected_topic: str | None = None
+    # True when the caller has shown that no string in the record can hold a PIN (the worker checks the
+    # raw Avro bytes with privacy.bytes_may_hold_pin: one C-level scan instead of one per field).
+    pin_free: bool = False
 
 
 def decoding_verdict(rule_id: str, detail: str) -> Verdict:
@@ -295,7 +298,7 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
         return decoding_verdict("DEC-001", f"expected an object, got {type(record).__name__}")
     region = record.get("region_code") if isinstance(record.get("region_code"), str) else None
     violations: list[Violation] = []
-    pin_paths = privacy.pin_fields(record)
+    pin_paths = [] if ctx.pin_free else privacy.pin_fields(record)
     if pin_paths:
         # Redact first: nothing after this point may hold the original value.
         record = privacy.redact(record)
