@@ -113,8 +113,9 @@ def _admin_token(settings: Settings) -> str:
 
 
 def cmd_worker(args) -> int:
-    from streams.app import Runtime, build_app, run_worker
+    from streams.app import Runtime, build_app, in_process, run_worker
     from streams.broker import wait_for_broker
+    from streams.intake import run_with_intake
 
     settings = _settings(args)
     _logging(settings.log_level)
@@ -131,7 +132,9 @@ def cmd_worker(args) -> int:
     token = _admin_token(settings)
     if not args.no_api and not settings.admin_token:
         print(f"admin token: {token}", flush=True)
-    app = build_app(settings, runtime, settings.bootstrap, serve_api=not args.no_api, admin_token=token)
+    if settings.intake_process:
+        return run_with_intake(settings, runtime, serve_api=not args.no_api, admin_token=token)
+    app = build_app(settings, in_process(runtime), runtime=runtime, serve_api=not args.no_api, admin_token=token)
     run_worker(app, settings.log_level)
     return 0
 

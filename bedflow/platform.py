@@ -30,7 +30,8 @@ def topics_of(settings: Settings) -> dict[str, int]:
 
 def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: int = 1, sim_scale: float = 0.1,
        sim_speed: float = 60.0, sim_days: float = 1.0) -> int:
-    from streams.app import Runtime, build_app, run_worker
+    from streams.app import Runtime, build_app, in_process, run_worker
+    from streams.intake import run_with_intake
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = None
@@ -57,7 +58,6 @@ def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: 
         if simulate:
             tasks.append(_simulator_task(settings, stop, sim_seed, sim_scale, sim_speed, sim_days,
                                          fresh=restored == 0))
-        app = build_app(settings, runtime, settings.bootstrap, admin_token=token, extra_tasks=tasks)
         print(f"""
 bedflow is up
   page and API : http://{settings.host}:{settings.port}/
@@ -68,7 +68,10 @@ bedflow is up
 Ctrl-C stops everything.
 """, flush=True)
         try:
-            run_worker(app, settings.log_level)
+            if settings.intake_process:
+                return run_with_intake(settings, runtime, admin_token=token, extra_tasks=tasks, on_stop=[stop.set])
+            run_worker(build_app(settings, in_process(runtime), runtime=runtime, admin_token=token, extra_tasks=tasks),
+                       settings.log_level)
         except SystemExit:
             pass
         finally:

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import faust
 import orjson
@@ -129,12 +130,29 @@ class Runtime:
         self.emit(out)
 
 
-def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api: bool = True,
+Submit = Callable[[list[SourceRecord]], "asyncio.Future[None]"]
+
+
+def in_process(runtime: Runtime) -> Submit:
+    """Batches run here, in order, on one thread (processor state, ClickHouse, emit), while the agents
+    keep collecting the next batch (faust's own take_events() would block its buffer until the body
+    returns, leaving the two halves of the work to run one after the other)."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bedflow-batch")
+
+    def submit(records: list[SourceRecord]) -> asyncio.Future:
+        return asyncio.get_running_loop().run_in_executor(executor, runtime.handle, records)
+
+    return submit
+
+
+def build_app(settings: Settings, submit: Submit, *, runtime: Runtime | None = None, serve_api: bool = True,
               admin_token: str = "", extra_tasks=()) -> faust.App:
+    """The faust app: an agent per source topic collects batches and hands each to `submit`, whose
+    future resolves once the batch is in ClickHouse; only then are its events acked."""
     app = faust_app(
         settings.consumer_group,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{settings.bootstrap}",
         store="memory://",
         web_enabled=False,
         autodiscover=False,
@@ -144,10 +162,6 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
         stream_wait_empty=False,  # unacked events at shutdown are redelivered (and skipped if written)
         **faust_broker_settings(settings.session_timeout_ms),
     )
-    # One thread runs every batch, in order, through the shared processor state and into ClickHouse,
-    # while the agents keep collecting the next batch (faust's own take_events() would block its
-    # buffer until the body returns, leaving the two halves of the work to run one after the other).
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bedflow-batch")
     inflight = asyncio.Semaphore(2)  # batches handed over but not yet written: bounds memory
 
     def make_agent(topic_name: str):
@@ -183,7 +197,7 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
                 records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
                                         e.message.value if isinstance(e.message.value, bytes) else b"",
                                         e.message.key) for e in events]
-                asyncio.ensure_future(written(events, loop.run_in_executor(executor, runtime.handle, records)))
+                asyncio.ensure_future(written(events, submit(records)))
 
             async def timer():
                 while True:
@@ -208,18 +222,23 @@ def build_app(settings: Settings, runtime: Runtime, bootstrap: str, *, serve_api
     make_agent(settings.topic_beds)
     make_agent(settings.topic_waitlist)
 
-    if serve_api:
+    if serve_api and runtime is not None:
         @app.task
         async def serve():
-            from web.api import create_app, start_site
-
-            web_app = create_app(runtime.db, settings, runtime.config, runtime.metrics, admin_token)
-            await start_site(web_app, settings.host, settings.port)
-            log.info("API and page on http://%s:%d/", settings.host, settings.port)
+            await serve_api_of(runtime, settings, admin_token)
 
     for t in extra_tasks:
         app.task(t)
     return app
+
+
+async def serve_api_of(runtime: Runtime, settings: Settings, admin_token: str):
+    from web.api import create_app, start_site
+
+    web_app = create_app(runtime.db, settings, runtime.config, runtime.metrics, admin_token)
+    runner = await start_site(web_app, settings.host, settings.port)
+    log.info("API and page on http://%s:%d/", settings.host, settings.port)
+    return runner
 
 
 def run_worker(app: faust.App, loglevel: str = "info"):

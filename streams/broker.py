@@ -15,7 +15,10 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import faust
 
 log = logging.getLogger(__name__)
 
