@@ -2,7 +2,9 @@
 Afterwards every event is there exactly once and the numbers equal those of an uninterrupted run."""
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 
 from bedflow.settings import Settings
@@ -97,5 +99,59 @@ def test_clickhouse_outage_loses_nothing(broker, tmp_path):
         assert wards(worker) == expected_ward_numbers(expected_state(events))
         log = worker.log_path.read_text()
         assert "ClickHouse write failed" in log and "reachable again" in log
+    finally:
+        worker.stop()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+                cmdline = open(f"/proc/{d}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
+                out.append(int(d))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broker, tmp_path):
+    """The worker is two processes (streams/intake.py). SIGKILL of the processing parent alone must end
+    the intake child too (no orphan keeps consuming); SIGKILL of the intake alone must end the parent with
+    exit code 70. After each, a restarted worker ends with every event exactly once."""
+    events = bulk_events(8_000, seed=13)
+    expected = expected_ward_numbers(expected_state(events))
+    worker = Worker(broker.bootstrap, tmp_path, f"half{random.randrange(10**6)}")
+    publish(worker, events)
+    try:
+        worker.start()
+        wait_until(lambda: worker.processed() > 0, 60, what="the worker to take records")
+        intake = _children(worker.proc.pid)
+        assert len(intake) == 1, intake
+        os.kill(worker.proc.pid, signal.SIGKILL)  # the parent only
+        worker.proc.wait(10)
+        wait_until(lambda: _gone(intake[0]), 10, what="the orphaned intake to exit")
+
+        worker.start()
+        wait_until(lambda: worker.processed() > 0 or caught_up(worker, len(events)), 60, what="records again")
+        (intake,) = _children(worker.proc.pid)
+        os.kill(intake, signal.SIGKILL)  # the child only
+        assert worker.proc.wait(30) == 70
+
+        worker.start()
+        wait_until(lambda: caught_up(worker, len(events)), 180, what="the worker to catch up")
+        wait_until(lambda: counts(worker)["events"] == len(events), 60,
+                   what=f"all events in ClickHouse (have {counts(worker)})")
+        assert wards(worker) == expected
     finally:
         worker.stop()
