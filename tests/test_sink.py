@@ -74,3 +74,27 @@ def test_sink_retries_a_failing_store_without_losing_or_reordering(tmp_path):
     _, n = db.query("SELECT count() FROM events FINAL")
     assert n[0][0] == len(events)
     db.close()
+
+
+def test_past_picture_with_a_short_lookback_equals_the_full_history(tmp_path):
+    """web/queries.wards_at looks for each ward's newest row in a recent window first and falls back to
+    the ward's whole history for quiet wards: with any window, the picture must be the same."""
+    import datetime as dt
+
+    from web import queries
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    codec = SchemaSet(published_schemas())
+    events = bulk_events(3000, seed=23)
+    batch, _ = Processor(codec, epoch="t").process(records(events, codec))
+    Sink(db).write(batch)
+    times = sorted(dt.datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")) for e in events)
+    try:
+        for at in (times[len(times) // 3], times[-1], times[-1] + dt.timedelta(days=30)):
+            whole = {w["ward_id"]: w for w in queries.wards_at(db, at, lookback=dt.timedelta(days=36500))}
+            for lookback in (dt.timedelta(minutes=5), dt.timedelta(hours=2)):
+                assert {w["ward_id"]: w for w in queries.wards_at(db, at, lookback=lookback)} == whole
+            assert whole
+    finally:
+        db.close()

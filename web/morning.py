@@ -39,7 +39,7 @@ def build_morning_report(db: ClickHouse, day: dt.date, settings: Settings, confi
     before = at - dt.timedelta(days=1)
     stale_after = dt.timedelta(minutes=settings.stale_after_minutes)
 
-    seen = {when: queries.senders_last_seen(db, when) for when in (at, before)}
+    seen = {when: queries.senders_last_seen(db, when, within=stale_after) for when in (at, before)}
 
     def rows(wards, level, when):
         r = status_rows(wards, level, when, stale_after=stale_after, escalation=config.escalation,

@@ -17,21 +17,38 @@ def current_wards(db: ClickHouse) -> list[dict]:
     return db.query_dicts(f"SELECT {', '.join(WARD_COLUMNS)} FROM ward_current FINAL")
 
 
-def wards_at(db: ClickHouse, at: dt.datetime) -> list[dict]:
-    """Every ward's status as of `at` (event time): its newest history row at or before `at`."""
+def wards_at(db: ClickHouse, at: dt.datetime, lookback: dt.timedelta = dt.timedelta(days=2)) -> list[dict]:
+    """Every ward's status as of `at` (event time): its newest history row at or before `at`.
+
+    A year of history is millions of rows, and almost every ward reports daily: the newest rows are
+    looked for in the last `lookback` first, and only the wards with none there (quiet ones) are looked
+    up in their whole history, by ward_id (the table's key), so the report does not scan the year."""
     cols = ", ".join(f"argMax({c}, (at, version)) AS {c}" for c in WARD_COLUMNS if c != "ward_id")
-    return db.query_dicts(
-        f"SELECT ward_id, {cols} FROM ward_status WHERE at <= {{at:DateTime64(3)}} GROUP BY ward_id",
-        {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+    utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    recent = db.query_dicts(
+        f"SELECT ward_id, {cols} FROM ward_status WHERE at <= {{at:DateTime64(3)}} AND at > {{since:DateTime64(3)}} "
+        "GROUP BY ward_id", {"at": utc, "since": utc - lookback})
+    found = {w["ward_id"] for w in recent}
+    _, known = db.query("SELECT DISTINCT ward_id FROM ward_current")
+    quiet = sorted({w for (w,) in known} - found)
+    if not quiet:
+        return recent
+    return recent + db.query_dicts(
+        f"SELECT ward_id, {cols} FROM ward_status WHERE ward_id IN {{quiet:Array(String)}} "
+        "AND at <= {at:DateTime64(3)} GROUP BY ward_id", {"at": utc, "quiet": quiet})
 
 
-def senders_last_seen(db: ClickHouse, at: dt.datetime | None = None) -> dict[str, dt.datetime]:
-    """The newest event of each sender (by event time); as of `at` (for a past picture) from the events."""
+def senders_last_seen(db: ClickHouse, at: dt.datetime | None = None,
+                      within: dt.timedelta | None = None) -> dict[str, dt.datetime]:
+    """The newest event of each sender (by event time); as of `at` (for a past picture) from the events,
+    looking back only `within` when given (enough to tell fresh from stale, and no scan of the year)."""
     if at is None:
         _, rows = db.query("SELECT sender_id, max(last_event_at) FROM sender_last_seen GROUP BY sender_id")
     else:
+        utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        since = utc - within if within is not None else dt.datetime(1970, 1, 1)
         _, rows = db.query("SELECT sender_id, max(occurred_at) FROM events WHERE occurred_at <= {at:DateTime64(3)} "
-                           "GROUP BY sender_id", {"at": at.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+                           "AND occurred_at > {since:DateTime64(3)} GROUP BY sender_id", {"at": utc, "since": since})
     return {s: t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t for s, t in rows}
 
 
