@@ -111,6 +111,21 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def tree_status(pid: int) -> dict[str, int]:
+    """proc_status summed over a process and its children: the worker is two processes (the faust intake
+    is a child, streams/intake.py). VmHWM is then the sum of each one's peak (an upper bound)."""
+    from tests.harness import children
+
+    total: dict[str, int] = {}
+    for p in [pid, *children(pid)]:
+        try:
+            for k, v in proc_status(p).items():
+                total[k] = total.get(k, 0) + v
+        except OSError:
+            continue
+    return total
+
+
 # -- events: generate, encode once, produce fast --------------------------------------------------------
 def encoder():
     from schemas.codec import SchemaSet

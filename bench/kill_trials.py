@@ -1,6 +1,6 @@
 """Repeated SIGKILL of the worker under load: zero lost, zero duplicated.
 
-    python -m bench.kill_trials [--trials 20] [--events 6000] [--partitions 4] [--seed 1]
+    python -m bench.kill_trials [--trials 20] [--events 15000] [--partitions 4] [--seed 1]
 
 Per trial: fresh topics, consumer group and chDB dir (tests/harness.Worker) on one broker started here;
 the bulk stream (tests/bulk.bulk_events, encoded once) is published, the worker started and SIGKILLed
@@ -52,12 +52,13 @@ def trial(broker, workdir: Path, name: str, encoded, n: int, expected: dict, kil
                 phase = "startup"
             else:  # while it is working: once this life has consumed records
                 try:
-                    wait_for(lambda: worker.metric("bedflow_events_in_total") > 0, 60,
+                    wait_for(lambda: worker.metric("bedflow_events_in_total") > 0, 20,
                              "the worker to take records", interval=0.05, worker=worker)
                     phase = "processing"
-                except TimeoutError:
+                except TimeoutError:  # an earlier life did it all and committed: nothing left to take
                     phase = "no-progress"
-                time.sleep(rnd.uniform(0.0, 2.5))
+                # the worker takes ~5,000 records/s: kill within the first 2/3 of the stream's processing
+                time.sleep(rnd.uniform(0.0, 0.66 * n / 5000))
             try:
                 seen = int(worker.metric("bedflow_events_in_total"))
             except Exception:  # noqa: BLE001 — API not up yet (start-up)
@@ -87,7 +88,7 @@ def trial(broker, workdir: Path, name: str, encoded, n: int, expected: dict, kil
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--events", type=int, default=6000)
+    ap.add_argument("--events", type=int, default=15000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=180, help="per trial, for catching up after the last kill")

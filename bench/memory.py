@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench._common import (committed, encoder, install_cleanup, load_average, machine, now_iso, proc_status,
+from bench._common import (committed, encoder, install_cleanup, load_average, machine, now_iso, tree_status,
                            produce_raw, topic_of, track, wait_for, write_result)
 from streams.broker import LocalBroker
 from streams.simulator import Simulator
@@ -39,7 +39,7 @@ class Sampler(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             try:
-                rss = proc_status(self.worker.proc.pid)["VmRSS"]
+                rss = tree_status(self.worker.proc.pid)["VmRSS"]
                 self.peak = max(self.peak, rss)
                 self.samples.append((time.monotonic(), rss))
             except (OSError, KeyError, AttributeError):
@@ -87,7 +87,7 @@ def main(argv=None):
         try:
             worker.start()
             time.sleep(3)
-            idle = proc_status(worker.proc.pid)
+            idle = tree_status(worker.proc.pid)
             sampler = Sampler(worker)
             sampler.start()
             print(f"idle worker: RSS {idle['VmRSS'] / MIB:,.0f} MiB; phase 1 (beds) …", flush=True)
@@ -96,7 +96,7 @@ def main(argv=None):
             wait_for(lambda: committed(worker) >= len(beds), 3600, "phase 1 committed", interval=0.5, worker=worker)
             p1_s = time.monotonic() - t1
             time.sleep(2)
-            after1 = proc_status(worker.proc.pid)
+            after1 = tree_status(worker.proc.pid)
             print(f"  {p1_s:.0f} s; RSS {after1['VmRSS'] / MIB:,.0f} MiB; phase 2 (waiting lists) …", flush=True)
             t2 = time.monotonic()
             produce_raw(broker.bootstrap, ((topic_of(worker, k), key, v) for k, key, v in waits))
@@ -104,7 +104,7 @@ def main(argv=None):
             wait_for(lambda: committed(worker) >= total, 7200, "phase 2 committed", interval=1.0, worker=worker)
             p2_s = time.monotonic() - t2
             time.sleep(2)
-            after2 = proc_status(worker.proc.pid)
+            after2 = tree_status(worker.proc.pid)
             rows = worker.api("/api/v1/quality")["table_rows"]
             print(f"  {p2_s:.0f} s; RSS {after2['VmRSS'] / MIB:,.0f} MiB, peak {after2['VmHWM'] / MIB:,.0f} MiB",
                   flush=True)
@@ -115,7 +115,7 @@ def main(argv=None):
                 worker.start()
                 restore_s = time.monotonic() - t3
                 time.sleep(2)
-                r = proc_status(worker.proc.pid)
+                r = tree_status(worker.proc.pid)
                 line = next((ln for ln in worker.log_path.read_text(errors="replace").splitlines()
                              if "restored state from" in ln), "")
                 restore = {"restart_to_api_s": round(restore_s, 1), "peak_rss_bytes": r["VmHWM"],

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench._common import (committed, encoder, fast_bulk, install_cleanup, load_average, machine, now_iso,
-                           proc_status, produce_raw, topic_of, track, wait_for, write_result)
+                           tree_status, produce_raw, topic_of, track, wait_for, write_result)
 from streams.broker import LocalBroker
 
 RESTORED = re.compile(r"restored state from (\d+) accepted events in ([\d.]+) s")
@@ -76,7 +76,7 @@ def main(argv=None):
             taken = worker.metric("bedflow_events_in_total")
             t_kill = time.monotonic()
             rate1 = taken / (t_kill - t_first)
-            rss1 = proc_status(worker.proc.pid).get("VmHWM")
+            rss1 = tree_status(worker.proc.pid).get("VmHWM")
             worker.kill()
             at_kill = committed(worker)
             print(f"  SIGKILL after {taken:,.0f} records taken ({at_kill:,} committed), "
@@ -90,7 +90,7 @@ def main(argv=None):
             wait_for(lambda: worker.metric("bedflow_events_in_total") > 0, 300, "the first record after restart",
                      interval=0.05, worker=worker)
             t_first2 = time.monotonic()
-            peak_restore = proc_status(worker.proc.pid).get("VmHWM")
+            peak_restore = tree_status(worker.proc.pid).get("VmHWM")
             wait_for(lambda: committed(worker) >= n, 7200, "committed == M", interval=0.5, worker=worker)
             t_caught = time.monotonic()
             wait_for(lambda: worker.api("/api/v1/quality")["table_rows"]["events"] >= n, 300,
@@ -99,7 +99,7 @@ def main(argv=None):
             wards = ward_numbers(worker.api("/api/v1/status?level=ward")["rows"])
             redelivered = worker.metric("bedflow_redelivered_skipped_total")
             taken2 = worker.metric("bedflow_events_in_total")
-            rss2 = proc_status(worker.proc.pid).get("VmHWM")
+            rss2 = tree_status(worker.proc.pid).get("VmHWM")
             log2 = worker.log_path.read_text(errors="replace")
         finally:
             worker.stop()

@@ -41,6 +41,22 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.3, what: str 
     raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r}){tail}")
 
 
+def children(pid: int, *, skip: bytes = b"") -> list[int]:
+    """The live child processes of `pid` (from /proc), leaving out those whose command line holds `skip`.
+    The worker's intake is one (streams/intake.py); multiprocessing's resource tracker is another."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (d / "cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z" and not (skip and skip in cmdline):
+                out.append(int(d.name))
+    return out
+
+
 class Worker:
     def __init__(self, bootstrap: str, workdir: Path, suffix: str, *, partitions: int = 3, env: dict | None = None,
                  config_file: Path | None = None):

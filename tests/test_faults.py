@@ -11,7 +11,7 @@ from bedflow.settings import Settings
 from streams.model import EVENT_TYPES
 from streams.publisher import Publisher
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
-from tests.harness import Worker, committed_total, wait_until
+from tests.harness import Worker, children, committed_total, wait_until
 
 
 def publish(worker: Worker, events: list[dict]):
@@ -103,20 +103,6 @@ def test_clickhouse_outage_loses_nothing(broker, tmp_path):
         worker.stop()
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = open(f"/proc/{d}/stat").read()
-                cmdline = open(f"/proc/{d}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
-                out.append(int(d))
-    return out
-
-
 def _gone(pid: int) -> bool:
     try:
         stat = open(f"/proc/{pid}/stat").read()
@@ -136,7 +122,7 @@ def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broke
     try:
         worker.start()
         wait_until(lambda: worker.processed() > 0, 60, what="the worker to take records")
-        intake = _children(worker.proc.pid)
+        intake = children(worker.proc.pid, skip=b"resource_tracker")
         assert len(intake) == 1, intake
         os.kill(worker.proc.pid, signal.SIGKILL)  # the parent only
         worker.proc.wait(10)
@@ -144,7 +130,7 @@ def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broke
 
         worker.start()
         wait_until(lambda: worker.processed() > 0 or caught_up(worker, len(events)), 60, what="records again")
-        (intake,) = _children(worker.proc.pid)
+        (intake,) = children(worker.proc.pid, skip=b"resource_tracker")
         os.kill(intake, signal.SIGKILL)  # the child only
         assert worker.proc.wait(30) == 70
 
