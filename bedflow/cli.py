@@ -113,7 +113,7 @@ def _admin_token(settings: Settings) -> str:
 
 
 def cmd_worker(args) -> int:
-    from streams.app import Runtime, build_app, in_process, run_worker
+    from streams.app import Runtime
     from streams.broker import wait_for_broker
     from streams.intake import run_with_intake
 
@@ -132,11 +132,7 @@ def cmd_worker(args) -> int:
     token = _admin_token(settings)
     if not args.no_api and not settings.admin_token:
         print(f"admin token: {token}", flush=True)
-    if settings.intake_process:
-        return run_with_intake(settings, runtime, serve_api=not args.no_api, admin_token=token)
-    app = build_app(settings, in_process(runtime), runtime=runtime, serve_api=not args.no_api, admin_token=token)
-    run_worker(app, settings.log_level)
-    return 0
+    return run_with_intake(settings, runtime, serve_api=not args.no_api, admin_token=token)
 
 
 def cmd_serve(args) -> int:

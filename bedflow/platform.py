@@ -30,7 +30,7 @@ def topics_of(settings: Settings) -> dict[str, int]:
 
 def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: int = 1, sim_scale: float = 0.1,
        sim_speed: float = 60.0, sim_days: float = 1.0) -> int:
-    from streams.app import Runtime, build_app, in_process, run_worker
+    from streams.app import Runtime
     from streams.intake import run_with_intake
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -68,15 +68,9 @@ bedflow is up
 Ctrl-C stops everything.
 """, flush=True)
         try:
-            if settings.intake_process:
-                return run_with_intake(settings, runtime, admin_token=token, extra_tasks=tasks, on_stop=[stop.set])
-            run_worker(build_app(settings, in_process(runtime), runtime=runtime, admin_token=token, extra_tasks=tasks),
-                       settings.log_level)
-        except SystemExit:
-            pass
+            return run_with_intake(settings, runtime, admin_token=token, extra_tasks=tasks, on_stop=[stop.set])
         finally:
             stop.set()
-        return 0
     finally:
         addr_file.unlink(missing_ok=True)
         if broker is not None:
@@ -85,7 +79,7 @@ Ctrl-C stops everything.
 
 def _simulator_task(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float,
                     days: float, fresh: bool):
-    """A faust task that publishes simulated regions from a background thread: history from `days` ago
+    """A task (coroutine function) that publishes simulated regions from a background thread: history from `days` ago
     as fast as it goes, then in real time."""
     import asyncio
 

@@ -58,9 +58,6 @@ class Settings(BaseSettings):
     # The longest a fetch waits for data (see streams.broker.faust_app: Tansu never answers early).
     consumer_fetch_max_wait_ms: int = 100
     sink_batch_size: int = 5000
-    # Consume Kafka in a child process (streams/intake.py) so faust and the processing use two cores;
-    # false runs both in this process (one core, simpler to debug).
-    intake_process: bool = True
     sink_batch_seconds: float = 0.2
     # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,
     # after_s seconds into the worker's life. Empty in normal use.

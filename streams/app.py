@@ -1,4 +1,5 @@
-"""The faust worker: consumes the raw topics, runs the processor, writes the sink, emits changes.
+"""The worker's two halves: the faust agents that consume the raw topics (run in a child process, see
+streams/intake.py) and the Runtime that processes, writes the sink and emits changes.
 
 Commit discipline (exactly-once by design, not by the broker): the agents read with manual acks and
 ack a batch's events only after the batch is in ClickHouse (a retried write); a failed batch kills the
@@ -13,7 +14,6 @@ import datetime as dt
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import faust
@@ -130,23 +130,17 @@ class Runtime:
         self.emit(out)
 
 
+def exit_unwritten():
+    """Never ack a batch that is not written: die (from an except block), and it is redelivered."""
+    log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
+    logging.shutdown()
+    os._exit(70)
+
+
 Submit = Callable[[list[SourceRecord]], "asyncio.Future[None]"]
 
 
-def in_process(runtime: Runtime) -> Submit:
-    """Batches run here, in order, on one thread (processor state, ClickHouse, emit), while the agents
-    keep collecting the next batch (faust's own take_events() would block its buffer until the body
-    returns, leaving the two halves of the work to run one after the other)."""
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bedflow-batch")
-
-    def submit(records: list[SourceRecord]) -> asyncio.Future:
-        return asyncio.get_running_loop().run_in_executor(executor, runtime.handle, records)
-
-    return submit
-
-
-def build_app(settings: Settings, submit: Submit, *, runtime: Runtime | None = None, serve_api: bool = True,
-              admin_token: str = "", extra_tasks=()) -> faust.App:
+def build_app(settings: Settings, submit: Submit) -> faust.App:
     """The faust app: an agent per source topic collects batches and hands each to `submit`, whose
     future resolves once the batch is in ClickHouse; only then are its events acked."""
     app = faust_app(
@@ -180,10 +174,7 @@ def build_app(settings: Settings, submit: Submit, *, runtime: Runtime | None = N
                 except asyncio.CancelledError:
                     raise  # stopping: the batch stays unacked, so it is redelivered (and skipped if written)
                 except BaseException:  # noqa: BLE001
-                    # Never ack a batch that is not written: die, and it is redelivered.
-                    log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
-                    logging.shutdown()
-                    os._exit(70)
+                    exit_unwritten()
                 inflight.release()
                 for e in events:
                     await manual.ack(e)
@@ -222,13 +213,6 @@ def build_app(settings: Settings, submit: Submit, *, runtime: Runtime | None = N
     make_agent(settings.topic_beds)
     make_agent(settings.topic_waitlist)
 
-    if serve_api and runtime is not None:
-        @app.task
-        async def serve():
-            await serve_api_of(runtime, settings, admin_token)
-
-    for t in extra_tasks:
-        app.task(t)
     return app
 
 

@@ -97,7 +97,7 @@ def intake_main(settings_fields: dict, conn: Connection):
     settings = Settings(**settings_fields)
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(settings, PipeSubmit(conn), serve_api=False)
+    app = build_app(settings, PipeSubmit(conn))
     run_worker(app, settings.log_level)
 
 
@@ -105,6 +105,8 @@ def intake_main(settings_fields: dict, conn: Connection):
 
 def _serve_batches(conn: Connection, runtime) -> None:
     """Run each batch from the intake in arrival order and answer with its id once written."""
+    from streams.app import exit_unwritten
+
     while True:
         try:
             batch_id, rows = pickle.loads(conn.recv_bytes())
@@ -113,9 +115,7 @@ def _serve_batches(conn: Connection, runtime) -> None:
         try:
             runtime.handle([SourceRecord(*row) for row in rows])
         except BaseException:  # noqa: BLE001
-            log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
-            logging.shutdown()
-            os._exit(70)
+            exit_unwritten()
         try:
             conn.send(batch_id)
         except OSError:
