@@ -4,6 +4,7 @@ ClickHouse, the dead-letter topic, the logs."""
 from __future__ import annotations
 
 import os
+import re
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -13,6 +14,10 @@ from sinks.clickhouse import ClickHouse
 from streams.privacy import find_pins
 from tests.fuzz import PINS, fuzz_records
 from tests.harness import Worker, committed_total, wait_until
+
+# Well-formed UUIDs (the event ids) are not scanned, as in privacy.pin_fields: the test ids are
+# sequential, and some hold a date-like digit run ("…-0010020072ab"). Planted numbers are never UUIDs.
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 N = 10_000
 
@@ -53,7 +58,7 @@ def test_fuzzed_records_are_all_accounted_for_and_no_identity_number_is_kept(bro
             if m.error():
                 continue
             seen += 1
-            assert not find_pins(m.value().decode("utf-8", "replace")), m.value()[:300]
+            assert not find_pins(UUID_RE.sub("<uuid>", m.value().decode("utf-8", "replace"))), m.value()[:300]
     c.close()
     assert seen >= rows["deadletters"]
 
@@ -62,7 +67,7 @@ def test_fuzzed_records_are_all_accounted_for_and_no_identity_number_is_kept(bro
     for table in ("events", "deadletters", "ward_status", "ward_current", "waitlist_contacts"):
         cols, data = db.query(f"SELECT * FROM {table}")
         for row in data:
-            text = "\x1f".join(str(v) for v in row)
+            text = UUID_RE.sub("<uuid>", "\x1f".join(str(v) for v in row))
             assert not find_pins(text), (table, text[:300])
     db.close()
 
@@ -71,4 +76,4 @@ def test_fuzzed_records_are_all_accounted_for_and_no_identity_number_is_kept(bro
         text = log.read_text(errors="replace")
         numbers = [token for pin in PINS for token in pin.split() if token[0].isdigit()]
         assert not any(number in text for number in numbers)
-        assert not find_pins(text.replace("\n", "\x1f"))
+        assert not find_pins(UUID_RE.sub("<uuid>", text).replace("\n", "\x1f"))
