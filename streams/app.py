@@ -96,6 +96,16 @@ class Runtime:
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 20, "compression.type": "lz4", **self.settings.kafka_config()})
 
+    def flush_producer(self, timeout: float = 10) -> int:
+        """Deliver the change messages still queued (at stop, before the broker may go); returns how many
+        could not be delivered in time."""
+        if self.producer is None:
+            return 0
+        left = self.producer.flush(timeout)
+        if left:
+            log.warning("%d change messages not delivered at stop (ClickHouse has the state)", left)
+        return left
+
     def emit(self, out: Outputs):
         """Change messages for other consumers (after the sink write: ClickHouse is the record)."""
         if self.producer is None:

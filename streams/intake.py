@@ -162,6 +162,7 @@ async def _supervise(settings, runtime, child, batches, serve_api, admin_token, 
         log.critical("the intake process ended by itself (exit code %s); stopping", child.exitcode)
         code = 70
     await asyncio.to_thread(batches.join, 30)  # the batch being written finishes first
+    await asyncio.to_thread(runtime.flush_producer)
     stop_asked.cancel()
     for t in tasks:
         t.cancel()
