@@ -4,7 +4,8 @@ same run on the same broker, confluent-kafka's and faust's raw consume rates as 
     python -m bench.throughput [--events 40000] [--partitions 4] [--profile stacks.txt]
 
 Prints a table and writes bench/results/throughput.json. Timings start at the first record each
-consumer sees (group joins excluded) and end when the last one is consumed (raw) or queryable (bedflow).
+consumer sees (group joins excluded) and end when the last one is consumed (raw) or written to ClickHouse
+(bedflow: the sink's row counter on /metrics; ClickHouse's own counts are checked once at the end).
 """
 from __future__ import annotations
 
