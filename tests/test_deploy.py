@@ -70,6 +70,15 @@ def _containers(pod: dict) -> list[dict]:
     return list(pod.get("initContainers", [])) + list(pod.get("containers", []))
 
 
+def _k8s_containers():
+    """(document, pod spec, container) for every container, init containers too, of every k8s pod."""
+    for d in _k8s_docs():
+        pod = _pod_spec(d)
+        if pod is not None:
+            for c in _containers(pod):
+                yield d, pod, c
+
+
 def _bedflow_image(image: str) -> bool:
     name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     return name == "bedflow"
@@ -199,14 +208,10 @@ def test_compose_settings_values_validate(monkeypatch):
 
 def _k8s_bedflow_commands() -> list[tuple[str, list[str]]]:
     out = []
-    for d in _k8s_docs():
-        pod = _pod_spec(d)
-        if pod is None:
-            continue
-        for c in _containers(pod):
-            if _bedflow_image(c["image"]):
-                assert "command" not in c, "keep the image entrypoint `bedflow`; pass the subcommand in args"
-                out.append((f"{d['metadata']['name']}/{c['name']}", [str(a) for a in c.get("args", [])]))
+    for d, _, c in _k8s_containers():
+        if _bedflow_image(c["image"]):
+            assert "command" not in c, "keep the image entrypoint `bedflow`; pass the subcommand in args"
+            out.append((f"{d['metadata']['name']}/{c['name']}", [str(a) for a in c.get("args", [])]))
     return out
 
 
@@ -320,14 +325,10 @@ def test_every_secret_is_defined_or_documented():
 
 
 def test_credentials_come_from_secrets():
-    for d in _k8s_docs():
-        pod = _pod_spec(d)
-        if pod is None:
-            continue
-        for c in _containers(pod):
-            for e in c.get("env", []):
-                if re.search(r"PASSWORD|TOKEN", e["name"]) and not e["name"].endswith("_FILE"):
-                    assert "secretKeyRef" in e.get("valueFrom", {}), f"{c['name']}: {e['name']} is not a secret"
+    for _, _, c in _k8s_containers():
+        for e in c.get("env", []):
+            if re.search(r"PASSWORD|TOKEN", e["name"]) and not e["name"].endswith("_FILE"):
+                assert "secretKeyRef" in e.get("valueFrom", {}), f"{c['name']}: {e['name']} is not a secret"
     for d in _k8s_docs():
         if d["kind"] == "ConfigMap":
             for key, text in d.get("data", {}).items():
@@ -646,13 +647,9 @@ def _k8s_kafka_clients_as_bedflow() -> list[tuple[str, dict, dict]]:
     """Containers that connect to Kafka with the bedflow settings: the bedflow image and any container
     whose command uses BEDFLOW_BOOTSTRAP (the worker's wait-for-topics init container)."""
     out = []
-    for d in _k8s_docs():
-        pod = _pod_spec(d)
-        if pod is None:
-            continue
-        for c in _containers(pod):
-            if _bedflow_image(c["image"]) or "BEDFLOW_BOOTSTRAP" in " ".join(map(str, c.get("command", []))):
-                out.append((f"{d['metadata']['name']}/{c['name']}", pod, c))
+    for d, pod, c in _k8s_containers():
+        if _bedflow_image(c["image"]) or "BEDFLOW_BOOTSTRAP" in " ".join(map(str, c.get("command", []))):
+            out.append((f"{d['metadata']['name']}/{c['name']}", pod, c))
     return out
 
 
