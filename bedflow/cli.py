@@ -31,9 +31,9 @@ def _config(settings: Settings):
 def cmd_validate(args) -> int:
     from schemas.generate import published_schemas
     from schemas.codec import SchemaSet
-    from streams.files import UnusableInput, read_items
-    from streams.model import EVENT_TYPES
-    from streams.rules import ValidationContext, decoding_verdict, validate_record
+    from bedflow.files import UnusableInput, read_items
+    from schemas.model import EVENT_TYPES
+    from schemas.rules import ValidationContext, decoding_verdict, validate_record
 
     settings = _settings(args)
     config = _config(settings)
@@ -93,7 +93,7 @@ def cmd_schemas(args) -> int:
 
 
 def cmd_rules(args) -> int:
-    from streams.rules import describe_rules
+    from schemas.rules import describe_rules
 
     for r in describe_rules():
         print(f"{r['id']}  {r['family']:<8} {r['severity']:<7} {r['title']}\n          {r['advice']}")
@@ -156,7 +156,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_up(args) -> int:
-    from bedflow.platform import up
+    from bedflow.up import up
 
     settings = _settings(args)
     _logging(settings.log_level)
@@ -166,14 +166,14 @@ def cmd_up(args) -> int:
 
 # -- publish / simulate / report ------------------------------------------------------------------------
 def cmd_publish(args) -> int:
-    from streams.publisher import publish_files
+    from bedflow.publish import publish_files
 
     settings = _settings(args)
     return publish_files(settings, _config(settings), [Path(f) for f in args.files], progress=not args.quiet)
 
 
 def cmd_simulate(args) -> int:
-    from streams.publisher import simulate_command
+    from bedflow.publish import simulate_command
 
     settings = _settings(args)
     return simulate_command(settings, _config(settings), args)

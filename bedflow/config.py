@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.domain.waitlist import Limits
-from streams.rules import RuleConfig
+from schemas.rules import RuleConfig
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def tree_status(pid: int) -> dict[str, int]:
 def encoder():
     from schemas.codec import SchemaSet
     from schemas.generate import published_schemas
-    from streams.model import EVENT_TYPES, NAMESPACE
+    from schemas.model import EVENT_TYPES, NAMESPACE
 
     codec = SchemaSet(published_schemas())
 

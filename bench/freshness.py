@@ -34,7 +34,7 @@ from pathlib import Path
 from bench._common import (TOKEN, committed, encoder, install_cleanup, load_average, machine, now_iso, pct,
                            produce_raw, producer, topic_of, track, wait_for, write_result)
 from streams.broker import LocalBroker
-from streams.simulator import Simulator
+from bedflow.simulator import Simulator
 
 PROBE_WARD = "SE2321000016-PROBE1"
 PROBE_SENDER = "SE2321000016-0001"
@@ -68,7 +68,7 @@ class Probes:
     def __init__(self, bootstrap: str, topic: str, encode):
         from confluent_kafka import Producer
 
-        # the region publisher's settings (streams/publisher.py): idempotent, acks=all, linger 10 ms
+        # the region publisher's settings (bedflow/publish.py): idempotent, acks=all, linger 10 ms
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 10, "compression.type": "lz4"})
         self.topic, self.encode = topic, encode

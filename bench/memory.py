@@ -26,7 +26,7 @@ from pathlib import Path
 from bench._common import (committed, encoder, install_cleanup, load_average, machine, now_iso, tree_status,
                            produce_raw, topic_of, track, wait_for, write_result)
 from streams.broker import LocalBroker
-from streams.simulator import Simulator
+from bedflow.simulator import Simulator
 
 MIB = 2 ** 20
 

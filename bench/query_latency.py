@@ -60,8 +60,8 @@ def _arr(values) -> str:
 
 def load(data_dir: Path, scale: float) -> dict:
     from sinks.clickhouse import ClickHouse
-    from streams import reference
-    from streams.simulator import Simulator, region_sender
+    from schemas import reference
+    from bedflow.simulator import Simulator, region_sender
 
     db = ClickHouse(f"chdb://{(data_dir / 'clickhouse').resolve()}")
     db.migrate()

@@ -24,9 +24,9 @@ from confluent_kafka import Consumer
 
 from bedflow.settings import Settings
 from streams.broker import LocalBroker
-from streams.model import EVENT_TYPES
-from streams.publisher import Publisher
-from streams.simulator import Simulator
+from schemas.model import EVENT_TYPES
+from bedflow.publish import Publisher
+from bedflow.simulator import Simulator
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,4 +1,4 @@
-"""Avro schemas generated from the pydantic event models (streams.model), so there is one source of
+"""Avro schemas generated from the pydantic event models (schemas.model), so there is one source of
 truth. `bedflow schemas --write` rewrites schemas/avsc/; tests fail if the files on disk differ."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import AwareDatetime
 
-from streams.model import EVENT_TYPES, NAMESPACE, Event
+from schemas.model import EVENT_TYPES, NAMESPACE, Event
 
 AVSC_DIR = Path(__file__).parent / "avsc"
 _TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}

@@ -18,11 +18,11 @@ from typing import Iterable
 
 from schemas.codec import DecodeError, SchemaSet
 from sinks.clickhouse import SinkBatch
-from streams import privacy, reference
+from schemas import privacy, reference
 from streams.domain.beds import BedState, WardStatus
 from streams.domain.waitlist import Contact, WaitlistState
-from streams.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
-from streams.rules import (
+from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
+from schemas.rules import (
     RuleConfig, ValidationContext, Verdict, census_disagreement, decoding_verdict, validate_record,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from streams.domain.beds import BedState
-from streams.model import EVENT_TYPES
+from schemas.model import EVENT_TYPES
 from tests.factory import admit, stay_event, transfer, ward
 
 REGIONS = {"01": "SE2321000016", "03": "SE2321000018", "12": "SE2321000214"}

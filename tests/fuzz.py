@@ -6,7 +6,7 @@ import json
 import random
 
 from schemas.codec import SchemaSet
-from streams.model import EVENT_TYPES, NAMESPACE
+from schemas.model import EVENT_TYPES, NAMESPACE
 from tests.bulk import bulk_events
 from tests.factory import decided, ev
 

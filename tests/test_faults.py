@@ -8,8 +8,8 @@ import signal
 import time
 
 from bedflow.settings import Settings
-from streams.model import EVENT_TYPES
-from streams.publisher import Publisher
+from schemas.model import EVENT_TYPES
+from bedflow.publish import Publisher
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
 from tests.harness import Worker, children, committed_total, wait_until
 

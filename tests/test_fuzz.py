@@ -11,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse
-from streams.privacy import find_pins
+from schemas.privacy import find_pins
 from tests.fuzz import PINS, fuzz_records
 from tests.harness import Worker, committed_total, wait_until
 

@@ -8,7 +8,7 @@ import pytest
 
 from schemas import generate
 from schemas.codec import ConfluentRegistry, SchemaSet
-from streams.model import EVENT_TYPES, NAMESPACE, to_json_dict
+from schemas.model import EVENT_TYPES, NAMESPACE, to_json_dict
 from tests.factory import admit, census, decided, ev, stay_event, transfer, ward
 
 A, B = "SE2321000016-A101", "SE2321000016-A102"

@@ -13,8 +13,8 @@ import struct
 import pytest
 
 from schemas.codec import SchemaSet
-from streams.model import EVENT_TYPES, NAMESPACE
-from streams.publisher import Publisher
+from schemas.model import EVENT_TYPES, NAMESPACE
+from bedflow.publish import Publisher
 from bedflow.settings import Settings
 from tests.factory import admit, census, decided, stay_event, transfer, ward
 from tests.harness import TOKEN, Worker, wait_until

@@ -6,8 +6,8 @@ import itertools
 
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
-from streams import privacy
-from streams.model import EVENT_TYPES, NAMESPACE
+from schemas import privacy
+from schemas.model import EVENT_TYPES, NAMESPACE
 from tests.bulk import bulk_events
 from tests.factory import decided, ev
 from tests.fuzz import PINS, _string_fields

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import free_port
-from streams.simulator import Simulator
+from bedflow.simulator import Simulator
 from tests.harness import Worker, committed_total, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,8 +3,8 @@ import datetime as dt
 
 import pytest
 
-from streams.privacy import REDACTED
-from streams.rules import RULES, RuleConfig, ValidationContext, validate_record
+from schemas.privacy import REDACTED
+from schemas.rules import RULES, RuleConfig, ValidationContext, validate_record
 from tests.factory import T0, admit, census, decided, ev, transfer, ward
 
 A, B = "SE2321000016-A101", "SE2321000016-A102"

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from streams import privacy, reference, rules
-from streams.simulator import (BACKLOG_PER_1000, NO_DEVIATION_REGIONS, Simulator, make_event_id,
+from schemas import privacy, reference, rules
+from bedflow.simulator import (BACKLOG_PER_1000, NO_DEVIATION_REGIONS, Simulator, make_event_id,
                                national_summary)
 
 UTC = dt.timezone.utc

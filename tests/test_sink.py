@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse, Sink, migrations
-from streams.model import EVENT_TYPES, NAMESPACE
+from schemas.model import EVENT_TYPES, NAMESPACE
 from streams.processor import Processor, SourceRecord
 from tests.bulk import bulk_events, expected_state
 

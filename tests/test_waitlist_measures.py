@@ -2,7 +2,7 @@
 import datetime as dt
 
 from streams.domain.waitlist import Limits, WaitlistState, measures, rows_from_contacts
-from streams.model import EVENT_TYPES
+from schemas.model import EVENT_TYPES
 from tests.factory import T0, decided, ev
 
 AT = T0 + dt.timedelta(days=200)

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from streams.domain.beds import BedState
-from streams.model import EVENT_TYPES
+from schemas.model import EVENT_TYPES
 from tests.factory import admit, census, stay_event, transfer, ward
 
 A, B, C = "SE2321000016-A101", "SE2321000016-A102", "SE2321000214-B201"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bedflow.config import Config
 from bedflow.settings import Settings
 from sinks.clickhouse import ClickHouse
-from streams import reference
+from schemas import reference
 from web import queries
 from web.report import DataGap, Figures, HospitalRow, MorningReport, RegionRow
 from web.status import Viewer, status_rows, suppress

@@ -75,7 +75,7 @@ class RegionRow:
     today: Figures
     yesterday: Figures | None = None
     hospitals: list[HospitalRow] = field(default_factory=list)
-    healthcare_regions: tuple[str, ...] = ()  # empty → taken from streams.reference
+    healthcare_regions: tuple[str, ...] = ()  # empty → taken from schemas.reference
     stale: bool = False
     last_event_at: datetime | None = None
     coverage: float | None = None           # 0..1 share of the region's wards that are fresh
@@ -129,7 +129,7 @@ class RoomNeed:
 
 def _reference_regions() -> dict:
     try:
-        from streams.reference import regions
+        from schemas.reference import regions
         return regions()
     except Exception:  # pragma: no cover - reference data unavailable
         return {}

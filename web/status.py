@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from bedflow.config import Escalation
-from streams import reference
+from schemas import reference
 
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
 COUNTS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",

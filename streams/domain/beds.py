@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from streams import reference
-from streams.model import (
+from schemas import reference
+from schemas.model import (
     CapacityChanged, DischargeReadyMarked, Event, LeaveEnded, LeaveStarted, PatientAdmitted,
     PatientDischarged, PatientTransferred, WardCensus, WardDeclared,
 )

@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from streams import reference
+from schemas import reference
 from streams.domain.beds import NEVER, Stamp
-from streams.model import (
+from schemas.model import (
     ContactBooked, ContactDecided, ContactPerformed, ContactRemoved, DeviationCleared, DeviationSet,
     WaitlistEvent,
 )

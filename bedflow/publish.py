@@ -17,7 +17,7 @@ from bedflow.config import Config
 from bedflow.settings import Settings
 from schemas.codec import ConfluentRegistry, SchemaSet
 from schemas.generate import published_schemas
-from streams.model import NAMESPACE, Event
+from schemas.model import NAMESPACE, Event
 
 BROKER_FILE = "broker.addr"  # `bedflow up` writes the embedded broker's address here
 
@@ -80,8 +80,8 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
     from tqdm import tqdm
 
     from streams.broker import wait_for_broker
-    from streams.files import UnusableInput, read_items
-    from streams.rules import ValidationContext, decoding_verdict, validate_record
+    from bedflow.files import UnusableInput, read_items
+    from schemas.rules import ValidationContext, decoding_verdict, validate_record
 
     bootstrap = resolve_bootstrap(settings)
     if not bootstrap:
@@ -123,7 +123,7 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
 
 
 def simulate_command(settings: Settings, config: Config, args) -> int:
-    from streams.simulator import Simulator
+    from bedflow.simulator import Simulator
 
     regions = args.regions.split(",") if args.regions else None
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -168,7 +168,7 @@ def publish_stream(pub: Publisher, stream: Iterable[dict], *, speed: float = 0.0
     fail decoding, or Avro of an invalid record when it still encodes), so the platform dead-letters them.
     Past events go as fast as possible (or `speed` simulated seconds per real second); future ones wait
     for the wall clock."""
-    from streams.model import EVENT_TYPES
+    from schemas.model import EVENT_TYPES
 
     n = 0
     wall0 = time.monotonic()

@@ -17,7 +17,7 @@ import threading
 from bedflow.config import Config
 from bedflow.settings import Settings
 from streams.broker import LocalBroker, create_topics, wait_for_broker
-from streams.publisher import BROKER_FILE
+from bedflow.publish import BROKER_FILE
 
 log = logging.getLogger("bedflow.up")
 
@@ -91,8 +91,8 @@ def _simulator_task(settings: Settings, stop: threading.Event, seed: int, scale:
 
 def run_simulation(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float, days: float,
                    fresh: bool):
-    from streams.publisher import Publisher, publish_stream
-    from streams.simulator import Simulator
+    from bedflow.publish import Publisher, publish_stream
+    from bedflow.simulator import Simulator
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     # A restarted platform keeps its history, so a new simulation run gets its own seed (new ids).

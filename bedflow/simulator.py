@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Iterable, Iterator
 
-from streams import reference
+from schemas import reference
 
 UTC = dt.timezone.utc
 DAY_MS = 86_400_000

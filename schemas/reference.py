@@ -35,7 +35,7 @@ class Specialty:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("streams").joinpath("reference", name).read_text(encoding="utf-8")
+    text = resources.files("schemas").joinpath("reference", name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from schemas.codec import SINGLE_OBJECT_MAGIC, DecodeError, SchemaSet
-from streams.model import EVENT_TYPES
+from schemas.model import EVENT_TYPES
 
 
 class UnusableInput(Exception):

@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import ValidationError
 
-from streams import privacy, reference
-from streams.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
+from schemas import privacy, reference
+from schemas.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
 
 Severity = Literal["reject", "finding"]
 Family = Literal["decoding", "shape", "codes", "meaning", "privacy"]
