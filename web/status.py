@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from bedflow.config import Escalation
+from streams.domain.escalation import Escalation
 from schemas import reference
 
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
