@@ -141,7 +141,7 @@ def cmd_serve(args) -> int:
 
     from bedflow.metrics import Metrics
     from sinks.clickhouse import ClickHouse
-    from web.api import create_app
+    from bedflow.views import api_app
 
     settings = _settings(args)
     _logging(settings.log_level)
@@ -150,7 +150,7 @@ def cmd_serve(args) -> int:
     token = _admin_token(settings)
     if not settings.admin_token:
         print(f"admin token: {token}", flush=True)
-    app = create_app(db, settings, _config(settings), Metrics(), token)
+    app = api_app(db, settings, _config(settings), Metrics(), token)
     web.run_app(app, host=settings.host, port=settings.port, print=lambda *_: None)
     return 0
 

@@ -227,9 +227,10 @@ def build_app(settings: Settings, submit: Submit) -> faust.App:
 
 
 async def serve_api_of(runtime: Runtime, settings: Settings, admin_token: str):
-    from web.api import create_app, start_site
+    from bedflow.views import api_app
+    from web.api import start_site
 
-    web_app = create_app(runtime.db, settings, runtime.config, runtime.metrics, admin_token)
+    web_app = api_app(runtime.db, settings, runtime.config, runtime.metrics, admin_token)
     runner = await start_site(web_app, settings.host, settings.port)
     log.info("API and page on http://%s:%d/", settings.host, settings.port)
     return runner
