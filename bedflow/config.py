@@ -33,17 +33,7 @@ from pathlib import Path
 from streams.domain.escalation import Escalation
 from streams.domain.waitlist import Limits
 from schemas.rules import RuleConfig
-
-
-@dataclass(frozen=True)
-class Token:
-    name: str
-    token: str
-    role: str  # national | region:XX | admin
-
-    @property
-    def region(self) -> str | None:
-        return self.role.split(":", 1)[1] if self.role.startswith("region:") else None
+from web.access import Token
 
 
 @dataclass

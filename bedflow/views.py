@@ -1,8 +1,50 @@
-"""The roof's door to web/: builds the page and API from the settings and the config file."""
+"""The roof's door to web/: the one place that turns the settings and the config file into the view
+policy, and builds the page and API (and the PDF morning report) from it."""
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
+from bedflow.config import Config
+from bedflow.settings import Settings
+from web.access import NATIONAL, Scope
 from web.api import create_app
+from web.policy import ViewPolicy
 
 
-def api_app(db, settings, config, metrics, admin_token: str):
-    return create_app(db, settings, config, metrics, admin_token)
+def view_policy(settings: Settings, config: Config) -> ViewPolicy:
+    return ViewPolicy(
+        timezone=settings.timezone,
+        stale_after_minutes=settings.stale_after_minutes,
+        small_count_threshold=settings.small_count_threshold,
+        morning_hour=settings.morning_hour,
+        escalation=config.escalation,
+        limits=config.limits,
+        exclude_deviations=config.exclude_deviations,
+        tokens=tuple(config.tokens),
+        public_paths=tuple(config.public_paths),
+        audit_log=settings.data_dir / "audit.log",
+    )
+
+
+def api_app(db, settings: Settings, config: Config, metrics, admin_token: str):
+    return create_app(db, view_policy(settings, config), metrics, admin_token)
+
+
+def report_pdf(settings: Settings, config: Config, day: dt.date, out_path: Path) -> Path:
+    """The morning report as PDF, for the meeting's printout: a national viewer's report (aggregates,
+    small counts hidden below region level), as any national reader would get it from the API."""
+    from sinks.clickhouse import ClickHouse
+    from web.morning import build_morning_report
+    from web.pdf import html_to_pdf
+    from web.report_html import render_morning_report
+
+    policy = view_policy(settings, config)
+    db = ClickHouse(settings.resolved_clickhouse_dsn())
+    try:
+        db.migrate()
+        report = build_morning_report(db, day, policy, Scope(NATIONAL, policy.small_count_threshold))
+    finally:
+        db.close()
+    html_to_pdf(render_morning_report(report), out_path)
+    return Path(out_path)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from web.report import MorningReport, example_report, render_morning_report, room_near_whom
+from tests.report_example import example_report
+from web.report_html import render_morning_report
+from web.report_model import MorningReport, room_near_whom
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "web" / "static"
@@ -217,6 +219,7 @@ def _fake_out_of_area(window: str) -> list[dict]:
 
 
 def _fake_app():
+    import orjson
     from aiohttp import web
 
     def authed(handler):
@@ -268,11 +271,22 @@ def _fake_app():
         ]
         return web.json_response({"rows": rows})
 
+    @authed
+    async def reference(request):
+        # the real endpoint's payload (regions and thresholds the page must not keep a copy of)
+        from web.access import Scope, Viewer
+        from web.api import reference_data
+        from web.policy import ViewPolicy
+
+        return web.Response(body=orjson.dumps(reference_data(ViewPolicy(), Scope(Viewer("admin", "admin"), 4))),
+                            content_type="application/json")
+
     async def index(request):
         return web.FileResponse(STATIC / "index.html")
 
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/api/v1/reference", reference)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/out-of-area", out_of_area)
     app.router.add_get("/api/v1/waitlist", waitlist)

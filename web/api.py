@@ -1,16 +1,13 @@
 """The HTTP edge: JSON API (/api/v1/...), /metrics, the live page and the morning report.
 
-Tokens map to roles (config file, plus the admin token from BEDFLOW_ADMIN_TOKEN or generated at start);
-every API access is written to the audit log (who, what, when). Data reads go through web/queries.py.
+Who may see what is decided in one place, web/access.py: every route is registered there with its rule,
+and every handler takes the viewer's scope from it. Data reads go through web/queries.py.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import decimal
-import hmac
-import json
-import logging
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,17 +15,14 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 
-from bedflow.config import Config
-from bedflow.metrics import Metrics
-from bedflow.settings import Settings
+from schemas import reference
 from sinks.clickhouse import ClickHouse
 from web import queries
-from web.status import LEVELS, Viewer, status_rows, suppress
+from web.access import ADMIN, PUBLIC, VIEWER, Access, scope_of
+from web.policy import ViewPolicy
+from web.status import LEVELS, status_rows
 
-log = logging.getLogger("bedflow.api")
-audit_log = logging.getLogger("bedflow.audit")
 STATIC = Path(__file__).parent / "static"
-VIEWER = web.AppKey("viewer", Viewer)
 
 
 def _encode(data) -> bytes:
@@ -56,52 +50,10 @@ def _bad(msg: str, status=400):
 
 
 class Api:
-    def __init__(self, db: ClickHouse, settings: Settings, config: Config, metrics: Metrics, admin_token: str):
-        self.db, self.settings, self.config, self.metrics = db, settings, config, metrics
-        self.tokens = {t.token: Viewer(t.role, t.name) for t in config.tokens}
-        self.tokens[admin_token] = Viewer("admin", "admin")
-        self.audit_path = settings.data_dir / "audit.log"
+    def __init__(self, db: ClickHouse, policy: ViewPolicy, metrics):
+        # metrics: the process's Prometheus metrics (duck-typed: `render()` and `api_requests`)
+        self.db, self.policy, self.metrics = db, policy, metrics
         self._cache: dict[str, tuple[float, object]] = {}
-
-    # -- access --------------------------------------------------------------------------------------
-    def viewer_for(self, request: web.Request) -> Viewer | None:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else \
-            request.query.get("token", "")
-        for known, viewer in self.tokens.items():
-            if token and hmac.compare_digest(known, token):
-                return viewer
-        return None
-
-    def _audit(self, viewer: Viewer | None, request: web.Request, status: int):
-        entry = {"at": dt.datetime.now(dt.timezone.utc).isoformat(), "who": viewer.name if viewer else None,
-                 "role": viewer.role if viewer else None, "method": request.method, "path": request.path,
-                 "query": request.query_string, "status": status, "remote": request.remote}
-        audit_log.info(json.dumps(entry))
-        try:
-            self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.audit_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(entry) + "\n")
-        except OSError:
-            log.warning("could not write the audit log at %s", self.audit_path)
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler):
-        path = request.path
-        public = path == "/" or path.startswith("/static/") or path in self.config.public_paths
-        viewer = self.viewer_for(request)
-        if not public and viewer is None:
-            self._audit(None, request, 401)
-            return _json({"error": "a valid token is required (Authorization: Bearer <token>)"}, 401)
-        request[VIEWER] = viewer or Viewer("public")
-        try:
-            resp = await handler(request)
-        except web.HTTPException as exc:
-            resp = exc
-        if path.startswith("/api/") or path.startswith("/report") or path == "/metrics":
-            self._audit(viewer, request, resp.status)
-            self.metrics.api_requests.labels(path, str(resp.status)).inc()
-        return resp
 
     # -- cached reads (many viewers poll the same numbers; two reads a second are plenty) -------------
     async def _cached(self, key: str, fn, ttl: float = 0.5):
@@ -114,33 +66,33 @@ class Api:
 
     # -- handlers ------------------------------------------------------------------------------------
     async def status(self, request: web.Request):
-        viewer = request[VIEWER]
+        scope = scope_of(request)
         level = request.query.get("level", "nation")
         if level not in LEVELS:
             return _bad(f"level must be one of {', '.join(LEVELS)}")
         region, hospital = request.query.get("region"), request.query.get("hospital")
+        if level in ("hospital", "ward"):
+            scope.require_region(region)
         wards = await self._cached("wards", lambda: queries.current_wards(self.db))
         matrix = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
         senders = await self._cached("senders", lambda: queries.senders_last_seen(self.db))
-        if level in ("hospital", "ward") and viewer.region and region and region != viewer.region:
-            return _bad(f"a region:{viewer.region} token sees only its own region's wards", 403)
         if region:
             wards = [w for w in wards if w["region_code"] == region]
         if hospital:
             wards = [w for w in wards if w["hospital_id"] == hospital]
-        if level in ("hospital", "ward") and viewer.region:
-            wards = [w for w in wards if w["region_code"] == viewer.region]
         now = dt.datetime.now(dt.timezone.utc)
+        policy = self.policy
 
         def build() -> bytes:  # a few thousand wards: off the event loop, so other requests are not held up
-            rows = status_rows(wards, level, now, stale_after=dt.timedelta(minutes=self.settings.stale_after_minutes),
-                               escalation=self.config.escalation, matrix=matrix, senders=senders)
-            return _encode({"level": level, "rows": suppress(rows, level, viewer, self.settings.small_count_threshold),
-                            "generated_at": now})
+            rows = status_rows(wards, level, now, stale_after=dt.timedelta(minutes=policy.stale_after_minutes),
+                               escalation=policy.escalation, matrix=matrix, senders=senders)
+            return _encode({"level": level, "rows": scope.status(rows, level), "generated_at": now})
 
         return _json_bytes(await asyncio.to_thread(build))
 
     async def out_of_area(self, request: web.Request):
+        # Region × region counts: region-level aggregates, which every viewer's scope holds.
+        scope_of(request)
         window = request.query.get("window", "now")
         now = dt.datetime.now(dt.timezone.utc)
         if window == "now":
@@ -153,9 +105,11 @@ class Api:
         return _json({"window": window, "rows": rows, "generated_at": now})
 
     async def waitlist(self, request: web.Request):
+        scope = scope_of(request)
         region = request.query.get("region")
         if not region:
             return _bad("region is required (2-digit county code)")
+        scope.require_region(region)
         try:
             phase = int(request.query["phase"]) if "phase" in request.query else None
             at = dt.datetime.fromisoformat(request.query["at"]) if "at" in request.query else \
@@ -164,52 +118,56 @@ class Api:
             return _bad("phase must be 1–5 and at an ISO 8601 instant")
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.timezone.utc)
-        rows = await asyncio.to_thread(queries.waitlist, self.db, region, at, self.config.limits, phase,
-                                       self.config.exclude_deviations)
+        rows = await asyncio.to_thread(queries.waitlist, self.db, region, at, self.policy.limits, phase,
+                                       self.policy.exclude_deviations)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
-        return _json({"region": region, "at": at, "phase": phase, "rows": rows, "care_elsewhere": elsewhere})
+        return _json({"region": region, "at": at, "phase": phase,
+                      "rows": scope.waitlist(rows, region_field=None, region=region), "care_elsewhere": elsewhere})
 
     async def snapshots(self, request: web.Request):
+        scope = scope_of(request)
         try:
             month = dt.date.fromisoformat(request.query.get("month", "") + "-01")
         except ValueError:
             return _bad("month must be YYYY-MM")
         rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        if not rows and month_end(month, self.settings.timezone) <= dt.datetime.now(dt.timezone.utc):
-            await asyncio.to_thread(close_month, self.db, month, self.config, self.settings.timezone)
+        if not rows and month_end(month, self.policy.timezone) <= dt.datetime.now(dt.timezone.utc):
+            await asyncio.to_thread(close_month, self.db, month, self.policy)
             rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        return _json({"month": month.strftime("%Y-%m"), "rows": rows})
+        return _json({"month": month.strftime("%Y-%m"), "rows": scope.waitlist(rows)})
 
     async def close_snapshot(self, request: web.Request):
-        if request[VIEWER].role != "admin":
-            return _bad("closing a month needs an admin token", 403)
+        # admin only: the route's rule (create_app)
         try:
             month = dt.date.fromisoformat(request.query.get("month", "") + "-01")
         except ValueError:
             return _bad("month must be YYYY-MM")
-        n = await asyncio.to_thread(close_month, self.db, month, self.config, self.settings.timezone)
+        n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
 
     async def deadletters(self, request: web.Request):
-        viewer = request[VIEWER]
+        scope = scope_of(request)
         try:
             limit = max(1, min(1000, int(request.query.get("limit", "50"))))
         except ValueError:
             return _bad("limit must be a number")
-        rows = await asyncio.to_thread(queries.deadletters, self.db, limit, viewer.region)
-        return _json({"rows": rows})
+        # The region filter is in the SQL (the limit applies to the viewer's own rows) and again here.
+        rows = await asyncio.to_thread(queries.deadletters, self.db, limit, scope.region)
+        return _json({"rows": scope.own(rows)})
 
     async def quality(self, request: web.Request):
+        scope = scope_of(request)
         rows = await asyncio.to_thread(queries.data_quality, self.db)
         rules = await asyncio.to_thread(queries.rejections_by_rule, self.db)
-        viewer = request[VIEWER]
-        if viewer.region:
-            rows = [r for r in rows if r["region_code"] == viewer.region]
-            rules = [r for r in rules if r["region_code"] == viewer.region]
-        counts = await asyncio.to_thread(queries.table_counts, self.db) if viewer.role == "admin" else None
-        return _json({"senders": rows, "rejections_by_rule": rules, "table_rows": counts})
+        counts = await asyncio.to_thread(queries.table_counts, self.db) if scope.is_admin else None
+        return _json({"senders": scope.own(rows), "rejections_by_rule": scope.own(rules), "table_rows": counts})
+
+    async def reference(self, request: web.Request):
+        return _json(reference_data(self.policy, scope_of(request)))
 
     async def metrics_view(self, request: web.Request):
+        # Process counters and per-region freshness: no patient counts, every scope holds them.
+        scope_of(request)
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def index(self, request: web.Request):
@@ -217,15 +175,31 @@ class Api:
 
     async def report(self, request: web.Request):
         from web.morning import build_morning_report
-        from web.report import render_morning_report
+        from web.report_html import render_morning_report
 
+        scope = scope_of(request)
         try:
             day = dt.date.fromisoformat(request.query.get("date", ""))
         except ValueError:
-            day = dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
-        viewer = request[VIEWER]
-        report = await asyncio.to_thread(build_morning_report, self.db, day, self.settings, self.config, viewer)
+            day = dt.datetime.now(ZoneInfo(self.policy.timezone)).date()
+        report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope)
         return web.Response(text=render_morning_report(report), content_type="text/html", charset="utf-8")
+
+
+def reference_data(policy: ViewPolicy, scope) -> dict:
+    """What the page needs to draw: the regions and healthcare regions (schemas/reference), the
+    thresholds of the policy, and who is looking (a region viewer's page opens on its own region)."""
+    return {
+        "regions": [{"code": r.code, "name": r.name, "short_name": r.short_name,
+                     "healthcare_regions": list(r.healthcare_regions), "neighbours": list(r.neighbours)}
+                    for r in reference.regions().values()],
+        "healthcare_regions": reference.healthcare_regions(),
+        "escalation": {k: getattr(policy.escalation, k) for k in policy.escalation.__dataclass_fields__},
+        "stale_after_minutes": policy.stale_after_minutes,
+        "small_count_threshold": policy.small_count_threshold,
+        "timezone": policy.timezone,
+        "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region},
+    }
 
 
 def month_end(month: dt.date, tz: str) -> dt.datetime:
@@ -233,15 +207,15 @@ def month_end(month: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(nxt, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
 
 
-def close_month(db: ClickHouse, month: dt.date, config: Config, tz: str) -> int:
+def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy) -> int:
     """(Re-)close a month-end snapshot: the waiting list at the month's last instant, per region ×
     MVO group × phase, from the contacts as they are now (so late corrections are included)."""
-    at = month_end(month, tz) - dt.timedelta(milliseconds=1)
+    at = month_end(month, policy.timezone) - dt.timedelta(milliseconds=1)
     _, regions = db.query("SELECT DISTINCT region_code FROM waitlist_contacts FINAL")
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
     for (region,) in regions:
-        for m in queries.waitlist(db, region, at, config.limits, None, config.exclude_deviations):
+        for m in queries.waitlist(db, region, at, policy.limits, None, policy.exclude_deviations):
             rows.append((month, region, m["mvo_group"], m["phase"], m["waiting"], m["le_30"], m["le_60"],
                          m["le_90"], m["le_180"], m["gt_180"], m["limit_days"], m["share_within_limit"],
                          m["share_over_180"], now))
@@ -251,20 +225,23 @@ def close_month(db: ClickHouse, month: dt.date, config: Config, tz: str) -> int:
     return len(rows)
 
 
-def create_app(db: ClickHouse, settings: Settings, config: Config, metrics: Metrics, admin_token: str) -> web.Application:
-    api = Api(db, settings, config, metrics, admin_token)
-    app = web.Application(middlewares=[api.middleware])
-    app.router.add_get("/", api.index)
-    app.router.add_static("/static/", STATIC)
-    app.router.add_get("/api/v1/status", api.status)
-    app.router.add_get("/api/v1/out-of-area", api.out_of_area)
-    app.router.add_get("/api/v1/waitlist", api.waitlist)
-    app.router.add_get("/api/v1/waitlist/snapshots", api.snapshots)
-    app.router.add_post("/api/v1/waitlist/snapshots/close", api.close_snapshot)
-    app.router.add_get("/api/v1/deadletters", api.deadletters)
-    app.router.add_get("/api/v1/quality", api.quality)
-    app.router.add_get("/metrics", api.metrics_view)
-    app.router.add_get("/report/morning", api.report)
+def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str) -> web.Application:
+    """The page and API. Every route is registered through the access module with its rule."""
+    api = Api(db, policy, metrics)
+    access = Access(policy, admin_token, metrics)
+    app = web.Application(middlewares=[access.middleware])
+    access.add(app, "GET", "/", api.index, PUBLIC)
+    access.add_static(app, "/static/", STATIC)
+    access.add(app, "GET", "/api/v1/reference", api.reference, VIEWER)
+    access.add(app, "GET", "/api/v1/status", api.status, VIEWER)
+    access.add(app, "GET", "/api/v1/out-of-area", api.out_of_area, VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist", api.waitlist, VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist/snapshots", api.snapshots, VIEWER)
+    access.add(app, "POST", "/api/v1/waitlist/snapshots/close", api.close_snapshot, ADMIN)
+    access.add(app, "GET", "/api/v1/deadletters", api.deadletters, VIEWER)
+    access.add(app, "GET", "/api/v1/quality", api.quality, VIEWER)
+    access.add(app, "GET", "/metrics", api.metrics_view, VIEWER)
+    access.add(app, "GET", "/report/morning", api.report, VIEWER)
     return app
 
 

@@ -1,22 +1,22 @@
-"""The morning report's data: the 07:00 picture (Europe/Stockholm) of every region and hospital from the
-ward status history, the previous morning beside it, and the data gaps. Rendering is web/report.py."""
+"""The morning report's data: the morning picture (policy.morning_hour, local time) of every region and
+hospital from the ward status history, the previous morning beside it, and the data gaps, all seen
+through the viewer's scope (web/access.py). The model is web/report_model.py, the HTML web/report_html.py."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bedflow.config import Config
-from bedflow.settings import Settings
-from sinks.clickhouse import ClickHouse
 from schemas import reference
+from sinks.clickhouse import ClickHouse
 from web import queries
-from web.report import DataGap, Figures, HospitalRow, MorningReport, RegionRow
-from web.status import Viewer, status_rows, suppress
+from web.access import Scope
+from web.policy import ViewPolicy
+from web.report_model import DataGap, Figures, HospitalRow, MorningReport, RegionRow
+from web.status import status_rows
 
 
-def picture_instant(day: dt.date, settings: Settings) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(settings.morning_hour), ZoneInfo(settings.timezone))
+def picture_instant(day: dt.date, policy: ViewPolicy) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(policy.morning_hour), ZoneInfo(policy.timezone))
 
 
 def _figures(row: dict | None) -> Figures | None:
@@ -32,19 +32,19 @@ def _when(iso: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(iso) if iso else None
 
 
-def build_morning_report(db: ClickHouse, day: dt.date, settings: Settings, config: Config,
-                         viewer: Viewer | None = None) -> MorningReport:
-    viewer = viewer or Viewer("national")
-    at = picture_instant(day, settings)
+def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope: Scope) -> MorningReport:
+    """Nation and regions for every viewer (aggregates); hospitals and stale wards as the scope allows:
+    a region viewer's own region only, small counts hidden for the others."""
+    at = picture_instant(day, policy)
     before = at - dt.timedelta(days=1)
-    stale_after = dt.timedelta(minutes=settings.stale_after_minutes)
+    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
 
     seen = {when: queries.senders_last_seen(db, when, within=stale_after) for when in (at, before)}
 
     def rows(wards, level, when):
-        r = status_rows(wards, level, when, stale_after=stale_after, escalation=config.escalation,
+        r = status_rows(wards, level, when, stale_after=stale_after, escalation=policy.escalation,
                         senders=seen[when])
-        return {x["id"]: x for x in suppress(r, level, viewer, settings.small_count_threshold)}
+        return {x["id"]: x for x in scope.status(r, level)}
 
     today_w, yday_w = queries.wards_at(db, at), queries.wards_at(db, before)
     nation, nation_y = rows(today_w, "nation", at), rows(yday_w, "nation", before)
@@ -61,29 +61,16 @@ def build_morning_report(db: ClickHouse, day: dt.date, settings: Settings, confi
         region_rows.append(RegionRow(code=code, name=r["name"], today=_figures(r), yesterday=_figures(regions_y.get(code)),
                                      hospitals=hs, healthcare_regions=ref.healthcare_regions if ref else (),
                                      stale=r["stale"], last_event_at=_when(r["last_event_at"]), coverage=r["coverage"]))
-    gaps = [DataGap("region", code, reference.regions()[code].name, code, None, "no ward status at all")
+    gaps = [DataGap("region", code, reference.regions()[code].name, code, None,
+                    "ingen avdelningsstatus alls / no ward status at all")
             for code in sorted(reference.regions()) if code not in regions]
     gaps += [DataGap("ward", w["id"], w["name"], w["region_code"], _when(w["last_event_at"]),
-                     f"no event for more than {settings.stale_after_minutes} min before the picture")
+                     f"ingen händelse på mer än {policy.stale_after_minutes} min före bilden / "
+                     f"no event for more than {policy.stale_after_minutes} min before the picture")
              for w in wards.values() if w["stale"]]
     n = nation.get("SE")
     return MorningReport(
         date=day, picture_at=at, regions=region_rows,
         nation=_figures(n) or Figures.of(0, 0), nation_yesterday=_figures(nation_y.get("SE")),
         data_gaps=gaps, coverage=n["coverage"] if n else 0.0,
-        generated_at=dt.datetime.now(dt.timezone.utc))
-
-
-def report_to_pdf(settings: Settings, config: Config, day: dt.date, out: Path) -> Path:
-    from web.pdf import html_to_pdf
-    from web.report import render_morning_report
-
-    db = ClickHouse(settings.resolved_clickhouse_dsn())
-    try:
-        db.migrate()
-        html = render_morning_report(build_morning_report(db, day, settings, config))
-    finally:
-        db.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    html_to_pdf(html, out)
-    return out
+        generated_at=dt.datetime.now(dt.timezone.utc), timezone=policy.timezone)

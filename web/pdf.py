@@ -1,7 +1,6 @@
 """HTML → PDF through Playwright driving the Debian `chromium` binary (never Playwright's own browsers).
 
-    html_to_pdf(html, Path("report.pdf"))            # from synchronous code
-    await html_to_pdf_async(html, Path("report.pdf"))  # from inside an asyncio loop (e.g. aiohttp)
+    html_to_pdf(html, Path("report.pdf"))  # synchronous; from an event loop, run it in a thread
 """
 from __future__ import annotations
 
@@ -49,15 +48,15 @@ def _playwright_missing(exc: ImportError) -> RuntimeError:
 def html_to_pdf(html: str, out_path: Path) -> None:
     """Render `html` to an A4 PDF at `out_path` (parent directories are created).
 
-    Must not be called from a running asyncio event loop (Playwright's sync API refuses); use
-    `html_to_pdf_async` there."""
+    Must not be called from a running asyncio event loop (Playwright's sync API refuses); run it in a
+    thread there (`asyncio.to_thread`)."""
     exe = chromium_path()
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         pass
     else:
-        raise RuntimeError("html_to_pdf() called inside a running event loop; use await html_to_pdf_async()")
+        raise RuntimeError("html_to_pdf() called inside a running event loop; run it in a thread")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # pragma: no cover
@@ -73,23 +72,3 @@ def html_to_pdf(html: str, out_path: Path) -> None:
             page.pdf(path=str(out_path), **PDF_OPTIONS)
         finally:
             browser.close()
-
-
-async def html_to_pdf_async(html: str, out_path: Path) -> None:
-    """Async variant of `html_to_pdf`, for use inside the aiohttp server."""
-    exe = chromium_path()
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:  # pragma: no cover
-        raise _playwright_missing(exc) from exc
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.set_content(html, wait_until="load")
-            await page.emulate_media(media="print")
-            await page.pdf(path=str(out_path), **PDF_OPTIONS)
-        finally:
-            await browser.close()

@@ -1,9 +1,8 @@
-"""Live status at every level (ward → hospital → region → healthcare region → nation), escalation and
-small-number suppression. Plain functions over ward rows; the API feeds them from ClickHouse."""
+"""Live status at every level (ward → hospital → region → healthcare region → nation) and escalation.
+Plain functions over ward rows; the API feeds them from ClickHouse and web/access.py scopes them."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Iterable
 
 from streams.domain.escalation import Escalation
@@ -12,20 +11,6 @@ from schemas import reference
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
 COUNTS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
           "out_of_area_in")
-SUPPRESSIBLE = COUNTS + ("free_beds", "out_of_area_out")
-
-
-@dataclass(frozen=True)
-class Viewer:
-    role: str  # national | region:XX | admin
-    name: str = ""
-
-    @property
-    def region(self) -> str | None:
-        return self.role.split(":", 1)[1] if self.role.startswith("region:") else None
-
-    def sees_wards_of(self, region: str) -> bool:
-        return self.role == "admin" or self.region == region
 
 
 def healthcare_region_of(region_code: str) -> str:
@@ -114,26 +99,3 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
             "wards": wards,
         })
     return sorted(rows, key=lambda r: r["id"])
-
-
-def suppress(rows: list[dict], level: str, viewer: Viewer, threshold: int) -> list[dict]:
-    """Counts 1..threshold are hidden (null) below region level for viewers outside the reporting region:
-    a handful of patients can identify a person. Staffed beds are capacity, not patients: never hidden."""
-    if level not in ("hospital", "ward"):
-        return rows
-    out = []
-    for r in rows:
-        if viewer.sees_wards_of(r.get("region_code", "")):
-            out.append(r)
-            continue
-        r = dict(r)
-        for c in SUPPRESSIBLE:
-            if c == "staffed_beds":
-                continue
-            v = r.get(c)
-            if isinstance(v, int) and 1 <= v <= threshold:
-                r[c] = None
-        if r.get("occupied") is None:  # no back door through staffed − free
-            r["occupancy_pct"] = r["free_beds"] = None
-        out.append(r)
-    return out

@@ -1,7 +1,8 @@
 /* bedflow live page: vanilla JS, no build step, no external resources.
  *
- * Talks to /api/v1/{status,out-of-area,waitlist,deadletters} with a bearer token kept in
- * sessionStorage. Re-fetches and re-renders every 5 s, keeping the drill-down position.
+ * Talks to /api/v1/{reference,status,out-of-area,waitlist,deadletters} with a bearer token kept in
+ * sessionStorage. The region table, the thresholds and who is looking come from /api/v1/reference
+ * (loaded once after login). Re-fetches and re-renders every 5 s, keeping the drill-down position.
  *
  * DOM hooks for tests: rows carry data-id, numeric cells data-field (+ data-value = raw JSON value,
  * empty string for null). See index.html for panel ids.
@@ -12,33 +13,23 @@
   var TOKEN_KEY = "bedflow.token";
   var REFRESH_MS = 5000;
 
-  // The 21 regions (reference data, streams/reference/regions.csv).
-  var REGIONS = [
-    ["01", "Stockholm", "Stockholm-Gotland"],
-    ["03", "Uppsala", "Uppsala-Örebro"],
-    ["04", "Sörmland", "Uppsala-Örebro"],
-    ["05", "Östergötland", "Sydöstra"],
-    ["06", "Jönköpings län", "Sydöstra"],
-    ["07", "Kronoberg", "Södra"],
-    ["08", "Kalmar län", "Sydöstra"],
-    ["09", "Gotland", "Stockholm-Gotland"],
-    ["10", "Blekinge", "Södra"],
-    ["12", "Skåne", "Södra"],
-    ["13", "Halland", "Södra|Västra"],
-    ["14", "Västra Götaland", "Västra"],
-    ["17", "Värmland", "Uppsala-Örebro"],
-    ["18", "Örebro län", "Uppsala-Örebro"],
-    ["19", "Västmanland", "Uppsala-Örebro"],
-    ["20", "Dalarna", "Uppsala-Örebro"],
-    ["21", "Gävleborg", "Uppsala-Örebro"],
-    ["22", "Västernorrland", "Norra"],
-    ["23", "Jämtland Härjedalen", "Norra"],
-    ["24", "Västerbotten", "Norra"],
-    ["25", "Norrbotten", "Norra"]
-  ];
+  // Reference data and thresholds from the API (schemas/reference and the view policy): filled by
+  // loadReference() before the first render.
+  var REF = null;
+  var REGIONS = [];      // [code, short name] in reference order
   var REGION_NAME = {};
   var REGION_HR = {};
-  REGIONS.forEach(function (r) { REGION_NAME[r[0]] = r[1]; REGION_HR[r[0]] = r[2].split("|"); });
+
+  function setReference(ref) {
+    REF = ref;
+    REGIONS = ref.regions.map(function (r) { return [r.code, r.short_name]; });
+    REGION_NAME = {};
+    REGION_HR = {};
+    ref.regions.forEach(function (r) { REGION_NAME[r.code] = r.short_name; REGION_HR[r.code] = r.healthcare_regions; });
+  }
+
+  // Counts 1..threshold are hidden (null) by the API: shown as "<threshold+1".
+  function smallLabel() { return "<" + ((REF ? REF.small_count_threshold : 4) + 1); }
 
   var LEVEL_LABEL = {
     nation: "Nation",
@@ -84,9 +75,9 @@
     return s.replace(/\u2212/g, "-");
   }
 
-  // Display text for a field value: null -> "<5" for suppressed counts, "–" otherwise.
+  // Display text for a field value: null -> "<N" for suppressed counts, "–" otherwise.
   function fmtField(field, v) {
-    if (v === null || v === undefined) return COUNT_FIELDS[field] ? "<5" : "–";
+    if (v === null || v === undefined) return COUNT_FIELDS[field] ? smallLabel() : "–";
     if (field === "occupancy_pct") return isNum(v) ? v.toFixed(1).replace(".", ",") + " %" : "–";
     if (field === "share_within_limit" || field === "share_over_180" || field === "coverage") {
       if (!isNum(v)) return "–";
@@ -115,11 +106,13 @@
     el.classList.toggle("suppressed", v === null || v === undefined);
   }
 
+  // Occupancy colours follow the escalation thresholds of the config (the one rule).
   function occClass(p) {
-    if (!isNum(p)) return "occ-na";
-    if (p > 100) return "occ-over";
-    if (p >= 95) return "occ-high";
-    if (p >= 85) return "occ-mid";
+    if (!isNum(p) || !REF) return "occ-na";
+    var e = REF.escalation;
+    if (p >= e.level4_occupancy_pct) return "occ-over";
+    if (p >= e.level3_occupancy_pct) return "occ-high";
+    if (p >= e.level2_occupancy_pct) return "occ-mid";
     return "occ-ok";
   }
 
@@ -189,10 +182,28 @@
   }
 
   function showApp() {
-    $("login").hidden = true;
-    $("app").hidden = false;
-    refreshAll();
-    startRefresh();
+    loadReference().then(function () {
+      $("login").hidden = true;
+      $("app").hidden = false;
+      refreshAll();
+      startRefresh();
+    }, handleError);
+  }
+
+  // The region table and thresholds, and who is looking: a region viewer's waiting list shows its own
+  // region only (the API refuses the others).
+  function loadReference() {
+    return api("/api/v1/reference").then(function (ref) {
+      setReference(ref);
+      var mine = ref.viewer && ref.viewer.region;
+      var choices = mine ? REGIONS.filter(function (r) { return r[0] === mine; }) : REGIONS;
+      if (mine || !REGION_NAME[state.waitRegion]) state.waitRegion = choices[0][0];
+      var sel = $("waitlist-region");
+      sel.innerHTML = choices.map(function (r) {
+        return '<option value="' + r[0] + '">' + r[0] + " " + esc(r[1]) + "</option>";
+      }).join("");
+      sel.value = state.waitRegion;
+    });
   }
 
   function handleError(err) {
@@ -262,7 +273,8 @@
     var cov = isNum(r.coverage) && r.coverage < 1 && view.level !== "ward"
       ? '<span class="cov-tag" title="Andel avdelningar med färska data / share of wards fresh">täckning ' +
         Math.round(r.coverage * 100) + " %</span>" : "";
-    var staleTag = r.stale ? '<span class="stale-tag">inaktuell / stale</span>' : "";
+    var staleTag = r.stale ? '<span class="stale-tag" title="Ingen händelse på ' + REF.stale_after_minutes +
+      ' min / no event for ' + REF.stale_after_minutes + ' min">inaktuell / stale</span>' : "";
     var free = r.free_beds;
     return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
       (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : "") + ">" +
@@ -386,8 +398,8 @@
         var diag = home[0] === tr[0];
         var col = heatColor(v, max);
         var fill = diag ? "#e3e6ea" : (v === null ? "url(#hm-hatch)" : (col ? col.fill : "#f7f9fb"));
-        var label = diag ? "" : (v === null ? "<5" : (isNum(v) && v > 0 ? (v >= 1000 ? Math.round(v / 100) / 10 + "k" : String(v)) : ""));
-        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? "<5 (suppressed)" : (v || 0) + " patienter / patients"));
+        var label = diag ? "" : (v === null ? smallLabel() : (isNum(v) && v > 0 ? (v >= 1000 ? Math.round(v / 100) / 10 + "k" : String(v)) : ""));
+        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? smallLabel() + " (dolt / suppressed)" : (v || 0) + " patienter / patients"));
         s.push('<g class="hm-cell" data-home="' + home[0] + '" data-treating="' + tr[0] + '" data-value="' + esc(rawAttr(has ? v : 0)) + '">' +
           "<title>" + esc(tip) + "</title>" +
           '<rect x="' + (x + 1) + '" y="' + (y + 1) + '" width="' + (cs - 2) + '" height="' + (cs - 2) + '" rx="3" fill="' + fill + '"></rect>' +
@@ -401,7 +413,7 @@
     var c1 = heatColor(1, max), cm = heatColor(max, max);
     s.push('<div class="hm-legend"><span><i style="background:' + (c1 ? c1.fill : "#dbe7f4") + '"></i>få / few</span>' +
       '<span><i style="background:' + (cm ? cm.fill : "#084594") + '"></i>max ' + fmtInt(max) + '</span>' +
-      '<span><i class="hatch"></i>&lt;5 dolt / suppressed</span><span><i style="background:#e3e6ea"></i>egen region / own region</span></div>');
+      '<span><i class="hatch"></i>' + esc(smallLabel()) + ' dolt / suppressed</span><span><i style="background:#e3e6ea"></i>egen region / own region</span></div>');
     $("heatmap").innerHTML = s.join("");
   }
 
@@ -569,10 +581,6 @@
     });
 
     var sel = $("waitlist-region");
-    sel.innerHTML = REGIONS.map(function (r) {
-      return '<option value="' + r[0] + '">' + r[0] + " " + esc(r[1]) + "</option>";
-    }).join("");
-    sel.value = state.waitRegion;
     sel.addEventListener("change", function () { state.waitRegion = sel.value; loadWaitlist().catch(handleError); });
     $("waitlist-phase").addEventListener("change", function () {
       state.waitPhase = this.value; loadWaitlist().catch(handleError);

@@ -1,8 +1,8 @@
-"""The morning report (morgonrapport) for the daily capacity-balancing meeting: a printable HTML page.
+"""The morning report (morgonrapport) for the daily capacity-balancing meeting: the HTML renderer.
 
-`render_morning_report(report)` is a pure function of a `MorningReport`: no I/O, no clock, no database.
-Whoever builds the report (the API, a CLI, a scheduled job) fills the dataclasses below from the 07:00
-picture and the previous morning's picture; `example_report()` builds one with made-up data.
+`render_morning_report(report)` is a pure function of a `MorningReport` (web/report_model.py): no I/O
+beyond reading its stylesheet, no clock, no database. The stylesheet (web/templates/morning_report.css)
+is inlined so the report is one self-contained file, as the PDF needs.
 
 Sections (each starts on a new A4 page when printed):
   1. Nationell sammanfattning / National summary  (key figures, occupancy chart with the 100 % line)
@@ -15,168 +15,19 @@ Sections (each starts on a new A4 page when printed):
 from __future__ import annotations
 
 import html as _html
-import random
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-try:
-    from zoneinfo import ZoneInfo
+from web.report_model import Figures, MorningReport, RegionRow, RoomOption, room_near_whom
 
-    STOCKHOLM = ZoneInfo("Europe/Stockholm")
-except Exception:  # pragma: no cover - no tzdata on the machine
-    STOCKHOLM = timezone(timedelta(hours=1), "CET")
-
-__all__ = [
-    "Figures", "HospitalRow", "RegionRow", "DataGap", "MorningReport", "RoomOption", "RoomNeed",
-    "room_near_whom", "render_morning_report", "example_report",
-]
+STYLESHEET = Path(__file__).parent / "templates" / "morning_report.css"
 
 
-# =============================================================================== data model
-
-@dataclass
-class Figures:
-    """Bed figures of one unit (hospital, region, nation) at one instant. `None` = not known/suppressed."""
-    staffed: int | None = None            # disponibla vårdplatser
-    occupied: int | None = None           # belagda vårdplatser (under the leave policy)
-    free: int | None = None               # lediga = staffed − occupied (may be negative)
-    occupancy_pct: float | None = None    # beläggning = occupied / staffed × 100
-    overcrowded: int | None = None        # överbeläggningar
-    outliers: int | None = None           # utlokaliserade patienter
-    discharge_ready: int | None = None    # utskrivningsklara
-    escalation_level: int | None = None   # 1..4
-    escalation_rule: str | None = None    # which threshold fired
-
-    @classmethod
-    def of(cls, staffed: int, occupied: int, overcrowded: int | None = None, outliers: int | None = None,
-           discharge_ready: int | None = None, escalation_level: int | None = None,
-           escalation_rule: str | None = None) -> "Figures":
-        """Build from staffed and occupied, deriving free beds and occupancy %."""
-        pct = round(occupied / staffed * 100, 1) if staffed else None
-        return cls(staffed, occupied, staffed - occupied, pct, overcrowded, outliers, discharge_ready,
-                   escalation_level, escalation_rule)
-
-
-@dataclass
-class HospitalRow:
-    id: str                                 # HSA-id of the hospital
-    name: str
-    today: Figures                          # the 07:00 picture
-    yesterday: Figures | None = None        # the previous morning's 07:00 picture
-    stale: bool = False
-    last_event_at: datetime | None = None
-
-
-@dataclass
-class RegionRow:
-    code: str                               # "01".."25"
-    name: str
-    today: Figures
-    yesterday: Figures | None = None
-    hospitals: list[HospitalRow] = field(default_factory=list)
-    healthcare_regions: tuple[str, ...] = ()  # empty → taken from schemas.reference
-    stale: bool = False
-    last_event_at: datetime | None = None
-    coverage: float | None = None           # 0..1 share of the region's wards that are fresh
-
-
-@dataclass
-class DataGap:
-    level: str                              # "region" | "hospital" | "ward" | "sender"
-    id: str
-    name: str
-    region_code: str
-    last_seen: datetime | None              # last event received (None: never)
-    detail: str = ""
-
-
-@dataclass
-class MorningReport:
-    date: date
-    picture_at: datetime                    # 07:00 Europe/Stockholm on `date` (tz-aware)
-    regions: list[RegionRow]
-    nation: Figures
-    nation_yesterday: Figures | None = None
-    data_gaps: list[DataGap] = field(default_factory=list)
-    coverage: float | None = None           # 0..1 share of the country's wards that are fresh
-    generated_at: datetime | None = None
-    title: str = "Morgonrapport"
-
-
-@dataclass
-class RoomOption:
-    region_code: str
-    name: str
-    free: int
-    occupancy_pct: float | None
-    escalation_level: int | None
-    relation: str                           # "neighbour" | "healthcare_region"
-
-
-@dataclass
-class RoomNeed:
-    region_code: str
-    name: str
-    escalation_level: int | None
-    free: int | None
-    reason: str
-    neighbours: list[RoomOption]            # neighbouring regions (regions.csv) with free beds, most first
-    healthcare_region: list[RoomOption]     # the rest of its healthcare region(s) with free beds
-
-
-# =============================================================================== room near whom
-
-def _reference_regions() -> dict:
-    try:
-        from schemas.reference import regions
-        return regions()
-    except Exception:  # pragma: no cover - reference data unavailable
-        return {}
-
-
-def _needs_room(f: Figures) -> bool:
-    return (f.escalation_level or 0) >= 3 or (f.free is not None and f.free < 0)
-
-
-def room_near_whom(report: MorningReport) -> list[RoomNeed]:
-    """For each region with escalation ≥ 3 or negative free beds: neighbouring regions with free beds
-    (regions.csv neighbours), then the rest of its healthcare region(s) with free beds. Stale regions are
-    not offered as room (their numbers cannot be trusted)."""
-    ref = _reference_regions()
-    by_code = {r.code: r for r in report.regions}
-
-    def hcrs(r: RegionRow) -> tuple[str, ...]:
-        if r.healthcare_regions:
-            return r.healthcare_regions
-        return ref[r.code].healthcare_regions if r.code in ref else ()
-
-    def option(r: RegionRow, relation: str) -> RoomOption | None:
-        f = r.today
-        if r.stale or f.free is None or f.free <= 0:
-            return None
-        return RoomOption(r.code, r.name, f.free, f.occupancy_pct, f.escalation_level, relation)
-
-    needs: list[RoomNeed] = []
-    for r in sorted(report.regions, key=lambda r: (-(r.today.escalation_level or 0), r.today.free or 0)):
-        f = r.today
-        if not _needs_room(f):
-            continue
-        reasons = []
-        if (f.escalation_level or 0) >= 3:
-            reasons.append(f"nivå / level {f.escalation_level}")
-        if f.free is not None and f.free < 0:
-            reasons.append(f"{_signed(f.free)} lediga / free beds")
-        nb_codes = ref[r.code].neighbours if r.code in ref else ()
-        nbs = [o for c in nb_codes if c in by_code and (o := option(by_code[c], "neighbour"))]
-        nbs.sort(key=lambda o: -o.free)
-        mine = set(hcrs(r))
-        taken = {r.code, *nb_codes}
-        rest = [o for other in report.regions
-                if other.code not in taken and mine & set(hcrs(other)) and (o := option(other, "healthcare_region"))]
-        rest.sort(key=lambda o: -o.free)
-        needs.append(RoomNeed(r.code, r.name, f.escalation_level, f.free, ", ".join(reasons), nbs, rest))
-    return needs
+@lru_cache(maxsize=1)
+def _css() -> str:
+    return STYLESHEET.read_text(encoding="utf-8")
 
 
 # =============================================================================== formatting
@@ -218,12 +69,17 @@ def _delta(today: int | float | None, yesterday: int | float | None) -> int | fl
     return today - yesterday
 
 
-def _local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def _local(dt: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if dt is None:
         return "–"
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(STOCKHOLM).strftime(fmt)
+    return dt.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def _hhmm(rep: MorningReport) -> str:
+    """The picture time as the meeting says it ("07:00")."""
+    return _local(rep.picture_at, rep.timezone, "%H:%M")
 
 
 def _age(dt: datetime | None, ref: datetime) -> str:
@@ -239,20 +95,7 @@ def _age(dt: datetime | None, ref: datetime) -> str:
     return f"{round(s / 86400)} d"
 
 
-def _occ_class(p: float | None) -> str:
-    if p is None:
-        return "na"
-    if p > 100:
-        return "over"
-    if p >= 95:
-        return "high"
-    if p >= 85:
-        return "mid"
-    return "ok"
-
-
 ESC_COLOURS = {1: "#2e7d32", 2: "#f2c200", 3: "#ef6c00", 4: "#c62828"}
-OCC_COLOURS = {"ok": "#2e7d32", "mid": "#d6a800", "high": "#e46c0a", "over": "#c62828", "na": "#9aa4ae"}
 ESC_NAMES = {1: "Normal", 2: "Förhöjd / Elevated", 3: "Hög / High", 4: "Kritisk / Critical"}
 
 
@@ -333,7 +176,8 @@ def _occupancy_chart(regions: list[RegionRow]) -> str:
     for i, r in enumerate(rows):
         y = top + i * (bar_h + gap)
         p = r.today.occupancy_pct
-        colour = "#b7bec6" if r.stale else OCC_COLOURS[_occ_class(p)]
+        # the bar has the colour of the region's escalation level (the config's one rule)
+        colour = "#b7bec6" if r.stale else ESC_COLOURS.get(r.today.escalation_level, "#9aa4ae")
         label = _e(r.name.replace("Region ", ""))
         out.append(f'<text x="{left - 8}" y="{y + bar_h - 3}" class="lbl" text-anchor="end">{label}</text>')
         if p is not None:
@@ -388,82 +232,6 @@ def _change_chart(regions: list[RegionRow]) -> str:
 
 # =============================================================================== HTML
 
-CSS = """
-@page { size: A4; margin: 14mm 12mm 14mm 12mm; }
-* { box-sizing: border-box; }
-html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-body { font-family: "DejaVu Sans", "Liberation Sans", system-ui, Arial, sans-serif; color: #17212b; margin: 0;
-       font-size: 10pt; line-height: 1.35; background: #fff; }
-.en { color: #5f6b78; font-weight: normal; }
-header.report { border-bottom: 3px solid #14324f; padding-bottom: 6px; margin-bottom: 12px; }
-header.report h1 { margin: 0; font-size: 20pt; color: #14324f; }
-header.report .sub { font-size: 10.5pt; color: #34414e; margin-top: 2px; }
-section { break-before: page; page-break-before: always; }
-section:first-of-type { break-before: auto; page-break-before: auto; }
-h2 { font-size: 14pt; color: #14324f; margin: 0 0 8px; border-bottom: 1px solid #cfd6de; padding-bottom: 3px; }
-h3 { font-size: 11pt; margin: 12px 0 4px; color: #14324f; }
-p.note { font-size: 8.5pt; color: #5f6b78; margin: 4px 0 8px; }
-.tiles { display: grid; grid-template-columns: repeat(4, 1fr); gap: 6px; margin: 6px 0 10px; }
-.tile { border: 1px solid #d7dde4; border-radius: 6px; padding: 6px 8px; break-inside: avoid; }
-.tile .k { font-size: 8pt; color: #34414e; }
-.tile .v { font-size: 17pt; font-weight: bold; font-variant-numeric: tabular-nums; }
-.tile .d { font-size: 8.5pt; color: #5f6b78; }
-.tile.alert .v { color: #c62828; }
-.summary-list { margin: 4px 0 10px 18px; padding: 0; }
-.summary-list li { margin: 2px 0; }
-table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 8.5pt; }
-thead { display: table-header-group; }
-th { text-align: left; font-size: 7.5pt; color: #34414e; border-bottom: 1.5px solid #8996a3; padding: 3px 4px;
-     vertical-align: bottom; }
-td { padding: 3px 4px; border-bottom: 0.5px solid #dde2e8; vertical-align: top; }
-tr { break-inside: avoid; }
-th.num, td.num { text-align: right; }
-th.c, td.c { text-align: center; }
-td.name { font-weight: bold; }
-td .val { display: block; font-size: 9.5pt; }
-td .chg { display: block; font-size: 7.5pt; color: #5f6b78; }
-td .chg.worse { color: #b3261e; }
-td .chg.better { color: #2e7d32; }
-td.neg .val { color: #c62828; font-weight: bold; }
-tr.total td { border-top: 1.5px solid #14324f; font-weight: bold; background: #f1f4f7; }
-tr.stale td { color: #8a939d; background: #f5f6f7; }
-.stale-tag { font-size: 7pt; font-weight: bold; color: #fff; background: #8a939d; border-radius: 6px; padding: 0 4px;
-             margin-left: 4px; white-space: nowrap; display: inline-block; }
-.keep { break-inside: avoid; page-break-inside: avoid; }
-.badge { display: inline-block; min-width: 16px; padding: 0 4px; border-radius: 8px; color: #fff; font-weight: bold;
-         text-align: center; font-size: 8pt; }
-.badge.esc-1 { background: #2e7d32; } .badge.esc-2 { background: #f2c200; color: #3a2e00; }
-.badge.esc-3 { background: #ef6c00; } .badge.esc-4 { background: #c62828; } .badge.esc-na { background: #b7bec6; }
-.chart { display: block; max-width: 100%; height: auto; margin: 4px 0 8px; font-family: inherit; }
-.chart .lbl { font-size: 10px; fill: #17212b; }
-.chart .val { font-size: 9.5px; fill: #34414e; font-weight: bold; }
-.chart .axis { font-size: 9px; fill: #5f6b78; }
-.chart .axis.strong { fill: #c62828; font-weight: bold; }
-.chart .grid { stroke: #e6eaee; stroke-width: 1; }
-.chart .axis-line { stroke: #8996a3; stroke-width: 1; }
-.chart .line-100 { stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 4 3; }
-.chart .yday { stroke: #17212b; stroke-width: 2; }
-.chart .up { fill: #d9822b; } .chart .down { fill: #4a90c2; }
-.need { border: 1px solid #d7dde4; border-left: 5px solid #ef6c00; border-radius: 6px; padding: 6px 10px;
-        margin: 0 0 8px; break-inside: avoid; }
-.need.lvl-4 { border-left-color: #c62828; }
-.need h3 { margin: 0 0 4px; }
-.need .why { font-size: 8.5pt; color: #34414e; }
-.need ol { margin: 2px 0 2px 18px; padding: 0; }
-.need li { margin: 1px 0; }
-.need .grp { font-size: 8pt; font-weight: bold; color: #34414e; margin-top: 4px; }
-.free { font-weight: bold; color: #2e7d32; }
-.region-block { break-inside: avoid; margin-bottom: 8px; }
-.two { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
-footer.report { margin-top: 10px; font-size: 7.5pt; color: #8a939d; }
-@media screen {
-  body { background: #e9edf1; }
-  .sheet { background: #fff; width: 210mm; margin: 12px auto; padding: 14mm 12mm; box-shadow: 0 1px 4px rgba(0,0,0,.2); }
-  section { margin-top: 18px; border-top: 1px dashed #b7bec6; padding-top: 12px; }
-  section:first-of-type { border-top: 0; margin-top: 0; padding-top: 0; }
-}
-@media print { .sheet { width: auto; margin: 0; padding: 0; } }
-"""
 
 
 def _tile(k_sv: str, k_en: str, v: str, d: str = "", alert: bool = False) -> str:
@@ -519,7 +287,8 @@ def _nation_section(rep: MorningReport) -> str:
     return (f'<section id="nation"><h2>Nationell sammanfattning <span class="en">/ National summary</span></h2>'
             f'<div class="tiles">{tiles}</div>{partial}'
             f'<ul class="summary-list">{"".join(items)}</ul>'
-            f'<h3>Beläggning per region kl. 07:00 <span class="en">/ Occupancy per region at 07:00</span></h3>'
+            f'<h3>Beläggning per region kl. {_hhmm(rep)} <span class="en">/ Occupancy per region at {_hhmm(rep)}'
+            '</span></h3>'
             f'{_occupancy_chart(rep.regions)}</section>')
 
 
@@ -546,7 +315,7 @@ def _room_section(rep: MorningReport) -> str:
         parts.append(
             f'<div class="need lvl-{nd.escalation_level or 0}" data-region="{_e(nd.region_code)}">'
             f'<h3>{_badge(nd.escalation_level)} {_e(nd.name)} ({_e(nd.region_code)})</h3>'
-            f'<div class="why">{_e(nd.reason)} · lediga / free: {_int(nd.free)}</div>'
+            f'<div class="why">{_e(_reason(nd.escalation_level, nd.free))} · lediga / free: {_int(nd.free)}</div>'
             f'<div class="grp">Grannregioner <span class="en">/ Neighbouring regions</span></div>{opts(nd.neighbours)}'
             f'<div class="grp">Övriga i sjukvårdsregionen <span class="en">/ Rest of the healthcare region</span>'
             f'</div>{opts(nd.healthcare_region)}</div>')
@@ -554,20 +323,29 @@ def _room_section(rep: MorningReport) -> str:
     return "".join(parts)
 
 
-def _region_name_html(name: str, stale: bool, last: datetime | None, ref: datetime) -> str:
-    tag = (f'<span class="stale-tag" title="senast / last seen {_e(_local(last))}">inaktuell / stale</span>'
+def _reason(level: int | None, free: int | None) -> str:
+    reasons = []
+    if (level or 0) >= 3:
+        reasons.append(f"nivå / level {level}")
+    if free is not None and free < 0:
+        reasons.append(f"{_signed(free)} lediga / free beds")
+    return ", ".join(reasons)
+
+
+def _region_name_html(name: str, stale: bool, last: datetime | None, tz: str) -> str:
+    tag = (f'<span class="stale-tag" title="senast / last seen {_e(_local(last, tz))}">inaktuell / stale</span>'
            if stale else "")
     return _e(name) + tag
 
 
 def _regions_section(rep: MorningReport) -> str:
-    rows = [_figure_row(_region_name_html(r.name, r.stale, r.last_event_at, rep.picture_at), r.today, r.yesterday,
+    rows = [_figure_row(_region_name_html(r.name, r.stale, r.last_event_at, rep.timezone), r.today, r.yesterday,
                         "stale" if r.stale else "", r.code)
             for r in rep.regions]
     rows.append(_figure_row("Riket / Nation", rep.nation, rep.nation_yesterday, "total", "SE"))
     return (f'<section id="regions"><h2>Regioner – förändring sedan i går <span class="en">/ Regions – change since '
             f'yesterday</span></h2>'
-            f'<p class="note">Värde kl. 07:00 och under det förändringen sedan i går kl. 07:00 (Förändring sedan i '
+            f'<p class="note">Värde kl. {_hhmm(rep)} och under det förändringen sedan i går kl. {_hhmm(rep)} (Förändring sedan i '
             f'går / Change since yesterday). pp = procentenheter / percentage points.</p>'
             f'<table class="regions">{_table_head("Region")}<tbody>{"".join(rows)}</tbody></table>'
             f'<div class="keep"><h3>Förändring belagda vårdplatser sedan i går <span class="en">/ Change in occupied '
@@ -579,7 +357,7 @@ def _hospitals_section(rep: MorningReport) -> str:
     for r in rep.regions:
         if not r.hospitals:
             continue
-        rows = [_figure_row(_region_name_html(h.name, h.stale, h.last_event_at, rep.picture_at), h.today,
+        rows = [_figure_row(_region_name_html(h.name, h.stale, h.last_event_at, rep.timezone), h.today,
                             h.yesterday, "stale" if h.stale else "", h.id) for h in r.hospitals]
         blocks.append(f'<div class="region-block"><h3>{_e(r.name)} ({_e(r.code)})</h3>'
                       f'<table class="hospitals">{_table_head("Sjukhus / Hospital")}<tbody>{"".join(rows)}</tbody>'
@@ -599,12 +377,13 @@ def _gaps_section(rep: MorningReport) -> str:
             tzinfo=timezone.utc)))
         rows = "".join(
             f'<tr data-id="{_e(g.id)}"><td>{_e(LEVEL_NAMES.get(g.level, g.level))}</td><td class="name">{_e(g.name)}'
-            f'</td><td>{_e(names.get(g.region_code, g.region_code))}</td><td>{_e(_local(g.last_seen))}</td>'
+            f'</td><td>{_e(names.get(g.region_code, g.region_code))}</td>'
+            f'<td>{_e(_local(g.last_seen, rep.timezone))}</td>'
             f'<td class="num">{_e(_age(g.last_seen, rep.picture_at))}</td><td>{_e(g.detail)}</td></tr>'
             for g in gaps)
         table = ('<table class="gaps"><thead><tr><th>Nivå <span class="en">/ Level</span></th><th>Enhet '
                  '<span class="en">/ Unit</span></th><th>Region</th><th>Senast sedd <span class="en">/ Last seen'
-                 '</span></th><th class="num">Ålder kl. 07:00<br><span class="en">Age at 07:00</span></th>'
+                 f'</span></th><th class="num">Ålder kl. {_hhmm(rep)}<br><span class="en">Age at {_hhmm(rep)}</span></th>'
                  f'<th>Anmärkning <span class="en">/ Note</span></th></tr></thead><tbody>{rows}</tbody></table>')
     else:
         table = "<p>Inga dataluckor. <span class=\"en\">/ No data gaps.</span></p>"
@@ -618,11 +397,12 @@ def render_morning_report(report: MorningReport) -> str:
     """The whole report as one self-contained HTML document (inline CSS and SVG, no external resources)."""
     rep = report
     weekday = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"][rep.date.weekday()]
-    gen = f" · genererad / generated {_e(_local(rep.generated_at))}" if rep.generated_at else ""
+    hhmm = _hhmm(rep)
+    gen = f" · genererad / generated {_e(_local(rep.generated_at, rep.timezone))}" if rep.generated_at else ""
     head = (f'<header class="report"><h1>{_e(rep.title)} <span class="en">/ Morning report</span></h1>'
             f'<div class="sub">Kapacitetsmöte / Capacity meeting · {weekday} {rep.date.isoformat()} · '
-            f'Läge kl. {_e(_local(rep.picture_at, "%H:%M"))} <span class="en">/ Picture at '
-            f'{_e(_local(rep.picture_at, "%H:%M"))} Europe/Stockholm</span>{gen}</div></header>')
+            f'Läge kl. {_e(hhmm)} <span class="en">/ Picture at {_e(hhmm)} {_e(rep.timezone)}</span>{gen}'
+            '</div></header>')
     body = "".join([
         _nation_section(rep),
         _room_section(rep),
@@ -635,92 +415,4 @@ def render_morning_report(report: MorningReport) -> str:
             'occupancy rate).</footer>')
     return ("<!doctype html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(rep.title)} {rep.date.isoformat()} – Morning report</title>"
-            f"<style>{CSS}</style></head><body><div class=\"sheet\">{head}{body}{foot}</div></body></html>\n")
-
-
-# =============================================================================== example data
-
-def _level(f: Figures) -> tuple[int, str]:
-    p = f.occupancy_pct or 0
-    if p > 100:
-        return 4, "beläggning / occupancy > 100 %"
-    if p >= 97 or (f.free is not None and f.free < 5):
-        return 3, "beläggning / occupancy ≥ 97 % eller / or lediga / free < 5"
-    if p >= 92:
-        return 2, "beläggning / occupancy ≥ 92 %"
-    return 1, "normal"
-
-
-def _sum(figs: Iterable[Figures]) -> Figures:
-    figs = list(figs)
-    staffed = sum(f.staffed or 0 for f in figs)
-    occupied = sum(f.occupied or 0 for f in figs)
-    out = Figures.of(staffed, occupied, sum(f.overcrowded or 0 for f in figs), sum(f.outliers or 0 for f in figs),
-                     sum(f.discharge_ready or 0 for f in figs))
-    out.escalation_level, out.escalation_rule = _level(out)
-    return out
-
-
-HOSPITAL_NAMES = {
-    "01": ["Karolinska Universitetssjukhuset", "Södersjukhuset", "Danderyds sjukhus"],
-    "12": ["Skånes universitetssjukhus", "Helsingborgs lasarett", "Centralsjukhuset Kristianstad"],
-    "14": ["Sahlgrenska Universitetssjukhuset", "NU-sjukvården", "Skaraborgs sjukhus"],
-}
-
-# Target occupancy per region for the example (made up): a crowded capital, a few busy regions.
-_TARGET = {"01": 1.035, "03": 0.985, "04": 0.93, "09": 0.97, "12": 0.95, "22": 0.99, "25": 0.88}
-
-
-def example_report(seed: int = 7) -> MorningReport:
-    """A made-up but plausible report for tests and development (deterministic for a given seed)."""
-    rnd = random.Random(seed)
-    ref = _reference_regions()
-    day = date(2025, 1, 15)
-    picture = datetime(day.year, day.month, day.day, 7, 0, tzinfo=STOCKHOLM)
-    regions: list[RegionRow] = []
-    gaps: list[DataGap] = []
-    for code, reg in ref.items():
-        names = HOSPITAL_NAMES.get(code) or [f"Länssjukhuset {reg.short_name}", f"Lasarettet i {reg.short_name}"]
-        if reg.staffed_beds_2015 < 400:
-            names = names[:1]
-        weights = [rnd.uniform(0.5, 1.0) for _ in names]
-        weights[0] *= 1.8
-        total_w = sum(weights)
-        target = _TARGET.get(code, rnd.uniform(0.86, 0.95))
-        hospitals = []
-        for i, (hname, w) in enumerate(zip(names, weights)):
-            staffed = max(40, round(reg.staffed_beds_2015 * 0.93 * w / total_w))
-            occ = round(staffed * (target + rnd.uniform(-0.025, 0.025)))
-            y_staffed = staffed + rnd.choice([0, 0, 2, -3, 4])
-            y_occ = occ - rnd.randint(-18, 22)
-            t = Figures.of(staffed, occ, max(0, occ - staffed) + rnd.randint(0, 4), round(staffed * rnd.uniform(.01, .03)),
-                           round(staffed * rnd.uniform(.03, .06)))
-            y = Figures.of(y_staffed, y_occ, max(0, y_occ - y_staffed) + rnd.randint(0, 4),
-                           round(y_staffed * rnd.uniform(.01, .03)), round(y_staffed * rnd.uniform(.03, .06)))
-            t.escalation_level, t.escalation_rule = _level(t)
-            y.escalation_level, y.escalation_rule = _level(y)
-            hid = f"SE2321000{code}{i + 1}-H{i + 1}"
-            stale = code == "25" and i == 1
-            last = picture - (timedelta(hours=5, minutes=12) if stale else timedelta(seconds=rnd.randint(2, 90)))
-            hospitals.append(HospitalRow(hid, hname, t, y, stale, last))
-            if stale:
-                gaps.append(DataGap("hospital", hid, hname, code, last,
-                                    "inga ADT-händelser sedan natten / no ADT events since the night"))
-        today = _sum(h.today for h in hospitals)
-        yday = _sum(h.yesterday for h in hospitals if h.yesterday)
-        stale_region = code == "09"
-        last = picture - (timedelta(hours=2, minutes=40) if stale_region else timedelta(seconds=rnd.randint(1, 30)))
-        coverage = 0.0 if stale_region else (0.6 if code == "25" else round(rnd.uniform(0.95, 1.0), 2))
-        if stale_region:
-            gaps.append(DataGap("region", code, reg.name, code, last,
-                                "regionens förbindelse nere / the region's link is down"))
-        regions.append(RegionRow(code, reg.name, today, yday, hospitals, reg.healthcare_regions, stale_region, last,
-                                 coverage))
-    gaps.append(DataGap("ward", "SE2321000016-7ABC", "Avd 74 Ortopedi, Södersjukhuset", "01",
-                        picture - timedelta(hours=9, minutes=30), "senaste WardCensus / last WardCensus"))
-    gaps.append(DataGap("ward", "SE2321000222-IVA2", "IVA 2, Länssjukhuset Sundsvall-Härnösand", "22", None,
-                        "aldrig rapporterat / never reported"))
-    nation = _sum(r.today for r in regions)
-    nation_y = _sum(r.yesterday for r in regions if r.yesterday)
-    return MorningReport(day, picture, regions, nation, nation_y, gaps, coverage=0.94,
-                         generated_at=picture + timedelta(minutes=3))
+            f"<style>{_css()}</style></head><body><div class=\"sheet\">{head}{body}{foot}</div></body></html>\n")

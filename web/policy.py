@@ -1,0 +1,24 @@
+"""What the views need from the platform's settings and config file, and nothing more. The roof
+(bedflow/views.py) builds it; web/ never reads the settings object."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.domain.escalation import Escalation
+from streams.domain.waitlist import Limits
+from web.access import Token
+
+
+@dataclass(frozen=True)
+class ViewPolicy:
+    timezone: str = "Europe/Stockholm"
+    stale_after_minutes: int = 60
+    small_count_threshold: int = 4          # counts 1..N hidden below region level for outside viewers
+    morning_hour: int = 7                   # the morning report's picture time (local)
+    escalation: Escalation = field(default_factory=Escalation)
+    limits: Limits = field(default_factory=Limits)
+    exclude_deviations: bool = True         # waiting-list shares leave out contacts with a deviation
+    tokens: tuple[Token, ...] = ()
+    public_paths: tuple[str, ...] = ()      # served without a token
+    audit_log: Path = Path(".bedflow/audit.log")

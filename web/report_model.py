@@ -1,0 +1,140 @@
+"""The morning report's model: what the report shows, as plain dataclasses, and the one piece of
+reasoning in it (room near whom). No I/O: web/morning.py fills it from ClickHouse, web/report_html.py
+renders it, tests/report_example.py makes up one for tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from schemas import reference
+
+
+@dataclass
+class Figures:
+    """Bed figures of one unit (hospital, region, nation) at one instant. `None` = not known/suppressed."""
+    staffed: int | None = None            # disponibla vårdplatser
+    occupied: int | None = None           # belagda vårdplatser (under the leave policy)
+    free: int | None = None               # lediga = staffed − occupied (may be negative)
+    occupancy_pct: float | None = None    # beläggning = occupied / staffed × 100
+    overcrowded: int | None = None        # överbeläggningar
+    outliers: int | None = None           # utlokaliserade patienter
+    discharge_ready: int | None = None    # utskrivningsklara
+    escalation_level: int | None = None   # 1..4
+    escalation_rule: str | None = None    # which threshold fired
+
+    @classmethod
+    def of(cls, staffed: int, occupied: int, overcrowded: int | None = None, outliers: int | None = None,
+           discharge_ready: int | None = None, escalation_level: int | None = None,
+           escalation_rule: str | None = None) -> "Figures":
+        """Build from staffed and occupied, deriving free beds and occupancy %."""
+        pct = round(occupied / staffed * 100, 1) if staffed else None
+        return cls(staffed, occupied, staffed - occupied, pct, overcrowded, outliers, discharge_ready,
+                   escalation_level, escalation_rule)
+
+
+@dataclass
+class HospitalRow:
+    id: str                                 # HSA-id of the hospital
+    name: str
+    today: Figures                          # the morning picture
+    yesterday: Figures | None = None        # the previous morning's picture
+    stale: bool = False
+    last_event_at: datetime | None = None
+
+
+@dataclass
+class RegionRow:
+    code: str                               # "01".."25"
+    name: str
+    today: Figures
+    yesterday: Figures | None = None
+    hospitals: list[HospitalRow] = field(default_factory=list)
+    healthcare_regions: tuple[str, ...] = ()  # empty → taken from schemas.reference
+    stale: bool = False
+    last_event_at: datetime | None = None
+    coverage: float | None = None           # 0..1 share of the region's wards that are fresh
+
+
+@dataclass
+class DataGap:
+    level: str                              # "region" | "hospital" | "ward" | "sender"
+    id: str
+    name: str
+    region_code: str
+    last_seen: datetime | None              # last event received (None: never)
+    detail: str = ""
+
+
+@dataclass
+class MorningReport:
+    date: date
+    picture_at: datetime                    # the morning picture on `date` (tz-aware, e.g. 07:00 local)
+    regions: list[RegionRow]
+    nation: Figures
+    nation_yesterday: Figures | None = None
+    data_gaps: list[DataGap] = field(default_factory=list)
+    coverage: float | None = None           # 0..1 share of the country's wards that are fresh
+    generated_at: datetime | None = None
+    title: str = "Morgonrapport"
+    timezone: str = "Europe/Stockholm"      # local times in the report are shown in this zone
+
+
+@dataclass
+class RoomOption:
+    region_code: str
+    name: str
+    free: int
+    occupancy_pct: float | None
+    escalation_level: int | None
+    relation: str                           # "neighbour" | "healthcare_region"
+
+
+@dataclass
+class RoomNeed:
+    region_code: str
+    name: str
+    escalation_level: int | None
+    free: int | None
+    neighbours: list[RoomOption]            # neighbouring regions (regions.csv) with free beds, most first
+    healthcare_region: list[RoomOption]     # the rest of its healthcare region(s) with free beds
+
+
+# =============================================================================== room near whom
+
+def needs_room(f: Figures) -> bool:
+    return (f.escalation_level or 0) >= 3 or (f.free is not None and f.free < 0)
+
+
+def room_near_whom(report: MorningReport) -> list[RoomNeed]:
+    """For each region with escalation ≥ 3 or negative free beds: neighbouring regions with free beds
+    (regions.csv neighbours), then the rest of its healthcare region(s) with free beds. Stale regions are
+    not offered as room (their numbers cannot be trusted)."""
+    ref = reference.regions()
+    by_code = {r.code: r for r in report.regions}
+
+    def hcrs(r: RegionRow) -> tuple[str, ...]:
+        if r.healthcare_regions:
+            return r.healthcare_regions
+        return ref[r.code].healthcare_regions if r.code in ref else ()
+
+    def option(r: RegionRow, relation: str) -> RoomOption | None:
+        f = r.today
+        if r.stale or f.free is None or f.free <= 0:
+            return None
+        return RoomOption(r.code, r.name, f.free, f.occupancy_pct, f.escalation_level, relation)
+
+    needs: list[RoomNeed] = []
+    for r in sorted(report.regions, key=lambda r: (-(r.today.escalation_level or 0), r.today.free or 0)):
+        f = r.today
+        if not needs_room(f):
+            continue
+        nb_codes = ref[r.code].neighbours if r.code in ref else ()
+        nbs = [o for c in nb_codes if c in by_code and (o := option(by_code[c], "neighbour"))]
+        nbs.sort(key=lambda o: -o.free)
+        mine = set(hcrs(r))
+        taken = {r.code, *nb_codes}
+        rest = [o for other in report.regions
+                if other.code not in taken and mine & set(hcrs(other)) and (o := option(other, "healthcare_region"))]
+        rest.sort(key=lambda o: -o.free)
+        needs.append(RoomNeed(r.code, r.name, f.escalation_level, f.free, nbs, rest))
+    return needs
