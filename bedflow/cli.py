@@ -31,9 +31,8 @@ def _config(settings: Settings):
 def cmd_validate(args) -> int:
     from schemas.generate import published_schemas
     from schemas.codec import SchemaSet
-    from bedflow.files import UnusableInput, read_items
-    from schemas.model import EVENT_TYPES
-    from schemas.rules import ValidationContext, decoding_verdict, validate_record
+    from bedflow.files import COD005_NOT_CHECKED, UnusableInput, read_items, validation_context
+    from schemas.rules import decoding_verdict, validate_record
 
     settings = _settings(args)
     config = _config(settings)
@@ -43,20 +42,7 @@ def cmd_validate(args) -> int:
     except UnusableInput as e:
         print(f"bedflow validate: {e}", file=sys.stderr)
         return 2
-    declared = {it.record.get("ward_id") for it in items
-                if isinstance(it.record, dict) and it.record.get("event_type") == "WardDeclared"}
-    decided = {}
-    for it in items:
-        r = it.record
-        if isinstance(r, dict) and r.get("event_type") == "ContactDecided":
-            try:
-                ev = EVENT_TYPES["ContactDecided"].model_validate(r)
-                decided[ev.key()] = ev.decided_at
-            except Exception:  # noqa: BLE001 — the record's own verdict reports it
-                pass
-    ctx = ValidationContext(now=dt.datetime.now(dt.timezone.utc), known_wards=declared or None,
-                            decided_at=decided.get, config=config.rules,
-                            clock_skew=dt.timedelta(seconds=settings.clock_skew_seconds))
+    ctx = validation_context(items, config, settings.clock_skew_seconds)
     tally, rules = Counter(), Counter()
     for it in items:
         v = decoding_verdict(*it.error) if it.error else validate_record(it.record, ctx)
@@ -71,8 +57,8 @@ def cmd_validate(args) -> int:
     detail = ", ".join(f"{r}×{n}" for r, n in sorted(rules.items()))
     print(f"{total} records: {tally['accepted']} accepted, {tally['finding']} accepted with findings, "
           f"{tally['rejected']} rejected" + (f" ({detail})" if detail else ""))
-    if not declared:
-        print("note: no WardDeclared in the input, so 'ward not declared' (COD-005) was not checked")
+    if ctx.known_wards is None:
+        print(COD005_NOT_CHECKED)
     return 1 if tally["rejected"] else 0
 
 
@@ -113,9 +99,8 @@ def _admin_token(settings: Settings) -> str:
 
 
 def cmd_worker(args) -> int:
-    from streams.app import Runtime
+    from bedflow import worker
     from streams.broker import wait_for_broker
-    from streams.intake import run_with_intake
 
     settings = _settings(args)
     _logging(settings.log_level)
@@ -126,13 +111,10 @@ def cmd_worker(args) -> int:
     if not wait_for_broker(settings.bootstrap, timeout=20, **settings.kafka_config()):
         print(f"bedflow worker: the Kafka broker at {settings.bootstrap} does not answer", file=sys.stderr)
         return 2
-    runtime = Runtime(settings, _config(settings))
-    runtime.restore()
-    runtime.start_producer(settings.bootstrap)
     token = _admin_token(settings)
     if not args.no_api and not settings.admin_token:
         print(f"admin token: {token}", flush=True)
-    return run_with_intake(settings, runtime, serve_api=not args.no_api, admin_token=token)
+    return worker.run(settings, _config(settings), admin_token=token, serve_api=not args.no_api)
 
 
 def cmd_serve(args) -> int:
@@ -161,7 +143,7 @@ def cmd_up(args) -> int:
     settings = _settings(args)
     _logging(settings.log_level)
     return up(settings, _config(settings), simulate=args.simulate, sim_seed=args.seed, sim_scale=args.scale,
-              sim_speed=args.speed, sim_days=args.days)
+              sim_days=args.days)
 
 
 # -- publish / simulate / report ------------------------------------------------------------------------
@@ -180,11 +162,11 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from web.morning import report_to_pdf
+    from bedflow.views import report_pdf
 
     settings = _settings(args)
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
-    out = report_to_pdf(settings, _config(settings), day, Path(args.out))
+    out = report_pdf(settings, _config(settings), day, Path(args.out))
     print(f"wrote {out}")
     return 0
 
@@ -225,7 +207,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="feed it with simulated regions")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scale", type=float, default=0.1, help="simulated size relative to Sweden (default 0.1)")
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second once caught up")
     p.add_argument("--days", type=float, default=1.0, help="simulated history to catch up on at start")
     p.set_defaults(fn=cmd_up)
 

@@ -59,38 +59,25 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: int = 100
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.2
+    # Waiting-list contacts kept in the worker's memory (the most recently touched); the rest are read
+    # back from ClickHouse when an event touches them. National scale: 2.4 M contacts, 1.1 KB each.
+    contacts_in_memory: int = 200_000
+    # Accepted event ids remembered to recognise a resent event as a duplicate.
+    recent_event_ids: int = 200_000
     # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,
     # after_s seconds into the worker's life. Empty in normal use.
     fault_clickhouse_outage: str = ""
     log_level: str = "info"
 
+    def kafka_security(self):
+        from streams.broker import KafkaSecurity
+
+        return KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username,
+                             self.kafka_sasl_password, self.kafka_ssl_cafile)
+
     def kafka_config(self) -> dict[str, str]:
         """confluent-kafka (librdkafka) settings for the cluster's security."""
-        conf = {}
-        if self.kafka_security_protocol:
-            conf["security.protocol"] = self.kafka_security_protocol
-        if self.kafka_sasl_mechanism:
-            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
-            conf["sasl.username"] = self.kafka_sasl_username
-            conf["sasl.password"] = self.kafka_sasl_password
-        if self.kafka_ssl_cafile:
-            conf["ssl.ca.location"] = self.kafka_ssl_cafile
-        return conf
-
-    def faust_credentials(self):
-        """The same security for faust's aiokafka transport (None = PLAINTEXT)."""
-        if not self.kafka_security_protocol or self.kafka_security_protocol == "PLAINTEXT":
-            return None
-        import ssl
-
-        import faust
-
-        context = ssl.create_default_context(cafile=self.kafka_ssl_cafile or None) \
-            if "SSL" in self.kafka_security_protocol else None
-        if self.kafka_sasl_mechanism:
-            return faust.SASLCredentials(username=self.kafka_sasl_username, password=self.kafka_sasl_password,
-                                         ssl_context=context, mechanism=self.kafka_sasl_mechanism)
-        return faust.SSLCredentials(context)
+        return self.kafka_security().librdkafka()
 
     def resolved_clickhouse_dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"

@@ -1,5 +1,6 @@
-"""`bedflow up`: the whole platform in one process on its embedded defaults — the Tansu broker (a child
-process), topics, the processors and sink on chDB, the page and API, optionally simulated regions.
+"""`bedflow up`: the whole platform on its embedded defaults — the Tansu broker (a child process), the
+topics, and a worker started as `bedflow worker` starts one (bedflow/worker.py), optionally fed by
+simulated regions.
 
 The embedded broker keeps everything in memory, so a restart starts with empty topics. ClickHouse keeps
 the history and the accepted events; the worker rebuilds its state from them, so the live numbers come
@@ -29,9 +30,8 @@ def topics_of(settings: Settings) -> dict[str, int]:
 
 
 def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: int = 1, sim_scale: float = 0.1,
-       sim_speed: float = 60.0, sim_days: float = 1.0) -> int:
-    from streams.app import Runtime
-    from streams.intake import run_with_intake
+       sim_days: float = 1.0) -> int:
+    from bedflow import worker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker = None
@@ -45,52 +45,38 @@ def up(settings: Settings, config: Config, *, simulate: bool = False, sim_seed: 
         settings = settings.model_copy(update={"bootstrap": broker.bootstrap, "log_epoch": epoch})
     addr_file = settings.data_dir / BROKER_FILE
     addr_file.write_text(settings.bootstrap)
+    stop = threading.Event()
     try:
         create_topics(settings.bootstrap, topics_of(settings),
                       configs={"cleanup.policy": "delete", "retention.ms": "-1"},
                       client_config=settings.kafka_config())
-        runtime = Runtime(settings, config)
-        restored = runtime.restore()
-        runtime.start_producer(settings.bootstrap)
         token = settings.admin_token or secrets.token_urlsafe(24)
-        stop = threading.Event()
-        tasks = []
-        if simulate:
-            tasks.append(_simulator_task(settings, stop, sim_seed, sim_scale, sim_speed, sim_days,
-                                         fresh=restored == 0))
-        print(f"""
+
+        def restored(n: int):
+            print(f"""
 bedflow is up
   page and API : http://{settings.host}:{settings.port}/
   admin token  : {token}{'' if settings.admin_token else '   (generated; set BEDFLOW_ADMIN_TOKEN to fix it)'}
   Kafka        : {settings.bootstrap}{'   (embedded Tansu broker)' if broker else ''}
-  ClickHouse   : {settings.resolved_clickhouse_dsn()}   ({restored} events restored)
+  ClickHouse   : {settings.resolved_clickhouse_dsn()}   ({n} events restored)
   publish      : bedflow publish --bootstrap {settings.bootstrap} examples/region-01.jsonl
 Ctrl-C stops everything.
 """, flush=True)
-        try:
-            return run_with_intake(settings, runtime, admin_token=token, extra_tasks=tasks, on_stop=[stop.set])
-        finally:
-            stop.set()
+            if simulate:
+                threading.Thread(target=run_simulation, name="simulate", daemon=True,
+                                 args=(settings, stop, sim_seed, sim_scale, sim_days, n == 0)).start()
+
+        return worker.run(settings, config, admin_token=token, on_restored=restored, on_stop=stop.set)
     finally:
+        stop.set()
         addr_file.unlink(missing_ok=True)
         if broker is not None:
             broker.stop()
 
 
-def _simulator_task(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float,
-                    days: float, fresh: bool):
-    """A task (coroutine function) that publishes simulated regions from a background thread: history from `days` ago
-    as fast as it goes, then in real time."""
-    import asyncio
-
-    async def simulate():
-        await asyncio.to_thread(run_simulation, settings, stop, seed, scale, speed, days, fresh)
-
-    return simulate
-
-
-def run_simulation(settings: Settings, stop: threading.Event, seed: int, scale: float, speed: float, days: float,
-                   fresh: bool):
+def run_simulation(settings: Settings, stop: threading.Event, seed: int, scale: float, days: float, fresh: bool):
+    """Publish simulated regions until stopped: history from `days` ago as fast as it goes, then in
+    real time (each event when its time comes)."""
     from bedflow.publish import Publisher, publish_stream
     from bedflow.simulator import Simulator
 

@@ -144,7 +144,7 @@ def main(argv=None):
             stop.set()
             worker.stop()
 
-    # the outage window, from the worker's own log (the fault clock starts when its Runtime is built)
+    # the outage window, from the worker's own log (the fault clock starts when its Worker is built)
     fault_line = next((ln for ln in log.splitlines() if "fault injection" in ln), "")
     back_line = next((ln for ln in log.splitlines() if "reachable again" in ln), "")
     failed_lines = [ln for ln in log.splitlines() if "ClickHouse write failed" in ln]

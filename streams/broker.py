@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -158,6 +159,44 @@ def faust_broker_settings(session_timeout_ms: int = 10_000) -> dict[str, Any]:
         "topic_disable_leader": True,
         "producer_acks": -1,
     }
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """A cluster's client security (empty = PLAINTEXT, as the embedded broker), for both clients."""
+
+    protocol: str = ""  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = ""  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    username: str = ""
+    password: str = ""
+    cafile: str = ""
+
+    def librdkafka(self) -> dict[str, str]:
+        """confluent-kafka (librdkafka) settings."""
+        conf = {}
+        if self.protocol:
+            conf["security.protocol"] = self.protocol
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.username
+            conf["sasl.password"] = self.password
+        if self.cafile:
+            conf["ssl.ca.location"] = self.cafile
+        return conf
+
+    def faust_credentials(self):
+        """The same security for faust's aiokafka transport (None = PLAINTEXT)."""
+        if not self.protocol or self.protocol == "PLAINTEXT":
+            return None
+        import ssl
+
+        import faust
+
+        context = ssl.create_default_context(cafile=self.cafile or None) if "SSL" in self.protocol else None
+        if self.sasl_mechanism:
+            return faust.SASLCredentials(username=self.username, password=self.password,
+                                         ssl_context=context, mechanism=self.sasl_mechanism)
+        return faust.SSLCredentials(context)
 
 
 def faust_app(id: str, *, fetch_max_wait_ms: int = 100, **kwargs) -> "faust.App":

@@ -1,14 +1,14 @@
-"""The worker on two cores: a child process consumes Kafka (faust), this process processes and writes.
+"""The intake: faust consumes the raw topics in a child process and ships batches to the worker.
 
 faust spends ~150 µs of Python per record and the processing (decode, rules, state, ClickHouse, change
 messages) about as much again; in one process the GIL makes those add up (~3,300 ev/s on this machine).
-So the intake — the faust app with its agents and their manual acks — runs in a child process and
-ships each batch over a pipe; this process (the processor state, the ClickHouse store, the API) runs the
-batches in order on one thread and answers each with its id once it is written. Only then does the
-child ack the batch's events, so the commit discipline of streams/app.py is unchanged: no offset is
-committed before the state change it caused is durable. Either process dying takes the other with it:
-the child gets SIGKILL when its parent dies (PR_SET_PDEATHSIG) and stops on the pipe's end; the parent
-exits 70 when the child is gone without being asked.
+So the intake — the faust app with its agents and their manual acks — runs in a child process and ships
+each batch over a pipe; the worker (bedflow/worker.py) runs the batches in order and answers each with
+its id once it is written. Only then does the child ack the batch's events (streams/progress.py has
+the rule): no offset is committed before the state change it caused is durable.
+
+Either process dying takes the other with it: the child gets SIGKILL when its parent dies
+(PR_SET_PDEATHSIG) and stops on the pipe's end; the worker stops when the child is gone unasked.
 """
 from __future__ import annotations
 
@@ -22,19 +22,122 @@ import pickle
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Callable, Iterator
 
-from bedflow.settings import Settings
+from streams.broker import KafkaSecurity, faust_app, faust_broker_settings
 from streams.processor import SourceRecord
 
 log = logging.getLogger("bedflow.intake")
 
 
+@dataclass(frozen=True)
+class IntakeOptions:
+    """What the intake child needs (plain values: it crosses a process boundary)."""
+
+    bootstrap: str
+    consumer_group: str
+    topics: tuple[str, ...]
+    partitions: int
+    batch_size: int = 5000
+    batch_seconds: float = 0.2
+    session_timeout_ms: int = 10_000
+    fetch_max_wait_ms: int = 100
+    log_level: str = "info"
+    security: KafkaSecurity = KafkaSecurity()
+
+
+def exit_unwritten():
+    """Never ack a batch that is not written: die (from an except block), and it is redelivered."""
+    log.critical("batch failed; exiting without committing so it is redelivered", exc_info=True)
+    logging.shutdown()
+    os._exit(70)
+
+
 # -- the child: faust consumes and ships batches ---------------------------------------------------
 
+Submit = Callable[[list[SourceRecord]], "asyncio.Future[None]"]
+
+
+def build_app(opts: IntakeOptions, submit: Submit):
+    """The faust app: an agent per source topic collects batches and hands each to `submit`, whose
+    future resolves once the batch is written; only then are its events acked."""
+    app = faust_app(
+        opts.consumer_group,
+        fetch_max_wait_ms=opts.fetch_max_wait_ms,
+        broker=f"kafka://{opts.bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=opts.partitions,
+        stream_buffer_maxsize=max(4096, opts.batch_size * 2),
+        broker_credentials=opts.security.faust_credentials(),
+        stream_wait_empty=False,  # unacked events at shutdown are redelivered (and skipped if written)
+        **faust_broker_settings(opts.session_timeout_ms),
+    )
+    inflight = asyncio.Semaphore(2)  # batches handed over but not yet written: bounds memory
+
+    def make_agent(topic_name: str):
+        topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=opts.partitions)
+
+        async def consume(stream):
+            manual = stream.noack()  # acks are ours: only after the batch is written
+            batch: list = []
+            first_at = 0.0
+            loop = asyncio.get_running_loop()
+
+            async def written(events, future):
+                try:
+                    await future
+                except asyncio.CancelledError:
+                    raise  # stopping: the batch stays unacked, so it is redelivered (and skipped if written)
+                except BaseException:  # noqa: BLE001
+                    exit_unwritten()
+                inflight.release()
+                for e in events:
+                    await manual.ack(e)
+
+            async def flush():
+                nonlocal batch
+                if not batch:
+                    return
+                events, batch = batch, []  # swapped before any await: the timer and the loop can't clash
+                await inflight.acquire()
+                records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
+                                        e.message.value if isinstance(e.message.value, bytes) else b"",
+                                        e.message.key) for e in events]
+                asyncio.ensure_future(written(events, submit(records)))
+
+            async def timer():
+                while True:
+                    await asyncio.sleep(opts.batch_seconds / 2)
+                    if batch and loop.time() - first_at >= opts.batch_seconds:
+                        await flush()
+
+            ticker = asyncio.ensure_future(timer())
+            try:
+                async for event in manual.events():
+                    if not batch:
+                        first_at = loop.time()
+                    batch.append(event)
+                    if len(batch) >= opts.batch_size:
+                        await flush()
+            finally:
+                ticker.cancel()
+
+        consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
+        app.agent(topic, name=f"bedflow.{consume.__name__}")(consume)
+
+    for name in opts.topics:
+        make_agent(name)
+    return app
+
+
 class PipeSubmit:
-    """`submit` for streams.app.build_app: send the batch to the processing process; the returned future
-    resolves when that process reports the batch written (in order: one pipe, one sender thread)."""
+    """`submit` for build_app: send the batch to the worker process; the returned future resolves when
+    that process reports the batch written (in order: one pipe, one sender thread)."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -89,83 +192,51 @@ def _die_with_parent():
         pass
 
 
-def intake_main(settings_fields: dict, conn: Connection):
-    """Entry point of the child process."""
-    from streams.app import build_app, run_worker
+def intake_main(opts: IntakeOptions, conn: Connection):
+    """Entry point of the child process: run the faust worker until SIGTERM/SIGINT."""
+    import faust
 
     _die_with_parent()
-    settings = Settings(**settings_fields)
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
+    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(settings, PipeSubmit(conn))
-    run_worker(app, settings.log_level)
+    app = build_app(opts, PipeSubmit(conn))
+    faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
-# -- the parent: runs batches, serves the API, supervises the child ------------------------------
+# -- the parent's side of the pipe --------------------------------------------------------------------
 
-def _serve_batches(conn: Connection, runtime) -> None:
-    """Run each batch from the intake in arrival order and answer with its id once written."""
-    from streams.app import exit_unwritten
+class Intake:
+    """The worker's handle on the intake child: start it, take its batches in order, answer each."""
 
-    while True:
+    def __init__(self, opts: IntakeOptions):
+        ctx = multiprocessing.get_context("spawn")
+        self._here, there = ctx.Pipe()
+        self.child = ctx.Process(target=intake_main, args=(opts, there), name="bedflow-intake")
+        self.child.start()
+        there.close()
+
+    def batches(self) -> Iterator[tuple[int, list[SourceRecord]]]:
+        """(batch id, records) in arrival order, until the intake stops."""
+        while True:
+            try:
+                batch_id, rows = pickle.loads(self._here.recv_bytes())
+            except (EOFError, OSError):
+                return  # the intake stopped
+            yield batch_id, [SourceRecord(*row) for row in rows]
+
+    def written(self, batch_id: int) -> bool:
+        """Tell the intake the batch is written (it acks the batch's offsets); False if it is gone."""
         try:
-            batch_id, rows = pickle.loads(conn.recv_bytes())
-        except (EOFError, OSError):
-            return  # the intake stopped
-        try:
-            runtime.handle([SourceRecord(*row) for row in rows])
-        except BaseException:  # noqa: BLE001
-            exit_unwritten()
-        try:
-            conn.send(batch_id)
+            self._here.send(batch_id)
+            return True
         except OSError:
-            return
+            return False
 
-
-def run_with_intake(settings: Settings, runtime, *, serve_api: bool = True, admin_token: str = "",
-                    extra_tasks=(), on_stop=()) -> int:
-    """Run the worker as intake child + this process until SIGINT/SIGTERM (0) or the child dies (70).
-    `on_stop` callables run first thing when stopping (e.g. to end threads the extra tasks started)."""
-    ctx = multiprocessing.get_context("spawn")
-    here, there = ctx.Pipe()
-    child = ctx.Process(target=intake_main, args=(settings.model_dump(), there), name="bedflow-intake")
-    child.start()
-    there.close()
-    batches = threading.Thread(target=_serve_batches, args=(here, runtime), name="bedflow-batch", daemon=True)
-    batches.start()
-    return asyncio.run(_supervise(settings, runtime, child, batches, serve_api, admin_token, extra_tasks, on_stop))
-
-
-async def _supervise(settings, runtime, child, batches, serve_api, admin_token, extra_tasks, on_stop) -> int:
-    from streams.app import serve_api_of
-
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    runner = await serve_api_of(runtime, settings, admin_token) if serve_api else None
-    tasks = [asyncio.ensure_future(t()) for t in extra_tasks]
-    child_ended = asyncio.ensure_future(asyncio.to_thread(child.join))
-    stop_asked = asyncio.ensure_future(stopping.wait())
-    await asyncio.wait([child_ended, stop_asked], return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    for fn in on_stop:
-        fn()
-    if stop_asked.done():
-        if child.is_alive():
-            child.terminate()  # SIGTERM: faust stops cleanly; in-flight batches stay unacked
-        await asyncio.wait([child_ended], timeout=30)
-        if child.is_alive():
-            child.kill()
-            await child_ended
-    else:
-        log.critical("the intake process ended by itself (exit code %s); stopping", child.exitcode)
-        code = 70
-    await asyncio.to_thread(batches.join, 30)  # the batch being written finishes first
-    await asyncio.to_thread(runtime.flush_producer)
-    stop_asked.cancel()
-    for t in tasks:
-        t.cancel()
-    if runner is not None:
-        await runner.cleanup()
-    return code
+    def stop(self, timeout: float = 30):
+        """SIGTERM: faust stops cleanly; in-flight batches stay unacked (redelivered, skipped if written)."""
+        if self.child.is_alive():
+            self.child.terminate()
+        self.child.join(timeout)
+        if self.child.is_alive():
+            self.child.kill()
+            self.child.join()

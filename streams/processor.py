@@ -1,5 +1,6 @@
 """The processing core: raw source records in, a sink batch and change messages out. No Kafka, no
-ClickHouse here — the faust agents (streams/app.py) feed it and write what it returns.
+ClickHouse here — the intake (streams/intake.py) feeds it and the worker (bedflow/worker.py) writes what
+it returns.
 
 Per record: skip if its source position was already written (redelivery after a crash), decode, validate,
 then either dead-letter it with the rules that rejected it (redacted) or apply it to the ward /
@@ -14,13 +15,16 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from schemas.codec import DecodeError, SchemaSet
-from sinks.clickhouse import SinkBatch
 from schemas import privacy, reference
 from streams.domain.beds import BedState, WardStatus
 from streams.domain.waitlist import Contact, WaitlistState
+from streams.progress import Progress
+from streams.rows import (
+    Batch, ContactRow, DeadLetterRow, EventRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow, WardStatusRow,
+)
 from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
 from schemas.rules import (
     RuleConfig, ValidationContext, Verdict, census_disagreement, decoding_verdict, validate_record,
@@ -28,6 +32,8 @@ from schemas.rules import (
 
 log = logging.getLogger("bedflow.processor")
 BEDS, WAITLIST = "bedflow.beds.v1", "bedflow.waitlist.v1"
+# Reads the stored state of contacts by key (those the store has); the worker wires it to ClickHouse.
+ContactStore = Callable[[list[str]], Iterable[Contact]]
 
 
 @dataclass(frozen=True)
@@ -54,54 +60,60 @@ def _utc(t: dt.datetime | None) -> dt.datetime | None:
 
 
 class Processor:
+    """Per batch: skip what is written, decode, read the touched contacts the store holds, validate,
+    apply, and return the rows to write (streams/rows.py) and the change messages to send."""
+
     def __init__(self, codec: SchemaSet, *, epoch: str, rule_config: RuleConfig | None = None,
                  leave_policy: str = "leave_not_occupied", clock_skew_seconds: int = 300, metrics=None,
-                 topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 1_000_000):
+                 topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 200_000,
+                 contact_store: ContactStore | None = None, contacts_in_memory: int = 200_000):
         self.codec = codec
         self.epoch = epoch
         self.rule_config = rule_config or RuleConfig()
         self.beds = BedState(leave_policy)
-        self.waitlist = WaitlistState()
+        # With a store, contacts live there and only the recently touched stay here (national scale:
+        # 2.4 M contacts would be 2.6 GB in memory); without one (tests, files) all stay here.
+        self.contact_store = contact_store
+        self.waitlist = WaitlistState(contacts_in_memory if contact_store is not None else None)
         self.clock_skew = dt.timedelta(seconds=clock_skew_seconds)
         self.metrics = metrics
         self.beds_topic, self.waitlist_topic = topics
-        self.progress: dict[tuple[str, int], int] = {}
+        self.progress = Progress(epoch)
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._recent_max = recent_ids
         self._known_wards: set[str] = set()
         self.newest_by_region: dict[str, dt.datetime] = {}
 
     # -- recovery ------------------------------------------------------------------------------------
-    def restore(self, payloads: Iterable[str], progress: dict[tuple[str, int], int]) -> int:
-        """Rebuild state from accepted events (EVENTS.md JSON, any order: transitions are order-free)."""
+    def restore(self, payloads: Iterable[str], written: dict[tuple[str, int], int],
+                recent_ids: Iterable[str] = ()) -> int:
+        """Rebuild state from accepted events (EVENTS.md JSON, any order: transitions are order-free),
+        take back the written positions, and remember recently accepted ids not replayed."""
         n = 0
         for payload in payloads:
             ev = parse_event(json.loads(payload))
             self._apply(ev)
             self._remember(ev.event_id)
             n += 1
-        self.progress = dict(progress)
+        for event_id in recent_ids:
+            self._remember(event_id)
+        self.progress.restore(written)
         return n
 
     # -- processing ----------------------------------------------------------------------------------
-    def process(self, records: Iterable[SourceRecord]) -> tuple[SinkBatch, Outputs]:
-        batch, out = SinkBatch(), Outputs()
+    def process(self, records: Iterable[SourceRecord]) -> tuple[Batch, Outputs]:
+        batch, out = Batch(), Outputs()
         now = dt.datetime.now(dt.timezone.utc)
         version = time.time_ns()
         touched_wards: dict[str, WardStatus] = {}
         touched_pairs: set[tuple[str, str]] = set()
         touched_contacts: set[str] = set()
         senders: dict[str, tuple[str, dt.datetime]] = {}
-        positions: dict[tuple[str, int], int] = {}
         counts: Counter = Counter()  # metrics, added once per batch (label lookups are not free)
-        for rec in records:
-            tp = (rec.topic, rec.partition)
-            if rec.offset <= self.progress.get(tp, -1):
-                counts["redelivered"] += 1
-                continue
-            positions[tp] = max(positions.get(tp, -1), rec.offset)
-            counts[("in", rec.topic)] += 1
-            verdict = self._verdict(rec, now)
+        decoded = self._decode(records, counts)
+        self._read_contacts(decoded)
+        for rec, record in decoded:
+            verdict = self._verdict(rec, record, now)
             if verdict.rejected:
                 self._dead_letter(rec, verdict, now, batch, out)
                 continue
@@ -121,39 +133,65 @@ class Processor:
             change = self._apply(ev)
             row = self._event_row(ev, rec, now, findings)
             batch.add("events", row)
-            occurred = row[2]
-            if ev.sender_id not in senders or occurred > senders[ev.sender_id][1]:
-                senders[ev.sender_id] = (ev.region_code, occurred)
-            home, treating = row[7], row[8]
-            if home and treating and home != treating:
-                batch.add("out_of_area_admissions", (occurred, ev.event_id, home, treating))
+            if ev.sender_id not in senders or row.occurred_at > senders[ev.sender_id][1]:
+                senders[ev.sender_id] = (ev.region_code, row.occurred_at)
+            if row.home_region and row.treating_region and row.home_region != row.treating_region:
+                batch.add("out_of_area_admissions",
+                          OutOfAreaAdmissionRow(row.occurred_at, ev.event_id, row.home_region, row.treating_region))
             if isinstance(ev, WaitlistEvent):
-                touched_contacts.add(ev.key())
+                if change:
+                    touched_contacts.add(ev.key())
             elif change:
                 for wid in sorted(change.wards):
                     st = self.beds.status(wid)
                     touched_wards[wid] = st
-                    batch.add("ward_status", self._status_row(st, version, ev))
+                    batch.add("ward_status", status_row(st, version, ev))
                 touched_pairs.update(change.matrix)
         version += 1
         for wid, st in touched_wards.items():
-            batch.add("ward_current", self._status_row(st, version, None))
+            batch.add("ward_current", status_row(st, version, None))
             out.ward_status.append(status_message(st))
         for pair in sorted(touched_pairs):
             n = self.beds.matrix.get(pair, 0)
-            batch.add("out_of_area_current", (pair[0], pair[1], n, version))
+            batch.add("out_of_area_current", OutOfAreaRow(pair[0], pair[1], n, version))
             out.out_of_area.append({"home_region": pair[0], "treating_region": pair[1], "patients": n})
         for key in sorted(touched_contacts):
             c = self.waitlist.contacts[key]
-            batch.add("waitlist_contacts", contact_row(c, version))
+            batch.add("waitlist_contacts", ContactRow.of(c, version))
             out.waitlist.append(contact_message(c))
         for sender, (region, last) in senders.items():
-            batch.add("sender_last_seen", (sender, region, last))
-        for (topic, part), off in positions.items():
-            batch.add("progress", (self.epoch, topic, part, off, now))
-            self.progress[(topic, part)] = off
+            batch.add("sender_last_seen", SenderSeenRow(sender, region, last))
+        for row in self.progress.rows(now):
+            batch.add("progress", row)
         self._count(counts)
         return batch, out
+
+    def _decode(self, records: Iterable[SourceRecord], counts: Counter) -> list[tuple[SourceRecord, object]]:
+        """Skip what is written; decode the rest (a DecodeError stays with its record for the verdict)."""
+        out = []
+        for rec in records:
+            if self.progress.skip(rec.topic, rec.partition, rec.offset):
+                counts["redelivered"] += 1
+                continue
+            self.progress.advance(rec.topic, rec.partition, rec.offset)
+            counts[("in", rec.topic)] += 1
+            try:
+                out.append((rec, self.codec.decode(rec.value).record))
+            except DecodeError as err:
+                out.append((rec, err))
+        return out
+
+    def _read_contacts(self, decoded: list[tuple[SourceRecord, object]]):
+        """Bring the contacts this batch touches into memory, in one read of the store."""
+        if self.contact_store is None:
+            return
+        self.waitlist.trim()  # the previous batch is written: what is forgotten is in the store
+        keys = [f"{r['sender_id']}:{r['contact_id']}" for rec, r in decoded
+                if rec.topic == self.waitlist_topic and isinstance(r, dict)
+                and isinstance(r.get("sender_id"), str) and isinstance(r.get("contact_id"), str)]
+        missing = self.waitlist.missing(keys)
+        if missing:
+            self.waitlist.load(self.contact_store(missing))
 
     def _count(self, counts: Counter):
         m = self.metrics
@@ -175,15 +213,13 @@ class Processor:
         return ValidationContext(now=now, clock_skew=self.clock_skew, known_wards=self._known_wards,
                                  decided_at=self.waitlist.decided_at, config=self.rule_config)
 
-    def _verdict(self, rec: SourceRecord, now) -> Verdict:
-        try:
-            decoded = self.codec.decode(rec.value)
-        except DecodeError as err:
-            return decoding_verdict(err.rule_id, str(err))
+    def _verdict(self, rec: SourceRecord, record, now) -> Verdict:
+        if isinstance(record, DecodeError):
+            return decoding_verdict(record.rule_id, str(record))
         ctx = self._ctx(now)
         ctx.expected_topic = BEDS if rec.topic == self.beds_topic else WAITLIST
         ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
-        return validate_record(decoded.record, ctx)
+        return validate_record(record, ctx)
 
     def _apply(self, ev: Event):
         if ev.event_type == "WardDeclared":
@@ -200,7 +236,7 @@ class Processor:
         if len(self._recent) > self._recent_max:
             self._recent.popitem(last=False)
 
-    def _event_row(self, ev: Event, rec: SourceRecord, now, findings) -> tuple:
+    def _event_row(self, ev: Event, rec: SourceRecord, now, findings) -> EventRow:
         home = treating = ""
         if isinstance(ev, PatientAdmitted):
             home = reference.municipality_region(ev.home_municipality_code) or ""
@@ -208,10 +244,10 @@ class Processor:
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
         payload = ev.model_dump_json()  # pydantic-core's serializer: the EVENTS.md JSON form
-        return (ev.event_id, ev.event_type, _utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
-                home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
+        return EventRow(ev.event_id, ev.event_type, _utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
+                        home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
 
-    def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: SinkBatch, out: Outputs):
+    def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: Batch, out: Outputs):
         rule_ids = verdict.rule_ids
         messages = [v.message for v in verdict.violations]
         if self.metrics:
@@ -225,24 +261,24 @@ class Processor:
         def s(key):
             v = record.get(key) if isinstance(record, dict) else None
             return privacy.clean_text(v) if isinstance(v, str) else ""
-        row = (now, self.epoch, rec.topic, rec.partition, rec.offset, s("region_code"), s("sender_id"),
-               s("event_type"), s("event_id"), rule_ids, messages, payload, fmt)
+        row = DeadLetterRow(now, self.epoch, rec.topic, rec.partition, rec.offset, s("region_code"), s("sender_id"),
+                            s("event_type"), s("event_id"), rule_ids, messages, payload, fmt)
         batch.add("deadletters", row)
         out.deadletters.append({"at": now.isoformat(), "source_topic": rec.topic, "source_partition": rec.partition,
-                                "source_offset": rec.offset, "region_code": s("region_code"),
-                                "sender_id": s("sender_id"), "event_type": s("event_type"),
-                                "event_id": s("event_id"), "rule_ids": rule_ids, "messages": messages,
+                                "source_offset": rec.offset, "region_code": row.region_code,
+                                "sender_id": row.sender_id, "event_type": row.event_type,
+                                "event_id": row.event_id, "rule_ids": rule_ids, "messages": messages,
                                 "payload": payload, "payload_format": fmt})
         log.info("rejected %s:%s@%s rules=%s", rec.topic, rec.partition, rec.offset, ",".join(rule_ids))
 
-    @staticmethod
-    def _status_row(st: WardStatus, version: int, ev: Event | None) -> tuple:
-        at = _utc(ev.occurred_at) if ev is not None else _utc(st.last_event_at) or dt.datetime.now(dt.timezone.utc)
-        return (st.ward_id, version, at, ev.event_id if ev else "", st.hospital_id, st.hospital_name,
-                st.ward_name, st.region_code, st.mvo_code, reference.mvo_group(st.mvo_code) or "", st.care_type,
-                st.ward_kind, st.source, st.staffed_beds, st.admitted, st.present, st.on_leave, st.occupied,
-                st.overcrowded, st.outliers, st.discharge_ready, st.out_of_area_in, _utc(st.last_event_at),
-                st.sender_id)
+
+def status_row(st: WardStatus, version: int, ev: Event | None) -> WardStatusRow:
+    at = _utc(ev.occurred_at) if ev is not None else _utc(st.last_event_at) or dt.datetime.now(dt.timezone.utc)
+    return WardStatusRow(
+        st.ward_id, version, at, ev.event_id if ev else "", st.hospital_id, st.hospital_name, st.ward_name,
+        st.region_code, st.mvo_code, reference.mvo_group(st.mvo_code) or "", st.care_type, st.ward_kind, st.source,
+        st.staffed_beds, st.admitted, st.present, st.on_leave, st.occupied, st.overcrowded, st.outliers,
+        st.discharge_ready, st.out_of_area_in, _utc(st.last_event_at), st.sender_id)
 
 
 def parse_event(record: dict) -> Event:
@@ -253,13 +289,6 @@ def status_message(st: WardStatus) -> dict:
     d = asdict(st)
     d["last_event_at"] = st.last_event_at.isoformat() if st.last_event_at else None
     return d
-
-
-def contact_row(c: Contact, version: int) -> tuple:
-    return (c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
-            c.mvo_group or "", c.phase or 0, c.guarantee, _utc(c.decided_at), c.deviation, _utc(c.booked_for),
-            c.status, _utc(c.closed_at), c.performing_region or "", c.home_region or "", c.removal_reason or "",
-            c.referred_to_region or "")
 
 
 def contact_message(c: Contact) -> dict:

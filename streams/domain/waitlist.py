@@ -7,6 +7,7 @@ count)`, so the same code serves a test's handful of contacts and the API's SQL 
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -54,8 +55,30 @@ class Contact:
 
 
 class WaitlistState:
-    def __init__(self):
-        self.contacts: dict[str, Contact] = {}
+    """The contacts the processor is working on. With a `capacity`, only the most recently touched
+    contacts stay in memory: the rest live in the store (every contact is written there after each
+    change) and are read back with `missing` / `load` before a batch touches them. Without one (tests,
+    offline validation) every contact stays."""
+
+    def __init__(self, capacity: int | None = None):
+        self.contacts: OrderedDict[str, Contact] = OrderedDict()
+        self.capacity = capacity
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        """Keys not in memory (to read from the store before applying)."""
+        return [k for k in dict.fromkeys(keys) if k not in self.contacts]
+
+    def load(self, contacts: Iterable[Contact]):
+        for c in contacts:
+            self.contacts.setdefault(c.key, c)
+
+    def trim(self):
+        """Forget the least recently touched contacts beyond capacity. Call between batches only:
+        every contact in memory is written by then, so the store has what is forgotten."""
+        if self.capacity is None:
+            return
+        while len(self.contacts) > self.capacity:
+            self.contacts.popitem(last=False)
 
     def apply(self, ev: WaitlistEvent) -> bool:
         """Apply one event; True when the contact changed (False for a resent or superseded event)."""
@@ -64,6 +87,8 @@ class WaitlistState:
         c = self.contacts.get(key)
         if c is None:
             c = self.contacts[key] = Contact(key)
+        else:
+            self.contacts.move_to_end(key)
         if isinstance(ev, ContactDecided):
             if stamp <= c.decided_stamp:
                 return False

@@ -1,0 +1,238 @@
+"""The worker: the one module that wires the intake (Kafka), the processor, the sink (ClickHouse) and
+the change-message producer. `bedflow worker` and `bedflow up` both start here (`run`).
+
+Start order: migrate, serve the API (it reads ClickHouse, which holds exactly what was written, so it
+answers at once, also right after a crash), rebuild the processor's state (bed events replayed from
+ClickHouse; waiting-list contacts are read back when touched), then start the intake. Per batch:
+process → write → progress committed → the intake acks → change messages out (streams/progress.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import threading
+import time
+from typing import Callable
+
+import orjson
+from confluent_kafka import Producer
+
+from bedflow.config import Config
+from bedflow.metrics import Metrics
+from bedflow.settings import Settings
+from schemas.codec import ConfluentRegistry, SchemaSet
+from schemas.generate import published_schemas
+from schemas.model import EVENT_TYPES, WaitlistEvent
+from sinks import recovery
+from sinks.clickhouse import ClickHouse
+from sinks.writer import Sink
+from streams.domain.waitlist import WaitlistState
+from streams.intake import Intake, IntakeOptions, exit_unwritten
+from streams.processor import Outputs, Processor, SourceRecord, parse_event
+from streams.rows import ContactRow
+
+log = logging.getLogger("bedflow.worker")
+
+WAITLIST_TYPES = sorted(n for n, cls in EVENT_TYPES.items() if issubclass(cls, WaitlistEvent))
+BED_TYPES = sorted(n for n in EVENT_TYPES if n not in WAITLIST_TYPES)
+
+
+def schema_set(settings: Settings) -> SchemaSet:
+    registry = ConfluentRegistry.from_url(settings.schema_registry_url) if settings.schema_registry_url else None
+    return SchemaSet(published_schemas(), registry=registry)
+
+
+def intake_options(settings: Settings) -> IntakeOptions:
+    return IntakeOptions(
+        bootstrap=settings.bootstrap, consumer_group=settings.consumer_group,
+        topics=(settings.topic_beds, settings.topic_waitlist), partitions=settings.partitions,
+        batch_size=settings.sink_batch_size, batch_seconds=settings.sink_batch_seconds,
+        session_timeout_ms=settings.session_timeout_ms, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        log_level=settings.log_level, security=settings.kafka_security())
+
+
+class Worker:
+    """Everything the worker process owns: the store, the sink, the processor, the output producer."""
+
+    def __init__(self, settings: Settings, config: Config, metrics: Metrics | None = None):
+        self.settings, self.config = settings, config
+        self.metrics = metrics or Metrics()
+        self.db = ClickHouse(settings.resolved_clickhouse_dsn())
+        self.sink = Sink(self.db, self.metrics)
+        self.processor = Processor(
+            schema_set(settings), epoch=settings.log_epoch, rule_config=config.rules,
+            leave_policy=settings.leave_policy, clock_skew_seconds=settings.clock_skew_seconds,
+            metrics=self.metrics, topics=(settings.topic_beds, settings.topic_waitlist),
+            recent_ids=settings.recent_event_ids, contacts_in_memory=settings.contacts_in_memory,
+            contact_store=lambda keys: [row.to_contact() for row in recovery.contacts(self.db, keys)])
+        self.producer: Producer | None = None
+        self._install_fault()
+
+    def _install_fault(self):
+        spec = self.settings.fault_clickhouse_outage
+        if not spec:
+            return
+        after, length = (float(x) for x in spec.split(":"))
+        start = time.monotonic() + after
+
+        def fault():
+            if start <= time.monotonic() < start + length:
+                raise ConnectionError("injected ClickHouse outage (BEDFLOW_FAULT_CLICKHOUSE_OUTAGE)")
+
+        self.db.fault = fault
+        log.warning("fault injection: ClickHouse unavailable %.0f s after start, for %.0f s", after, length)
+
+    # -- state ---------------------------------------------------------------------------------------
+    def restore(self) -> int:
+        """Rebuild the processor from what ClickHouse holds (call after `db.migrate()`)."""
+        self._stamp_old_contacts()
+        epoch = self.settings.log_epoch
+        written = recovery.progress(self.db, epoch)
+        t0 = time.monotonic()
+        n = self.processor.restore(
+            recovery.accepted_payloads(self.db, epoch, written, event_types=BED_TYPES), written,
+            recent_ids=recovery.recent_event_ids(self.db, epoch, written, event_types=WAITLIST_TYPES,
+                                                 limit=self.settings.recent_event_ids))
+        log.info("restored state from %d accepted bed events in %.1f s (written: %s)", n, time.monotonic() - t0,
+                 {f"{t}/{p}": o for (t, p), o in sorted(written.items())})
+        return n
+
+    def _stamp_old_contacts(self):
+        """Contacts written before the store kept their stamps (migration 005) are rebuilt once from
+        their accepted events, a chunk of contacts at a time."""
+        if not recovery.contacts_without_stamps(self.db):
+            return
+        t0, total = time.monotonic(), 0
+        version = time.time_ns()
+        for payloads in recovery.payloads_by_contact(self.db, WAITLIST_TYPES):
+            state = WaitlistState()
+            for p in payloads:
+                state.apply(parse_event(orjson.loads(p)))
+            rows = [ContactRow.of(c, version) for c in state.contacts.values()]
+            self.sink.write({"waitlist_contacts": rows})
+            total += len(rows)
+        log.info("rebuilt %d waiting-list contacts with their stamps in %.1f s", total, time.monotonic() - t0)
+
+    # -- batches -------------------------------------------------------------------------------------
+    def handle(self, records: list[SourceRecord]):
+        """Process and write one batch; its positions are written once the store has it."""
+        batch, out = self.processor.process(records)
+        self.sink.write(batch.rows)
+        self.processor.progress.commit()
+        self.metrics.sink_lag_seconds.set(0)
+        now = dt.datetime.now(dt.timezone.utc)
+        for region, newest in self.processor.newest_by_region.items():
+            self.metrics.freshness_seconds.labels(region).set(max(0.0, (now - newest).total_seconds()))
+        return out
+
+    def serve_batches(self, intake: Intake):
+        """Run each batch from the intake in arrival order; answer with its id once written."""
+        for batch_id, records in intake.batches():
+            try:
+                out = self.handle(records)
+            except BaseException:  # noqa: BLE001
+                exit_unwritten()
+            if not intake.written(batch_id):
+                return
+            self.emit(out)
+
+    # -- change messages -------------------------------------------------------------------------------
+    def start_producer(self):
+        self.producer = Producer({"bootstrap.servers": self.settings.bootstrap, "enable.idempotence": True,
+                                  "acks": "all", "linger.ms": 20, "compression.type": "lz4",
+                                  **self.settings.kafka_config()})
+
+    def emit(self, out: Outputs):
+        """Change messages for other consumers (after the sink write: ClickHouse is the record)."""
+        if self.producer is None:
+            return
+        s = self.settings
+        for topic, msgs, key in ((s.topic_ward_status, out.ward_status, "ward_id"),
+                                 (s.topic_out_of_area, out.out_of_area, "home_region"),
+                                 (s.topic_waitlist_status, out.waitlist, "contact_key"),
+                                 (s.topic_deadletter, out.deadletters, "source_topic")):
+            for m in msgs:  # orjson: this loop runs once per changed ward/contact, tens of thousands a second
+                self._produce(topic, str(m.get(key, "")).encode(), orjson.dumps(m, default=str))
+            if msgs:
+                self.metrics.events_out.labels(topic).inc(len(msgs))
+        self.producer.poll(0)
+
+    def _produce(self, topic, key, value):
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value)
+                return
+            except BufferError:  # local queue full: let it drain
+                self.producer.poll(0.1)
+
+    def flush_producer(self, timeout: float = 10) -> int:
+        """Deliver the change messages still queued (at stop, before the broker may go); returns how many
+        could not be delivered in time."""
+        if self.producer is None:
+            return 0
+        left = self.producer.flush(timeout)
+        if left:
+            log.warning("%d change messages not delivered at stop (ClickHouse has the state)", left)
+        return left
+
+
+def run(settings: Settings, config: Config, *, admin_token: str, serve_api: bool = True,
+        on_restored: Callable[[int], None] | None = None, on_stop: Callable[[], None] | None = None) -> int:
+    """Run a worker until SIGINT/SIGTERM (0) or until its intake dies (70). `on_restored(n)` runs once the
+    state is rebuilt from n events, just before consuming starts; `on_stop` first thing when stopping."""
+    return asyncio.run(_run(settings, config, admin_token, serve_api, on_restored, on_stop))
+
+
+async def _run(settings, config, admin_token, serve_api, on_restored, on_stop) -> int:
+    from bedflow.views import api_app
+    from web.api import start_site
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    worker = Worker(settings, config)
+    await asyncio.to_thread(worker.db.migrate)
+    runner = None
+    if serve_api:
+        runner = await start_site(api_app(worker.db, settings, config, worker.metrics, admin_token),
+                                  settings.host, settings.port)
+        log.info("API and page on http://%s:%d/", settings.host, settings.port)
+    restoring = asyncio.ensure_future(asyncio.to_thread(worker.restore))
+    await asyncio.wait([restoring, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if not restoring.done():  # asked to stop while restoring: nothing consumed, nothing to hand back
+        if on_stop:
+            on_stop()
+        await restoring
+        return await _close(worker, runner, code=0)
+    restored = restoring.result()
+    worker.start_producer()
+    if on_restored:
+        on_restored(restored)
+    intake = Intake(intake_options(settings))
+    batches = threading.Thread(target=worker.serve_batches, args=(intake,), name="bedflow-batch", daemon=True)
+    batches.start()
+    child_ended = asyncio.ensure_future(asyncio.to_thread(intake.child.join))
+    stop_asked = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([child_ended, stop_asked], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if on_stop:
+        on_stop()
+    if stop_asked.done():
+        await asyncio.to_thread(intake.stop)
+    else:
+        log.critical("the intake process ended by itself (exit code %s); stopping", intake.child.exitcode)
+        code = 70
+    await asyncio.to_thread(batches.join, 30)  # the batch being written finishes first
+    await asyncio.to_thread(worker.flush_producer)
+    stop_asked.cancel()
+    return await _close(worker, runner, code)
+
+
+async def _close(worker: Worker, runner, code: int) -> int:
+    if runner is not None:
+        await runner.cleanup()
+    worker.db.close()
+    return code

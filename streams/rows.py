@@ -1,0 +1,213 @@
+"""One typed row per output table: what the processor hands the sink.
+
+NamedTuples are still tuples (the sink inserts them as they are, at tens of thousands a second), but
+each field has a name, and the store's column names are the field names — `sinks/` reads the columns
+from the row type, so no column list lives anywhere else. A table name maps to its row type in
+`TABLES`, in write order: `progress` last, so it never runs ahead of the rows it vouches for.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+from streams.domain.beds import NEVER, Stamp
+from streams.domain.waitlist import Contact
+
+EPOCH_ZERO = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # a stamp that never happened, in a DateTime64
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    return t.astimezone(dt.timezone.utc) if t is not None else None
+
+
+class EventRow(NamedTuple):
+    """An accepted event (payload in the EVENTS.md JSON form), keyed by event_id."""
+    event_id: str
+    event_type: str
+    occurred_at: dt.datetime
+    ingested_at: dt.datetime
+    sender_id: str
+    region_code: str
+    entity_key: str
+    home_region: str
+    treating_region: str
+    findings: list[str]
+    payload: str
+    epoch: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
+class DeadLetterRow(NamedTuple):
+    """A rejected record with the rules that rejected it (redacted), keyed by source position."""
+    at: dt.datetime
+    epoch: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    region_code: str
+    sender_id: str
+    event_type: str
+    event_id: str
+    rule_ids: list[str]
+    messages: list[str]
+    payload: str
+    payload_format: str
+
+
+class WardStatusRow(NamedTuple):
+    """A ward's status after a change (history) or now (current)."""
+    ward_id: str
+    version: int
+    at: dt.datetime
+    event_id: str
+    hospital_id: str
+    hospital_name: str
+    ward_name: str
+    region_code: str
+    mvo_code: str
+    mvo_group: str
+    care_type: str
+    ward_kind: str
+    source: str
+    staffed_beds: int
+    admitted: int
+    present: int
+    on_leave: int
+    occupied: int
+    overcrowded: int
+    outliers: int
+    discharge_ready: int
+    out_of_area_in: int
+    last_event_at: dt.datetime | None
+    sender_id: str
+
+
+class OutOfAreaRow(NamedTuple):
+    home_region: str
+    treating_region: str
+    patients: int
+    version: int
+
+
+class ContactRow(NamedTuple):
+    """A waiting-list contact's whole state, stamps included: the store is where contacts live, and a
+    contact read back (`to_contact`) continues its last-writer-wins registers exactly."""
+    contact_key: str
+    version: int
+    region_code: str
+    provider_id: str
+    hospital_id: str
+    mvo_code: str
+    mvo_group: str
+    phase: int
+    guarantee: bool
+    decided_at: dt.datetime | None
+    deviation: str | None
+    booked_for: dt.datetime | None
+    status: str
+    closed_at: dt.datetime | None
+    performing_region: str
+    home_region: str
+    removal_reason: str
+    referred_to_region: str
+    activity_code: str
+    medical_target_date: dt.date | None
+    performing_provider: str
+    decided_stamp_at: dt.datetime
+    decided_stamp_id: str
+    deviation_stamp_at: dt.datetime
+    deviation_stamp_id: str
+    booked_stamp_at: dt.datetime
+    booked_stamp_id: str
+    closed_stamp_at: dt.datetime
+    closed_stamp_id: str
+
+    @classmethod
+    def of(cls, c: Contact, version: int) -> "ContactRow":
+        return cls(c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
+                   c.mvo_group or "", c.phase or 0, c.guarantee, _utc(c.decided_at), c.deviation, _utc(c.booked_for),
+                   c.status, _utc(c.closed_at), c.performing_region or "", c.home_region or "",
+                   c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
+                   c.medical_target_date, c.performing_provider or "",
+                   *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp))
+
+    def to_contact(self) -> Contact:
+        return Contact(
+            key=self.contact_key, region_code=self.region_code or None, decided_stamp=_unstamp(
+                self.decided_stamp_at, self.decided_stamp_id), provider_id=self.provider_id or None,
+            hospital_id=self.hospital_id or None, phase=self.phase or None, mvo_code=self.mvo_code or None,
+            activity_code=self.activity_code or None, guarantee=bool(self.guarantee), decided_at=_aware(self.decided_at),
+            medical_target_date=self.medical_target_date, home_region=self.home_region or None,
+            deviation=self.deviation, deviation_at=_unstamp(self.deviation_stamp_at, self.deviation_stamp_id),
+            booked_for=_aware(self.booked_for), booked_at=_unstamp(self.booked_stamp_at, self.booked_stamp_id),
+            status=self.status, closed_stamp=_unstamp(self.closed_stamp_at, self.closed_stamp_id),
+            closed_at=_aware(self.closed_at), performing_region=self.performing_region or None,
+            performing_provider=self.performing_provider or None, removal_reason=self.removal_reason or None,
+            referred_to_region=self.referred_to_region or None)
+
+
+def _stamp(s: Stamp) -> tuple[dt.datetime, str]:
+    return (EPOCH_ZERO, "") if s == NEVER else (_utc(s[0]), s[1])
+
+
+def _unstamp(at: dt.datetime, event_id: str) -> Stamp:
+    return NEVER if not event_id else (_aware(at), event_id)
+
+
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+
+
+class SenderSeenRow(NamedTuple):
+    sender_id: str
+    region_code: str
+    last_event_at: dt.datetime
+
+
+class OutOfAreaAdmissionRow(NamedTuple):
+    occurred_at: dt.datetime
+    event_id: str
+    home_region: str
+    treating_region: str
+
+
+class ProgressRow(NamedTuple):
+    """How far a source partition is written (see streams/progress.py)."""
+    epoch: str
+    source_topic: str
+    source_partition: int
+    offset: int
+    at: dt.datetime
+
+
+# Table → row type, in write order (`progress` last).
+TABLES: dict[str, type] = {
+    "events": EventRow,
+    "deadletters": DeadLetterRow,
+    "ward_status": WardStatusRow,
+    "ward_current": WardStatusRow,
+    "out_of_area_current": OutOfAreaRow,
+    "waitlist_contacts": ContactRow,
+    "sender_last_seen": SenderSeenRow,
+    "out_of_area_admissions": OutOfAreaAdmissionRow,
+    "progress": ProgressRow,
+}
+
+
+class Batch:
+    """The rows one processed batch writes, per table."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self):
+        self.rows: dict[str, list[tuple]] = {t: [] for t in TABLES}
+
+    def add(self, table: str, row: tuple):
+        self.rows[table].append(row)
+
+    def __len__(self):
+        return sum(len(v) for v in self.rows.values())
