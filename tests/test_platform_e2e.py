@@ -286,6 +286,28 @@ def test_live_page_in_a_real_browser_matches_the_api(loaded):
         browser.close()
 
 
+def test_live_page_for_a_region_viewer_stays_in_its_scope(loaded):
+    """The page takes the viewer from /api/v1/reference: a region:01 viewer's waiting list offers region 01
+    only, so every refresh stays within what the API allows it (no 403, no error shown)."""
+    from playwright.sync_api import sync_playwright
+
+    worker, *_ = loaded
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{worker.port}/")
+        page.fill("#token-input", "region01-token")
+        page.click("#login-button")
+        page.wait_for_selector("#app:not([hidden])")
+        page.wait_for_selector("#refresh-status.ok")
+        assert page.locator("#waitlist-region option").evaluate_all("os => os.map(o => o.value)") == ["01"]
+        assert page.locator("#heatmap svg g.hm-cell").count() == 21 * 21  # the region table from the API
+        browser.close()
+    assert not errors, errors
+
+
 def test_morning_report_html_and_pdf_have_the_numbers(loaded, tmp_path):
     import subprocess
 
