@@ -45,8 +45,8 @@ def _default(o):
     raise TypeError(type(o).__name__)
 
 
-def _bad(msg: str, status=400):
-    return _json({"error": msg}, status)
+def _bad(msg: str):
+    return _json({"error": msg}, 400)
 
 
 class Api:
