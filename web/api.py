@@ -10,6 +10,7 @@ import datetime as dt
 import decimal
 import time
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -207,21 +208,35 @@ def month_end(month: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(nxt, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
 
 
+class SnapshotRow(NamedTuple):
+    """One row of waitlist_snapshots (its columns are these fields)."""
+    month: dt.date
+    region_code: str
+    mvo_group: str
+    phase: int
+    waiting: int
+    le_30: int
+    le_60: int
+    le_90: int
+    le_180: int
+    gt_180: int
+    limit_days: int | None
+    share_within_limit: float | None
+    share_over_180: float | None
+    closed_at: dt.datetime
+
+
 def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy) -> int:
     """(Re-)close a month-end snapshot: the waiting list at the month's last instant, per region ×
     MVO group × phase, from the contacts as they are now (so late corrections are included)."""
     at = month_end(month, policy.timezone) - dt.timedelta(milliseconds=1)
     _, regions = db.query("SELECT DISTINCT region_code FROM waitlist_contacts FINAL")
     now = dt.datetime.now(dt.timezone.utc)
-    rows = []
-    for (region,) in regions:
-        for m in queries.waitlist(db, region, at, policy.limits, None, policy.exclude_deviations):
-            rows.append((month, region, m["mvo_group"], m["phase"], m["waiting"], m["le_30"], m["le_60"],
-                         m["le_90"], m["le_180"], m["gt_180"], m["limit_days"], m["share_within_limit"],
-                         m["share_over_180"], now))
-    db.insert("waitlist_snapshots", rows, ["month", "region_code", "mvo_group", "phase", "waiting", "le_30", "le_60",
-                                           "le_90", "le_180", "gt_180", "limit_days", "share_within_limit",
-                                           "share_over_180", "closed_at"])
+    measured = SnapshotRow._fields[2:-1]
+    rows = [SnapshotRow(month, region, *(m[f] for f in measured), now)
+            for (region,) in regions
+            for m in queries.waitlist(db, region, at, policy.limits, None, policy.exclude_deviations)]
+    db.insert("waitlist_snapshots", rows, SnapshotRow._fields)
     return len(rows)
 
 
