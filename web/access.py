@@ -125,7 +125,7 @@ class Scope:
         """Refuse another region's detail to a region viewer."""
         if self.region is not None and region is not None and region != self.region:
             raise Refused(f"en region:{self.region}-token ser bara sin egen regions detaljer / "
-                            f"a region:{self.region} token sees only its own region's detail")
+                          f"a region:{self.region} token sees only its own region's detail")
 
     def own(self, rows: Iterable[dict], field: str = "region_code") -> list[dict]:
         """Detail rows the viewer may see: a region viewer's own region only."""
@@ -149,21 +149,24 @@ class Scope:
             out.append(r)
         return out
 
-    def waitlist(self, rows: list[dict], region_field: str | None = "region_code",
-                 region: str | None = None) -> list[dict]:
-        """Waiting-list rows (MVO group × phase within a region: below region level). Outside the
+    def waitlist(self, rows: list[dict], region: str | None = None) -> list[dict]:
+        """Waiting-list rows (MVO group × phase within a region: below region level), each of its
+        `region_code` or else of `region`. A region viewer gets its own region's rows; outside the
         viewer's region counts 1..threshold are hidden, and the shares too when any count is (a share
         and the total would give the count back)."""
         out = []
-        for r in (self.own(rows, region_field) if region_field else rows):
-            if self.viewer.sees_detail_of(r.get(region_field) if region_field else region):
+        for r in rows:
+            where = r.get("region_code", region)
+            if self.region is not None and where != self.region:
+                continue
+            if self.viewer.sees_detail_of(where):
                 out.append(r)
                 continue
             hidden = _hide(r, WAIT_COUNTS, self.threshold)
             if any(hidden.get(c) is None and r.get(c) is not None for c in WAIT_COUNTS):
-                for s in WAIT_SHARES:
-                    if s in hidden:
-                        hidden[s] = None
+                for c in WAIT_SHARES:
+                    if c in hidden:
+                        hidden[c] = None
             out.append(hidden)
         return out
 

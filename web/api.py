@@ -123,7 +123,7 @@ class Api:
                                        self.policy.exclude_deviations)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
         return _json({"region": region, "at": at, "phase": phase,
-                      "rows": scope.waitlist(rows, region_field=None, region=region), "care_elsewhere": elsewhere})
+                      "rows": scope.waitlist(rows, region), "care_elsewhere": elsewhere})
 
     async def snapshots(self, request: web.Request):
         scope = scope_of(request)
