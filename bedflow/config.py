@@ -60,7 +60,10 @@ class Config:
             role = t.get("role", "")
             if role not in ("national", "admin") and not role.startswith("region:"):
                 raise SystemExit(f"config: token {t.get('name')!r} has unknown role {role!r}")
-            tokens.append(Token(t["name"], t["token"], role))
+            try:
+                tokens.append(Token(t["name"], t["token"], role))
+            except ValueError as e:  # e.g. `region:` without a code: refused, never national
+                raise SystemExit(f"config: {e}")
         return cls(
             rules=RuleConfig.from_mapping(data.get("rules", {})),
             limits=Limits.from_config(data.get("limits", [])),
