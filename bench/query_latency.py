@@ -7,7 +7,7 @@
    simulator's scale-1 ward topology (~2,250 wards) in `ward_current`, ~8 M bed events plus the
    waiting-list events in `events`, ~8 M `ward_status` history rows, ~2.4 M `waitlist_contacts`, dead
    letters, out-of-area matrix, 11 closed month-end snapshots. It then times the API's SQL functions
-   (web/queries.py) directly, and `SELECT 1` through the same client path (the DB-side baseline).
+   (sinks/queries.py) directly, and `SELECT 1` through the same client path (the DB-side baseline).
 2. `bedflow serve` is started on that dir (BEDFLOW_DATA_DIR / BEDFLOW_PORT / BEDFLOW_ADMIN_TOKEN) and
    every endpoint is requested over HTTP: p50/p95 per endpoint (up to --requests each; an endpoint
    stops after ~25 s once it has 5 samples, the slow quality endpoint after 3, the morning report once). Baseline, same run: `GET /metrics`
@@ -229,10 +229,11 @@ def load(data_dir: Path, scale: float) -> dict:
 
 
 def direct_timings(db, regions: list[str], repeat: int = 5) -> dict:
-    """The API's queries (web/queries.py) called directly, in the process that owns the chDB dir: what the
+    """The API's queries (sinks/queries.py) called directly, in the process that owns the chDB dir: what the
     database part of each endpoint costs, and `SELECT 1` as the floor of the same path."""
     from bedflow.config import Config
-    from web import queries
+    from sinks import queries
+    from web.api import waitlist_measures
 
     now = dt.datetime.now(dt.timezone.utc)
     limits = Config().limits
@@ -244,7 +245,7 @@ def direct_timings(db, regions: list[str], repeat: int = 5) -> dict:
         "senders_last_seen (status)": lambda: queries.senders_last_seen(db),
         "out_of_area_window 24h": lambda: queries.out_of_area_window(db, "24h", now),
         "out_of_area_window 30d": lambda: queries.out_of_area_window(db, "30d", now),
-        f"waitlist {big}": lambda: queries.waitlist(db, big, now, limits),
+        f"waitlist {big}": lambda: waitlist_measures(db, big, now, limits),
         f"care_elsewhere {big}": lambda: queries.care_elsewhere(db, big),
         "deadletters 50": lambda: queries.deadletters(db, 50),
         "data_quality": lambda: queries.data_quality(db),
@@ -417,7 +418,7 @@ def main(argv=None):
     for label, kind, r in rows:
         print(f"  {label:<36}{kind:<9}{r['n']:>4}{r['p50_ms']:>10.1f}{r['p95_ms']:>10.1f}"
               f"{r['p95_ms'] / max(base['p95_ms'], 0.01):>10.1f}")
-    print(f"\n  direct SQL (web/queries.py in the loading process, p50 of {5}):")
+    print(f"\n  direct SQL (sinks/queries.py in the loading process, p50 of {5}):")
     for k, v in loaded["direct_sql_ms"].items():
         print(f"    {k:<34}{v['p50']:>10.1f} ms")
     print(f"\n  status API p95 (cold, worst level): {worst_p95:.0f} ms — target ≤ 100 ms: "

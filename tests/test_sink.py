@@ -83,11 +83,11 @@ def test_sink_retries_a_failing_store_without_losing_or_reordering(tmp_path):
 
 
 def test_past_picture_with_a_short_lookback_equals_the_full_history(tmp_path):
-    """web/queries.wards_at looks for each ward's newest row in a recent window first and falls back to
+    """sinks/queries.wards_at looks for each ward's newest row in a recent window first and falls back to
     the ward's whole history for quiet wards: with any window, the picture must be the same."""
     import datetime as dt
 
-    from web import queries
+    from sinks import queries
 
     db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
     db.migrate()

@@ -1,9 +1,16 @@
-"""Waiting-list state and measures at an instant (plain domain code)."""
+"""Waiting-list state and measures at an instant (plain domain code), and the same measures over the
+sink's SQL pre-aggregation."""
 import datetime as dt
 
+import pytest
+
+from sinks.clickhouse import ClickHouse
+from sinks.writer import Sink
 from streams.domain.waitlist import Limits, WaitlistState, measures, rows_from_contacts
+from streams.rows import ContactRow
 from schemas.model import EVENT_TYPES
 from tests.factory import T0, decided, ev
+from web.api import waitlist_measures
 
 AT = T0 + dt.timedelta(days=200)
 
@@ -90,3 +97,24 @@ def test_resent_and_late_events_are_idempotent():
     assert s.contacts["SE2321000016-0001:c5"].deviation == "patient_chosen"
     s.apply(EVENT_TYPES["DeviationCleared"].model_validate(ev("DeviationCleared", 0.5, contact_id="c5")))
     assert s.contacts["SE2321000016-0001:c5"].deviation == "patient_chosen"  # older than the set: ignored
+
+
+def test_sql_pre_aggregation_gives_the_domain_measures(tmp_path):
+    """One measures(): the API's path (sinks/queries.py's weighted rows, measured in web) answers exactly
+    what the domain gives over the contacts themselves, at several instants, per phase and with deviations."""
+    s = build(script() + [decided("c10", decided_at=day(50), mvo="998")])  # no known MVO group: "okänd"
+    limits = Limits.from_config([{"phase": 1, "days": 60, "effective_from": "2020-01-01", "region": "01"}])
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    try:
+        Sink(db).write({"waitlist_contacts": [ContactRow.of(c, 1) for c in s.contacts.values()]})
+        for at in (AT, AT - dt.timedelta(days=3), AT - dt.timedelta(days=100)):
+            for phase in (None, 1, 2):
+                for exclude in (True, False):
+                    domain = [m.as_dict() for m in measures(
+                        [r for r in rows_from_contacts(s.contacts.values(), at, "01") if phase in (None, r.phase)],
+                        at, "01", limits, exclude)]
+                    assert waitlist_measures(db, "01", at, limits, phase, exclude) == domain
+        assert ("okänd", 1) in {(m["mvo_group"], m["phase"]) for m in waitlist_measures(db, "01", AT, limits)}
+    finally:
+        db.close()

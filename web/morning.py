@@ -7,8 +7,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from schemas import reference
+from sinks import queries
 from sinks.clickhouse import ClickHouse
-from web import queries
 from web.access import Scope
 from web.policy import ViewPolicy
 from web.report_model import DataGap, Figures, HospitalRow, MorningReport, RegionRow

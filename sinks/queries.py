@@ -1,11 +1,11 @@
 """Reads for the views, in one place: SQL over the sink's tables, shaped for web/status.py and the
-waiting-list measures. Tables are ReplacingMergeTree, so every read of current state uses FINAL."""
+waiting-list measures (which web applies: this module knows no domain logic). Tables are
+ReplacingMergeTree, so every read of current state uses FINAL."""
 from __future__ import annotations
 
 import datetime as dt
 
 from sinks.clickhouse import ClickHouse
-from streams.domain.waitlist import Limits, WaitRow, measures
 
 WARD_COLUMNS = ("ward_id", "hospital_id", "hospital_name", "ward_name", "region_code", "mvo_code", "mvo_group",
                 "care_type", "ward_kind", "source", "staffed_beds", "admitted", "present", "on_leave", "occupied",
@@ -67,10 +67,11 @@ def out_of_area_window(db: ClickHouse, window: str, now: dt.datetime) -> dict[tu
     return {(h, t): int(n) for h, t, n in rows}
 
 
-def waitlist(db: ClickHouse, region: str, at: dt.datetime, limits: Limits, phase: int | None = None,
-             exclude_deviations: bool = True) -> list[dict]:
-    """Waiting-list measures for a region at an instant: SQL pre-aggregates open contacts by wait day,
-    the domain function does the buckets and shares (one implementation for tests and the API)."""
+def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime,
+                    phase: int | None = None) -> list[tuple[str, int, int, bool, bool, int]]:
+    """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
+    `(mvo_group, phase, wait_days, guarantee, deviation, count)`, in the order of the domain's WaitRow.
+    mvo_group is as stored ('' when unknown)."""
     at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
     _, rows = db.query(
@@ -81,8 +82,7 @@ def waitlist(db: ClickHouse, region: str, at: dt.datetime, limits: Limits, phase
         "AND decided_at <= {at:DateTime64(3)} AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)}) "
         f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev",
         {"region": region, "at": at_utc, "phase": phase or 0})
-    wait_rows = [WaitRow(g or "okänd", int(p), int(d), bool(gu), bool(dv), int(n)) for g, p, d, gu, dv, n in rows]
-    return [m.as_dict() for m in measures(wait_rows, at, region, limits, exclude_deviations)]
+    return [(g, int(p), int(d), bool(gu), bool(dv), int(n)) for g, p, d, gu, dv, n in rows]
 
 
 def care_elsewhere(db: ClickHouse, region: str) -> dict:
