@@ -34,10 +34,6 @@ def bytes_may_hold_pin(data: bytes) -> bool:
     return any(_plausible_day(m.group(2)) for m in PIN_BYTES_RE.finditer(data))
 
 
-def contains_pin(value: Any) -> bool:
-    return bool(pin_fields(value))
-
-
 def _is_uuid(value: Any) -> bool:
     import uuid
 

@@ -273,7 +273,7 @@ def test_v1_writer_read_by_v2_reader_fills_default():
     reader = SchemaSet([BEDS_V1, BEDS_V2])
     out = reader.decode(msg)
     assert out.record == {**BEDS_REC, "note": None}
-    assert out.writer_fingerprint == reader.versions("test.bedflow.BedsReported")[0].fingerprint
+    assert out.writer_fingerprint == fingerprint64(canonical_form(BEDS_V1))
     assert reader.reader_for("test.bedflow.BedsReported").schema == BEDS_V2
 
 
@@ -301,8 +301,10 @@ def test_incompatible_writer_is_unknown_schema():
 
 
 def test_readding_a_version_is_a_noop():
-    ss = SchemaSet([BEDS_V1, BEDS_V2, BEDS_V1])
-    assert [v.schema for v in ss.versions("test.bedflow.BedsReported")] == [BEDS_V1, BEDS_V2]
+    ss = SchemaSet([BEDS_V1, BEDS_V2])
+    v1 = ss.add(BEDS_V1)
+    assert v1.schema == BEDS_V1 and v1.fingerprint == fingerprint64(canonical_form(BEDS_V1))
+    assert ss.reader_for("test.bedflow.BedsReported").schema == BEDS_V2  # re-adding v1 did not make it newest
     assert ss.names == ["test.bedflow.BedsReported"]
 
 
@@ -321,6 +323,20 @@ def good_msg(ss=None) -> bytes:
 def assert_rule(exc_info, rule_id):
     assert exc_info.value.rule_id == rule_id
     assert str(exc_info.value).startswith(rule_id + ": ") and exc_info.value.message
+
+
+def test_every_decode_error_is_a_decoding_rule():
+    """The errors the decoder raises (schemas/errors.py, re-exported by the codec) each name a DEC rule."""
+    from schemas import codec, errors
+    from schemas.rules import RULES
+
+    def subclasses(c):
+        return [s for d in c.__subclasses__() for s in [d, *subclasses(d)]]
+
+    raised = subclasses(errors.DecodeError)  # the base is never raised itself
+    assert {GarbageError, UnknownSchemaError, RegistryUnavailableError, TruncatedError, TrailingBytesError} <= set(raised)
+    assert {c.rule_id for c in raised} == {r for r in RULES if RULES[r].family == "decoding"}
+    assert all(getattr(codec, c.__name__) is c for c in raised + [errors.DecodeError, errors.EncodeError])
 
 
 def test_garbage():
