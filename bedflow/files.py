@@ -1,16 +1,22 @@
 """Reading event files as regional integrators write them: JSON lines (EVENTS.md form), CSV with the
-same columns, or Avro single-object records back to back. Each item keeps its line/record number."""
+same columns, or Avro single-object records back to back. Each item keeps its line/record number.
+`validation_context` is what `bedflow validate` and `bedflow publish` both check such a file against."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from schemas.codec import SINGLE_OBJECT_MAGIC, DecodeError, SchemaSet
 from schemas.model import EVENT_TYPES
+from schemas.rules import ValidationContext
+
+if TYPE_CHECKING:
+    from bedflow.config import Config
 
 
 class UnusableInput(Exception):
@@ -107,3 +113,31 @@ def _avro_items(path: Path, data: bytes, codec: SchemaSet) -> Iterator[Item]:
                     i = j
                     break
                 j += 1
+
+
+# Printed by validate and publish when the input declares no ward: COD-005 then has nothing to check against.
+COD005_NOT_CHECKED = "note: no WardDeclared in the input, so 'ward not declared' (COD-005) was not checked"
+
+
+def validation_context(items: Iterable[Item], config: "Config", clock_skew_seconds: float,
+                       now: dt.datetime | None = None) -> ValidationContext:
+    """The one context `bedflow validate` and `bedflow publish` check a file's records against, so a
+    sender sees the platform's rules before sending. What the platform would know from earlier events
+    is taken from the input itself: the wards its WardDeclared records declare (COD-005; not checked at
+    all when there are none, `known_wards` is then None: see COD005_NOT_CHECKED) and the decided_at
+    of its ContactDecided records (MNG-003, by contact key)."""
+    items = list(items)
+    declared = {it.record.get("ward_id") for it in items
+                if isinstance(it.record, dict) and it.record.get("event_type") == "WardDeclared"}
+    decided: dict[str, dt.datetime] = {}
+    for it in items:
+        r = it.record
+        if isinstance(r, dict) and r.get("event_type") == "ContactDecided":
+            try:
+                ev = EVENT_TYPES["ContactDecided"].model_validate(r)
+                decided[ev.key()] = ev.decided_at
+            except Exception:  # noqa: BLE001 — the record's own verdict reports it
+                pass
+    return ValidationContext(now=now or dt.datetime.now(dt.timezone.utc), known_wards=declared or None,
+                             decided_at=decided.get, config=config.rules,
+                             clock_skew=dt.timedelta(seconds=clock_skew_seconds))

@@ -1,6 +1,7 @@
-"""What a regional integrator runs: validate locally with the platform's own rules, encode Avro, send
-through an idempotent producer (acks=all) keyed as EVENTS.md says. The simulator publishes through the
-same Publisher."""
+"""What a regional integrator runs: validate locally with the platform's own rules (checking exactly what
+`bedflow validate` checks: one context, bedflow.files.validation_context), encode Avro, send through an
+idempotent producer (acks=all) keyed as EVENTS.md says. The simulator publishes through the same
+Publisher."""
 from __future__ import annotations
 
 import datetime as dt
@@ -80,8 +81,8 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
     from tqdm import tqdm
 
     from streams.broker import wait_for_broker
-    from bedflow.files import UnusableInput, read_items
-    from schemas.rules import ValidationContext, decoding_verdict, validate_record
+    from bedflow.files import COD005_NOT_CHECKED, UnusableInput, read_items, validation_context
+    from schemas.rules import decoding_verdict, validate_record
 
     bootstrap = resolve_bootstrap(settings)
     if not bootstrap:
@@ -97,8 +98,7 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
     except UnusableInput as e:
         print(f"bedflow publish: {e}", file=sys.stderr)
         return 2
-    ctx = ValidationContext(now=dt.datetime.now(dt.timezone.utc), config=config.rules,
-                            clock_skew=dt.timedelta(seconds=settings.clock_skew_seconds))
+    ctx = validation_context(items, config, settings.clock_skew_seconds)  # exactly what `bedflow validate` checks
     refused: list[tuple[str, list]] = []
     bar = tqdm(items, unit="ev", desc="publishing", disable=not progress or len(items) < 1000, file=sys.stderr)
     for it in bar:
@@ -115,6 +115,8 @@ def publish_files(settings: Settings, config: Config, files: list[Path], progres
         print(f"refused {len(refused)} record(s):")
         for where, violations in refused:
             print(f"  {where}: " + "; ".join(f"{x.rule_id} {x.message}" for x in violations))
+    if ctx.known_wards is None:
+        print(COD005_NOT_CHECKED)
     if pub.failed or left:
         print(f"not delivered: {len(pub.failed) + left} ({pub.failed[0] if pub.failed else 'timed out'})",
               file=sys.stderr)

@@ -76,6 +76,43 @@ def test_publish_csv(worker, tmp_path):
     assert "sent 2 event(s)" in r.stdout
 
 
+def test_publish_refuses_what_validate_rejects_for_undeclared_wards_and_early_starts(worker, tmp_path):
+    """publish and validate share one validation context: COD-005 (ward not declared, known from the
+    input's WardDeclared) and MNG-003 (started before the decision, known from the input's
+    ContactDecided) refuse the same records in both, with the same note when no ward is declared."""
+    lines = EXAMPLE.read_text().splitlines()
+    declared, decided = json.loads(lines[0]), json.loads(lines[6])
+    assert (declared["event_type"], decided["event_type"]) == ("WardDeclared", "ContactDecided")
+    undeclared = json.loads(lines[2]) | {"event_id": "6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e01",
+                                          "ward_id": "SE2321000016-A999"}
+    early = {"event_id": "6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e02", "event_type": "ContactPerformed",
+             "occurred_at": "2026-11-19T10:00:00+01:00", "sender_id": decided["sender_id"],
+             "region_code": "01", "contact_id": decided["contact_id"],
+             "started_at": "2026-11-17T10:00:00+01:00",  # the day before decided_at
+             "performing_provider_id": decided["provider_id"], "performing_region_code": "01"}
+    wards = tmp_path / "wards.jsonl"  # sends only the example's own declaration (a duplicate if already sent)
+    wards.write_text("\n".join(json.dumps(r) for r in (declared, undeclared)) + "\n")
+    contacts = tmp_path / "contacts.jsonl"  # no WardDeclared: COD-005 cannot be checked, MNG-003 can
+    contacts.write_text("\n".join(json.dumps(r) for r in (decided, early)) + "\n")
+    note = "no WardDeclared in the input, so 'ward not declared' (COD-005) was not checked"
+
+    v = bedflow("validate", str(wards))
+    assert v.returncode == 1 and "wards.jsonl:2\trejected" in v.stdout and "COD-005" in v.stdout, v.stdout
+    assert note not in v.stdout
+    v = bedflow("validate", str(contacts))
+    assert v.returncode == 1 and "contacts.jsonl:2\trejected" in v.stdout and "MNG-003" in v.stdout, v.stdout
+    assert note in v.stdout
+
+    r = bedflow("publish", "--bootstrap", worker.bootstrap, str(wards), env=worker.env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sent 1 event(s)" in r.stdout and "refused 1 record(s)" in r.stdout
+    assert "wards.jsonl:2: COD-005" in r.stdout and note not in r.stdout
+    r = bedflow("publish", "--bootstrap", worker.bootstrap, str(contacts), env=worker.env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sent 1 event(s)" in r.stdout and "refused 1 record(s)" in r.stdout
+    assert "contacts.jsonl:2: MNG-003" in r.stdout and note in r.stdout
+
+
 def test_publish_without_a_broker_says_so_in_one_line():
     r = bedflow("publish", "--bootstrap", f"127.0.0.1:{free_port()}", str(EXAMPLE), timeout=60)
     assert r.returncode == 2
