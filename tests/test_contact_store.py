@@ -10,7 +10,6 @@ import random
 
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
-from schemas.model import EVENT_TYPES, NAMESPACE
 from sinks import recovery
 from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
@@ -19,6 +18,7 @@ from streams.domain.waitlist import Contact
 from streams.processor import Processor, SourceRecord
 from streams.rows import ContactRow
 from bedflow.simulator import Simulator
+from tests.test_sink import records
 
 START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -37,12 +37,7 @@ def waitlist_events(n_max: int = 4000) -> list[dict]:
 
 
 def encode(events, codec) -> list[SourceRecord]:
-    out = []
-    for i, e in enumerate(events):
-        m = EVENT_TYPES[e["event_type"]].model_validate(e)
-        out.append(SourceRecord("bedflow.waitlist.v1", 0, i,
-                                codec.encode_single_object(f"{NAMESPACE}.{type(m).__name__}", m.model_dump())))
-    return out
+    return records(events, codec, "bedflow.waitlist.v1")
 
 
 def stored_contacts(db) -> dict[str, tuple]:

@@ -12,11 +12,11 @@ from sinks import recovery
 from tests.bulk import bulk_events, expected_state
 
 
-def records(events, codec):
+def records(events, codec, topic: str = "bedflow.beds.v1"):
     out = []
     for i, e in enumerate(events):
         m = EVENT_TYPES[e["event_type"]].model_validate(e)
-        out.append(SourceRecord("bedflow.beds.v1", 0, i,
+        out.append(SourceRecord(topic, 0, i,
                                 codec.encode_single_object(f"{NAMESPACE}.{type(m).__name__}", m.model_dump())))
     return out
 
