@@ -94,7 +94,8 @@ class Worker:
         n = self.processor.restore(
             recovery.accepted_payloads(self.db, epoch, written, event_types=BED_TYPES), written,
             recent_ids=recovery.recent_event_ids(self.db, epoch, written, event_types=WAITLIST_TYPES,
-                                                 limit=self.settings.recent_event_ids))
+                                                 limit=self.settings.recent_event_ids),
+            contact_keys=recovery.contact_keys(self.db))
         log.info("restored state from %d accepted events in %.1f s (bed events; contacts are read when touched; written: %s)", n, time.monotonic() - t0,
                  {f"{t}/{p}": o for (t, p), o in sorted(written.items())})
         return n

@@ -41,6 +41,16 @@ def contacts(db: ClickHouse, keys: list[str]) -> list[ContactRow]:
     return [ContactRow(*r) for r in rows]
 
 
+def contact_keys(db: ClickHouse, chunk_keys: int = 500_000) -> Iterator[list[str]]:
+    """Every stored contact key, in chunks (by a hash of the key) so memory stays bounded."""
+    _, total = db.query("SELECT count() FROM waitlist_contacts")
+    chunks = max(1, int(total[0][0]) // chunk_keys + 1)
+    for i in range(chunks):
+        _, rows = db.query("SELECT DISTINCT contact_key FROM waitlist_contacts "
+                           "WHERE cityHash64(contact_key) % {k:UInt32} = {i:UInt32}", {"k": chunks, "i": i})
+        yield [r[0] for r in rows]
+
+
 def contacts_without_stamps(db: ClickHouse) -> int:
     """Contacts written before the store kept stamps (migration 005): they need one rebuild."""
     _, rows = db.query("SELECT count() FROM waitlist_contacts FINAL WHERE decided_stamp_id = '' "

@@ -21,6 +21,7 @@ from schemas.codec import DecodeError, SchemaSet
 from schemas import privacy, reference
 from streams.domain.beds import BedState, WardStatus
 from streams.domain.waitlist import Contact, WaitlistState
+from streams.keyset import KeySet
 from streams.progress import Progress
 from streams.rows import (
     Batch, ContactRow, DeadLetterRow, EventRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow, WardStatusRow,
@@ -75,6 +76,8 @@ class Processor:
         # 2.4 M contacts would be 2.6 GB in memory); without one (tests, files) all stay here.
         self.contact_store = contact_store
         self.waitlist = WaitlistState(contacts_in_memory if contact_store is not None else None)
+        # Which contacts the store may hold: a new contact (most of a backlog) is not looked for there.
+        self.stored_contacts = KeySet()
         self.clock_skew = dt.timedelta(seconds=clock_skew_seconds)
         self.metrics = metrics
         self.beds_topic, self.waitlist_topic = topics
@@ -86,9 +89,12 @@ class Processor:
 
     # -- recovery ------------------------------------------------------------------------------------
     def restore(self, payloads: Iterable[str], written: dict[tuple[str, int], int],
-                recent_ids: Iterable[str] = ()) -> int:
+                recent_ids: Iterable[str] = (), contact_keys: Iterable[list[str]] = ()) -> int:
         """Rebuild state from accepted events (EVENTS.md JSON, any order: transitions are order-free),
-        take back the written positions, and remember recently accepted ids not replayed."""
+        take back the written positions, remember recently accepted ids not replayed, and the keys of
+        the contacts the store holds (in chunks)."""
+        for chunk in contact_keys:
+            self.stored_contacts.add(chunk)
         n = 0
         for payload in payloads:
             ev = parse_event(json.loads(payload))
@@ -159,6 +165,8 @@ class Processor:
             c = self.waitlist.contacts[key]
             batch.add("waitlist_contacts", ContactRow.of(c, version))
             out.waitlist.append(contact_message(c))
+        if self.contact_store is not None:
+            self.stored_contacts.add(touched_contacts)
         for sender, (region, last) in senders.items():
             batch.add("sender_last_seen", SenderSeenRow(sender, region, last))
         for row in self.progress.rows(now):
@@ -189,7 +197,7 @@ class Processor:
         keys = [f"{r['sender_id']}:{r['contact_id']}" for rec, r in decoded
                 if rec.topic == self.waitlist_topic and isinstance(r, dict)
                 and isinstance(r.get("sender_id"), str) and isinstance(r.get("contact_id"), str)]
-        missing = self.waitlist.missing(keys)
+        missing = self.stored_contacts.maybe(self.waitlist.missing(keys))
         if missing:
             self.waitlist.load(self.contact_store(missing))
 
