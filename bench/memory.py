@@ -47,11 +47,12 @@ class Sampler(threading.Thread):
             time.sleep(0.25)
 
 
-def exact_numbers(worker) -> tuple | None:
-    """What a bed manager and an analyst read: every region's status and every region's waiting list."""
+def exact_numbers(worker, at: str) -> tuple | None:
+    """What a bed manager and an analyst read: every region's status, and every region's waiting list as of
+    `at` (a fixed instant: waits grow with the clock)."""
     try:
         regions = worker.api("/api/v1/status?level=region")["rows"]
-        waits = [worker.api(f"/api/v1/waitlist?region={r['id']}")["rows"] for r in regions]
+        waits = [worker.api(f"/api/v1/waitlist?region={r['id']}&at={at}")["rows"] for r in regions]
     except Exception:  # noqa: BLE001 — not answering yet
         return None
     strip = ("last_event_at", "stale", "coverage")  # these move with the clock, not with the state
@@ -121,13 +122,15 @@ def main(argv=None):
                   flush=True)
             restore = None
             if not args.no_restart:
-                before = exact_numbers(worker)
+                at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                before = exact_numbers(worker, at)
+                assert before is not None, "the API did not answer before the kill"
                 worker.kill()
                 t3 = time.monotonic()
                 worker.start(wait_ready=False)
                 # the API answers from ClickHouse while the state is rebuilt: when does it give the
                 # same numbers as before the kill?
-                wait_for(lambda: exact_numbers(worker) == before, 600, "the API's numbers as before the kill",
+                wait_for(lambda: exact_numbers(worker, at) == before, 600, "the API's numbers as before the kill",
                          interval=0.2, worker=worker)
                 exact_s = time.monotonic() - t3
                 wait_for(lambda: "restored state from" in worker.log_path.read_text(errors="replace"), 3600,
