@@ -31,6 +31,11 @@ class Rule:
     advice: str  # what the sending region should do
 
 
+# The largest Swedish hospitals have about 1,500 beds and a ward a few dozen: a ward count above this is
+# a mistake, and would not fit the store's 32-bit columns much further up (one such record once stopped
+# every region's events while the sink retried it).
+MAX_WARD_COUNT = 2_000
+
 RULES: dict[str, Rule] = {
     r.id: r
     for r in [
@@ -94,6 +99,9 @@ RULES: dict[str, Rule] = {
         Rule("MNG-010", "meaning", "finding", "census disagrees with ADT",
              "The ward's census differs from the count built from its admissions and discharges; "
              "check for missing ADT events."),
+        Rule("MNG-011", "meaning", "reject", "implausibly large count",
+             f"No ward has more than {MAX_WARD_COUNT:,} beds or patients: check the field (a count of one "
+             "ward, not of a hospital or region)."),
         Rule("PRV-001", "privacy", "reject", "personal identity number",
              "A field holds what looks like a personal identity number or coordination number. Never "
              "send one: use the pseudonymous patient_ref. The stored copy has been redacted."),
@@ -255,6 +263,8 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
         val = fields.get(f)
         if isinstance(val, int) and val < 0:
             out.append(_v(ctx, region, "MNG-001", f"{f}={val}", f))
+        elif isinstance(val, int) and val > MAX_WARD_COUNT:
+            out.append(_v(ctx, region, "MNG-011", f"{f}={val}", f))
     if isinstance(ev, WardCensus) and not out:
         expected = max(0, ev.occupied - ev.staffed_beds)
         if ev.overcrowded != expected:

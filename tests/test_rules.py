@@ -44,6 +44,8 @@ CASES = {
     "COD-006": (with_(GOOD_ADMIT, event_id="not-a-uuid"), GOOD_ADMIT, {}),
     "MNG-001": (census(A, 5, staffed=-1, occupied=0, overcrowded=0), census(A, 5, staffed=4, occupied=5), {}),
     "MNG-002": (census(A, 5, staffed=4, occupied=5, overcrowded=0), census(A, 5, staffed=4, occupied=5), {}),
+    "MNG-011": (census(A, 5, staffed=4, occupied=2**31 - 2, overcrowded=2**31 - 6), census(A, 5, staffed=4, occupied=5),
+                {}),
     "MNG-003": (ev("ContactPerformed", 5, contact_id="c1", started_at=(T0 - dt.timedelta(days=2)).isoformat(),
                    performing_provider_id="SE2321000016-P001", performing_region_code="01"),
                 ev("ContactPerformed", 5, contact_id="c1", started_at=T0.isoformat(),
