@@ -9,6 +9,7 @@ personal identity number must never be stored, whatever a region prefers.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping
 
@@ -217,9 +218,14 @@ _MVO_FIELDS = ("mvo_code", "responsible_mvo_code")
 _REGION_FIELDS = ("region_code", "performing_region_code", "referred_to_region_code")
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _uuid_ok(value: str) -> bool:
     import uuid
 
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):  # the usual form, without uuid.UUID's cost
+        return True
     try:
         uuid.UUID(value)
         return True
@@ -313,9 +319,11 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
         # Redact first: nothing after this point may hold the original value.
         record = privacy.redact(record)
         violations += [_v(ctx, region, "PRV-001", f"in field '{p}'", p) for p in pin_paths]
-    for key, value in record.items():
-        if isinstance(value, str) and privacy.CONTROL_RE.search(value):
-            violations.append(_v(ctx, region, "SHP-007", f"in field '{privacy.clean_text(str(key))}'", str(key)))
+    texts = [v for v in record.values() if isinstance(v, str)]
+    if privacy.CONTROL_RE.search(" ".join(texts)):  # one scan; the fields are named only when one has any
+        for key, value in record.items():
+            if isinstance(value, str) and privacy.CONTROL_RE.search(value):
+                violations.append(_v(ctx, region, "SHP-007", f"in field '{privacy.clean_text(str(key))}'", str(key)))
     etype = record.get("event_type")
     cls = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
     if cls is None:
