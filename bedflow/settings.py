@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = 0.2
     # Waiting-list contacts kept in the worker's memory (the most recently touched); the rest are read
     # back from ClickHouse when an event touches them. National scale: 2.4 M contacts, 1.1 KB each.
-    contacts_in_memory: int = 50_000
+    contacts_in_memory: int = 20_000
     # Accepted event ids remembered to recognise a resent event as a duplicate.
-    recent_event_ids: int = 200_000
+    recent_event_ids: int = 100_000
     # Fault injection for outage tests: "after_s:for_s" makes ClickHouse fail for for_s seconds,
     # after_s seconds into the worker's life. Empty in normal use.
     fault_clickhouse_outage: str = ""

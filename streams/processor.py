@@ -66,8 +66,8 @@ class Processor:
 
     def __init__(self, codec: SchemaSet, *, epoch: str, rule_config: RuleConfig | None = None,
                  leave_policy: str = "leave_not_occupied", clock_skew_seconds: int = 300, metrics=None,
-                 topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 200_000,
-                 contact_store: ContactStore | None = None, contacts_in_memory: int = 50_000):
+                 topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 100_000,
+                 contact_store: ContactStore | None = None, contacts_in_memory: int = 20_000):
         self.codec = codec
         self.epoch = epoch
         self.rule_config = rule_config or RuleConfig()
