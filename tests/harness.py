@@ -41,6 +41,17 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.3, what: str 
     raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r}){tail}")
 
 
+def http_call(port: int, method: str, path: str, token: str | None, timeout: float = 60) -> tuple[int, bytes]:
+    """(status, body) of one request to a local server, with the token as a bearer header if given."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
 def children(pid: int, *, skip: bytes = b"") -> list[int]:
     """The live child processes of `pid` (from /proc), leaving out those whose command line holds `skip`.
     The worker's intake is one (streams/intake.py); multiprocessing's resource tracker is another."""
@@ -123,13 +134,7 @@ class Worker:
     def _get(self, path: str, token: str | None = TOKEN) -> tuple[int, bytes]:
         if not self.alive():
             raise AssertionError(f"worker died; log:\n{self.log_path.read_text()[-3000:]}")
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        return http_call(self.port, "GET", path, token, timeout=10)
 
     def api(self, path: str, token: str | None = TOKEN) -> dict:
         status, body = self._get(path, token)

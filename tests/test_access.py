@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 from aiohttp import web
@@ -22,6 +20,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from tests.factory import admit, decided, ward
+from tests.harness import http_call
 from web.access import Token
 from web.api import create_app
 from web.policy import ViewPolicy
@@ -89,13 +88,7 @@ class Server:
         self.thread.join(20)
 
     def call(self, method: str, path: str, token: str | None) -> tuple[int, bytes]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        return http_call(self.port, method, path, token)
 
 
 @pytest.fixture(scope="module")
