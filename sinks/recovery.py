@@ -14,20 +14,30 @@ def progress(db: ClickHouse, epoch: str) -> dict[tuple[str, int], int]:
     return {(t, int(p)): int(o) for t, p, o in rows}
 
 
+def _chunks(db: ClickHouse, count_sql: str, parameters: dict, per_chunk: int) -> int:
+    """How many chunks (by a hash of the key) keep each read to about `per_chunk` rows."""
+    _, total = db.query(count_sql, parameters)
+    return max(1, int(total[0][0]) // per_chunk + 1)
+
+
+def _wholly_written(epoch: str, written: dict[tuple[str, int], int], ep: str, topic: str, part, offset) -> bool:
+    """An older epoch's event, or this epoch's at or below its partition's written offset."""
+    return ep != epoch or offset <= written.get((topic, int(part)), -1)
+
+
 def accepted_payloads(db: ClickHouse, epoch: str, written: dict[tuple[str, int], int], *,
                       event_types: Iterable[str], chunk_rows: int = 200_000) -> Iterator[str]:
     """Accepted events of `event_types` to rebuild from, in chunks (by a hash of event_id) so memory stays
     bounded: every older epoch's event, and this epoch's up to its partition's written offset."""
     types = list(event_types)
-    _, total = db.query("SELECT count() FROM events WHERE event_type IN {t:Array(String)}", {"t": types})
-    chunks = max(1, int(total[0][0]) // chunk_rows + 1)
+    chunks = _chunks(db, "SELECT count() FROM events WHERE event_type IN {t:Array(String)}", {"t": types}, chunk_rows)
     for i in range(chunks):
         _, rows = db.query(
             "SELECT payload, epoch, source_topic, source_partition, source_offset FROM events FINAL "
             "WHERE event_type IN {t:Array(String)} AND cityHash64(event_id) % {k:UInt32} = {i:UInt32}",
             {"t": types, "k": chunks, "i": i})
         for payload, ep, topic, part, offset in rows:
-            if ep != epoch or offset <= written.get((topic, int(part)), -1):
+            if _wholly_written(epoch, written, ep, topic, part, offset):
                 yield payload
 
 
@@ -43,8 +53,7 @@ def contacts(db: ClickHouse, keys: list[str]) -> list[ContactRow]:
 
 def contact_keys(db: ClickHouse, chunk_keys: int = 500_000) -> Iterator[list[str]]:
     """Every stored contact key, in chunks (by a hash of the key) so memory stays bounded."""
-    _, total = db.query("SELECT count() FROM waitlist_contacts")
-    chunks = max(1, int(total[0][0]) // chunk_keys + 1)
+    chunks = _chunks(db, "SELECT count() FROM waitlist_contacts", {}, chunk_keys)
     for i in range(chunks):
         _, rows = db.query("SELECT DISTINCT contact_key FROM waitlist_contacts "
                            "WHERE cityHash64(contact_key) % {k:UInt32} = {i:UInt32}", {"k": chunks, "i": i})
@@ -62,8 +71,7 @@ def payloads_by_contact(db: ClickHouse, event_types: Iterable[str], chunk_contac
                         ) -> Iterator[list[str]]:
     """Accepted waiting-list events grouped in chunks of whole contacts (by a hash of the contact key),
     so a rebuild holds one chunk's contacts at a time."""
-    _, total = db.query("SELECT uniqExact(contact_key) FROM waitlist_contacts")
-    chunks = max(1, int(total[0][0]) // chunk_contacts + 1)
+    chunks = _chunks(db, "SELECT uniqExact(contact_key) FROM waitlist_contacts", {}, chunk_contacts)
     for i in range(chunks):
         _, rows = db.query(
             "SELECT payload FROM events FINAL WHERE event_type IN {t:Array(String)} "
@@ -81,4 +89,4 @@ def recent_event_ids(db: ClickHouse, epoch: str, written: dict[tuple[str, int], 
         "WHERE event_type IN {t:Array(String)} ORDER BY ingested_at DESC LIMIT {n:UInt32}",
         {"t": list(event_types), "n": limit})
     return [eid for eid, ep, topic, part, offset in reversed(rows)
-            if ep != epoch or offset <= written.get((topic, int(part)), -1)]
+            if _wholly_written(epoch, written, ep, topic, part, offset)]

@@ -24,7 +24,7 @@ from streams.domain.waitlist import Contact, WaitlistState
 from streams.keyset import KeySet
 from streams.progress import Progress
 from streams.rows import (
-    Batch, ContactRow, DeadLetterRow, EventRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow, WardStatusRow,
+    Batch, ContactRow, DeadLetterRow, EventRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow, WardStatusRow, utc,
 )
 from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
 from schemas.rules import (
@@ -54,10 +54,6 @@ class Outputs:
     out_of_area: list[dict] = field(default_factory=list)
     waitlist: list[dict] = field(default_factory=list)
     deadletters: list[dict] = field(default_factory=list)
-
-
-def _utc(t: dt.datetime | None) -> dt.datetime | None:
-    return t.astimezone(dt.timezone.utc) if t is not None else None
 
 
 class Processor:
@@ -252,7 +248,7 @@ class Processor:
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
         payload = ev.model_dump_json()  # pydantic-core's serializer: the EVENTS.md JSON form
-        return EventRow(ev.event_id, ev.event_type, _utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
+        return EventRow(ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
                         home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
 
     def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: Batch, out: Outputs):
@@ -281,12 +277,12 @@ class Processor:
 
 
 def status_row(st: WardStatus, version: int, ev: Event | None) -> WardStatusRow:
-    at = _utc(ev.occurred_at) if ev is not None else _utc(st.last_event_at) or dt.datetime.now(dt.timezone.utc)
+    at = utc(ev.occurred_at) if ev is not None else utc(st.last_event_at) or dt.datetime.now(dt.timezone.utc)
     return WardStatusRow(
         st.ward_id, version, at, ev.event_id if ev else "", st.hospital_id, st.hospital_name, st.ward_name,
         st.region_code, st.mvo_code, reference.mvo_group(st.mvo_code) or "", st.care_type, st.ward_kind, st.source,
         st.staffed_beds, st.admitted, st.present, st.on_leave, st.occupied, st.overcrowded, st.outliers,
-        st.discharge_ready, st.out_of_area_in, _utc(st.last_event_at), st.sender_id)
+        st.discharge_ready, st.out_of_area_in, utc(st.last_event_at), st.sender_id)
 
 
 def parse_event(record: dict) -> Event:

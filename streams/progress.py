@@ -56,7 +56,3 @@ class Progress:
             if off > self.written.get(tp, -1):
                 self.written[tp] = off
         self.pending = {}
-
-    def discard(self):
-        """The batch was not written (it will be redelivered)."""
-        self.pending = {}

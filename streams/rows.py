@@ -16,7 +16,7 @@ from streams.domain.waitlist import Contact
 EPOCH_ZERO = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # a stamp that never happened, in a DateTime64
 
 
-def _utc(t: dt.datetime | None) -> dt.datetime | None:
+def utc(t: dt.datetime | None) -> dt.datetime | None:
     return t.astimezone(dt.timezone.utc) if t is not None else None
 
 
@@ -127,8 +127,8 @@ class ContactRow(NamedTuple):
     @classmethod
     def of(cls, c: Contact, version: int) -> "ContactRow":
         return cls(c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
-                   c.mvo_group or "", c.phase or 0, c.guarantee, _utc(c.decided_at), c.deviation, _utc(c.booked_for),
-                   c.status, _utc(c.closed_at), c.performing_region or "", c.home_region or "",
+                   c.mvo_group or "", c.phase or 0, c.guarantee, utc(c.decided_at), c.deviation, utc(c.booked_for),
+                   c.status, utc(c.closed_at), c.performing_region or "", c.home_region or "",
                    c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
                    c.medical_target_date, c.performing_provider or "",
                    *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp))
@@ -149,7 +149,7 @@ class ContactRow(NamedTuple):
 
 
 def _stamp(s: Stamp) -> tuple[dt.datetime, str]:
-    return (EPOCH_ZERO, "") if s == NEVER else (_utc(s[0]), s[1])
+    return (EPOCH_ZERO, "") if s == NEVER else (utc(s[0]), s[1])
 
 
 def _unstamp(at: dt.datetime, event_id: str) -> Stamp:
