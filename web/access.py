@@ -237,17 +237,17 @@ class Access:
         rule = self.rule_for(request)
         if rule is None:
             log.error("route %s has no access rule: refused", request.path)
-            resp = _error("ingen åtkomstregel för denna väg / no access rule for this route", 403)
+            resp = error_response("ingen åtkomstregel för denna väg / no access rule for this route", 403)
         elif rule != PUBLIC and viewer is None:
-            resp = _error("en giltig token krävs / a valid token is required (Authorization: Bearer <token>)", 401)
+            resp = error_response("en giltig token krävs / a valid token is required (Authorization: Bearer <token>)", 401)
         elif rule == ADMIN and not viewer.is_admin:
-            resp = _error("kräver en admin-token / needs an admin token", 403)
+            resp = error_response("kräver en admin-token / needs an admin token", 403)
         else:
             request[SCOPE] = Scope(viewer or NATIONAL, self.threshold)
             try:
                 resp = await handler(request)
             except Refused as exc:
-                resp = _error(str(exc), 403)
+                resp = error_response(str(exc), 403)
             except web.HTTPException as exc:
                 self._record(viewer, request, rule, exc.status)
                 raise
@@ -275,5 +275,5 @@ class Access:
             log.warning("could not write the audit log at %s", self.audit_path)
 
 
-def _error(message: str, status: int) -> web.Response:
+def error_response(message: str, status: int) -> web.Response:
     return web.Response(body=orjson.dumps({"error": message}), status=status, content_type="application/json")

@@ -20,7 +20,7 @@ from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain.waitlist import Limits, WaitRow, measures
-from web.access import ADMIN, PUBLIC, VIEWER, Access, scope_of
+from web.access import ADMIN, PUBLIC, VIEWER, Access, error_response, scope_of
 from web.policy import ViewPolicy
 from web.status import LEVELS, status_rows
 
@@ -48,7 +48,7 @@ def _default(o):
 
 
 def _bad(msg: str):
-    return _json({"error": msg}, 400)
+    return error_response(msg, 400)
 
 
 class Api:
