@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import tempfile
 import signal
 import socket
 import subprocess
@@ -229,6 +230,10 @@ def faust_app(id: str, *, fetch_max_wait_ms: int = 100, **kwargs) -> "faust.App"
         def _new_transport(self):
             return Transport(self.conf.broker_consumer, self)
 
+    # faust makes a "<id>-data" folder even for memory:// tables; keep it out of the working directory.
+    parent = Path(tempfile.gettempdir()) / "bedflow-faust"
+    parent.mkdir(exist_ok=True)  # faust makes only the last level
+    kwargs.setdefault("datadir", str(parent / "{conf.id}-data"))
     return App(id, **kwargs)
 
 
