@@ -46,7 +46,8 @@ from schemas.errors import (
     UnknownSchemaError,
 )
 from schemas.registry import ConfluentRegistry
-from schemas.walker import BodyWalker, int_fields
+from schemas.flat import FlatReader
+from schemas.walker import BodyWalker
 
 try:  # fastavro raises this when writer and reader schemas cannot be resolved
     from fastavro.read import SchemaResolutionError
@@ -113,6 +114,7 @@ class SchemaVersion:
     fingerprint: int  # CRC-64-AVRO as an unsigned 64-bit int
     fingerprint_bytes: bytes  # the 8 little-endian bytes used in the single-object header
     _walker: BodyWalker = field(repr=False, compare=False)
+    _flat: FlatReader | None = field(repr=False, compare=False)  # the fast path, for flat records
 
     @classmethod
     def from_schema(cls, schema: Mapping) -> "SchemaVersion":
@@ -130,6 +132,7 @@ class SchemaVersion:
             fingerprint=fp,
             fingerprint_bytes=fp.to_bytes(8, "little"),
             _walker=BodyWalker(parsed),
+            _flat=FlatReader.compile(parsed),
         )
 
 
@@ -280,25 +283,10 @@ class SchemaSet:
     def _read_body(self, data: bytes, offset: int, writer: SchemaVersion) -> dict:
         end = len(data)
         reader = self.reader_for(writer.name)
-        if reader.fingerprint == writer.fingerprint and '"array"' not in writer.canonical \
-                and '"map"' not in writer.canonical:
-            # Fast path for flat records (no arrays or maps, so fastavro can neither spin on a huge
-            # item count nor allocate more than the message): decode, then re-encode and require the
-            # very same bytes. That proves there was no truncation inside a string and no trailing
-            # byte; anything else falls through to the exact walker below for a precise reason.
-            try:
-                buf = io.BytesIO(data)
-                buf.seek(offset)
-                record = fastavro.schemaless_reader(buf, writer.parsed, None)
-                if buf.tell() == end:
-                    out = io.BytesIO()
-                    fastavro.schemaless_writer(out, writer.parsed, record)
-                    if out.getvalue() == data[offset:] and all(
-                            -(1 << 31) <= record[f] < (1 << 31) for f in int_fields(writer.canonical)
-                            if isinstance(record.get(f), int)):
-                        return record
-            except Exception:  # noqa: BLE001 — the exact path below classifies it
-                pass
+        if reader.fingerprint == writer.fingerprint and writer._flat is not None:
+            record = writer._flat.read(data, offset)  # None: not proven exact, the walker below says why
+            if record is not None:
+                return record
         stop = writer._walker.end_of_record(data, offset)
         if stop != end:
             raise TrailingBytesError(f"{end - stop} byte(s) left after the {writer.name} record (ends at byte {stop})")

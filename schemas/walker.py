@@ -11,13 +11,11 @@ decoding rule id.
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any, Callable
 
 from schemas.errors import GarbageError, TruncatedError
 
-__all__ = ["BodyWalker", "ZERO_WIDTH_ITEM_LIMIT", "int_fields"]
+__all__ = ["BodyWalker", "ZERO_WIDTH_ITEM_LIMIT"]
 
 _Walk = Callable[[bytes, int, int, list], int]  # (buf, pos, end, zero_width_budget) -> new pos
 
@@ -45,20 +43,6 @@ def _varint(buf: bytes, pos: int, end: int, max_len: int, bits: int, what: str) 
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
     raise GarbageError(f"{what} at byte {start} is longer than {max_len} bytes")
-
-
-@functools.lru_cache(maxsize=256)
-def int_fields(canonical: str) -> tuple[str, ...]:
-    """Top-level fields of a flat record typed Avro int (or nullable int): fastavro does not check
-    their 32-bit range when reading, so the codec's fast path (``SchemaSet._read_body``) checks it."""
-    schema = json.loads(canonical)
-    out = []
-    for f in schema.get("fields", []):
-        t = f["type"]
-        types = t if isinstance(t, list) else [t]
-        if "int" in types or any(isinstance(x, dict) and x.get("type") == "int" for x in types):
-            out.append(f["name"])
-    return tuple(out)
 
 
 def _read_long(buf: bytes, pos: int, end: int, what: str = "long") -> tuple[int, int]:

@@ -1,0 +1,87 @@
+"""The decoder's fast path for flat records (schemas/flat.py) gives exactly what fastavro's own logical
+read gives, for every event type and random values at the edges, and refuses what it cannot prove."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+
+import fastavro
+import pytest
+
+from schemas.codec import SchemaSet
+from schemas.errors import GarbageError
+from schemas.flat import FlatReader
+from schemas.generate import published_schemas
+
+UTC = dt.timezone.utc
+TEXTS = ["", "a", "Ö", "Sjukhus – avd 12", "日本", "x" * 200, "\u2212", "SE2321000016-W001"]
+INTS = [0, 1, -1, 63, 64, -65, 2**31 - 1, -2**31, 12345]
+
+
+def _value(rnd: random.Random, t):
+    if isinstance(t, list):
+        return None if rnd.random() < 0.3 and "null" in t else _value(rnd, next(x for x in t if x != "null"))
+    if isinstance(t, dict):
+        if t.get("logicalType") == "timestamp-millis":
+            return dt.datetime(1, 1, 1, tzinfo=UTC) + dt.timedelta(
+                milliseconds=rnd.choice([0, 1, rnd.randrange(2**48), 253402300799999]))
+        if t.get("logicalType") == "date":
+            return dt.date.fromordinal(rnd.choice([1, 719163, rnd.randrange(1, 3652059)]))
+        return _value(rnd, t["type"])
+    return {"string": lambda: rnd.choice(TEXTS), "int": lambda: rnd.choice(INTS),
+            "long": lambda: rnd.choice(INTS + [2**63 - 1, -2**63]), "boolean": lambda: rnd.random() < 0.5,
+            "double": lambda: rnd.choice([0.0, -1.5, 1e308]), "float": lambda: 0.5, "null": lambda: None,
+            "bytes": lambda: b"\x00\xff"}[t]()
+
+
+def test_every_event_type_takes_the_fast_path():
+    assert all(FlatReader.compile(fastavro.parse_schema(s, named_schemas={})) for s in published_schemas())
+
+
+def test_fast_path_equals_fastavros_logical_read_for_every_event_type():
+    ss = SchemaSet(published_schemas())
+    rnd = random.Random(11)
+    checked = 0
+    for schema in published_schemas():
+        version = ss.reader_for(f"{schema['namespace']}.{schema['name']}")
+        for _ in range(300):
+            record = {f["name"]: _value(rnd, f["type"]) for f in schema["fields"]}
+            msg = ss.encode_single_object(version.name, record)
+            buf = io.BytesIO(msg)
+            buf.seek(10)
+            expected = fastavro.schemaless_reader(buf, version.parsed, None)
+            got = ss.decode(msg).record
+            assert got == expected and list(got) == list(expected)
+            assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+            checked += 1
+    assert checked == 300 * len(published_schemas())
+
+
+FLAT = {"type": "record", "name": "Flat", "namespace": "t", "fields": [
+    {"name": "ok", "type": "boolean"}, {"name": "n", "type": "int"},
+    {"name": "at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}]}]}
+
+
+def _flat_msg(body: bytes) -> tuple[SchemaSet, bytes]:
+    ss = SchemaSet([FLAT])
+    return ss, b"\xc3\x01" + ss.reader_for("t.Flat").fingerprint_bytes + body
+
+
+def test_fast_path_refuses_a_boolean_byte_other_than_0_or_1():
+    ss, msg = _flat_msg(b"\x02\x02\x00")  # fastavro alone reads the 2 as True
+    assert ss.reader_for("t.Flat")._flat.read(msg, 10) is None
+    with pytest.raises(GarbageError, match="boolean"):
+        ss.decode(msg)
+
+
+def test_non_canonical_varint_leaves_the_fast_path_and_still_decodes():
+    ss, msg = _flat_msg(b"\x01\x82\x00\x00")  # n = 1 written in two bytes: legal Avro, not canonical
+    assert ss.reader_for("t.Flat")._flat.read(msg, 10) is None
+    assert ss.decode(msg).record == {"ok": True, "n": 1, "at": None}
+
+
+def test_int_outside_32_bits_in_a_flat_record_is_garbage():
+    ss, msg = _flat_msg(b"\x01\xfe\xff\xff\xff\x1f\x00")  # 2**31 in 5 canonical bytes
+    with pytest.raises(GarbageError):
+        ss.decode(msg)
