@@ -19,8 +19,9 @@ from schemas import privacy, reference
 from schemas.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
 
 Severity = Literal["reject", "finding"]
-Family = Literal["decoding", "shape", "codes", "meaning", "privacy"]
-FIXED_SEVERITY: frozenset[str] = frozenset({"decoding", "privacy"})
+Family = Literal["decoding", "shape", "codes", "meaning", "privacy", "store"]
+# A store rejection is not a choice either: the row cannot be written, whatever a region prefers.
+FIXED_SEVERITY: frozenset[str] = frozenset({"decoding", "privacy", "store"})
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,12 @@ class Rule:
 
 
 # The largest Swedish hospitals have about 1,500 beds and a ward a few dozen: a ward count above this is
-# a mistake, and would not fit the store's 32-bit columns much further up (one such record once stopped
-# every region's events while the sink retried it).
+# a mistake (one near 2^31 once overflowed a 32-bit column and stopped every region's events while the
+# sink retried it; the ward columns are 64-bit since migration 006 and the sink now isolates such a row).
 MAX_WARD_COUNT = 2_000
+# Dates and instants a sender may mean. The store's Date column holds 1970-01-01…2149-06-06: a date outside
+# it cannot be written (medical_target_date 2200-01-01 is refused by ClickHouse's client).
+EARLIEST_DATE, LATEST_DATE = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
 
 RULES: dict[str, Rule] = {
     r.id: r
@@ -103,9 +107,15 @@ RULES: dict[str, Rule] = {
         Rule("MNG-011", "meaning", "reject", "implausibly large count",
              f"No ward has more than {MAX_WARD_COUNT:,} beds or patients: check the field (a count of one "
              "ward, not of a hospital or region)."),
+        Rule("MNG-012", "meaning", "reject", "implausible date",
+             f"Dates and instants must lie between {EARLIEST_DATE} and {LATEST_DATE}: check the field's "
+             "format and year."),
         Rule("PRV-001", "privacy", "reject", "personal identity number",
              "A field holds what looks like a personal identity number or coordination number. Never "
              "send one: use the pseudonymous patient_ref. The stored copy has been redacted."),
+        Rule("SNK-001", "store", "reject", "the store refused the record",
+             "The record passed the rules but the store could not write a row made from it (a value out of "
+             "its column's range). The rest of its batch was written; correct the values and resend."),
     ]
 }
 
@@ -280,6 +290,11 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
         for f in ("outliers", "discharge_ready", "out_of_area"):
             if getattr(ev, f) > admitted:
                 out.append(_v(ctx, region, "MNG-002", f"{f}={getattr(ev, f)} exceeds the ward's patients"))
+    for f, val in fields.items():  # every date and instant of every event type (datetime is a date)
+        if isinstance(val, dt.date):
+            day = val.date() if isinstance(val, dt.datetime) else val
+            if not EARLIEST_DATE <= day <= LATEST_DATE:
+                out.append(_v(ctx, region, "MNG-012", f"{f}={val.isoformat()}", f))
     if ev.occurred_at > ctx.now + ctx.clock_skew:
         out.append(_v(ctx, region, "MNG-004", f"occurred_at={ev.occurred_at.isoformat()}", "occurred_at"))
     if isinstance(ev, PatientTransferred) and ev.from_ward_id == ev.to_ward_id:
@@ -342,6 +357,12 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
     violations += _code_violations(ctx, region, event)
     violations += _meaning_violations(ctx, region, event)
     return _finish(violations, event, record)
+
+
+def store_rejection(detail: str) -> Violation:
+    """SNK-001: the store refused a row made from an accepted record (found by the sink's split)."""
+    rule = RULES["SNK-001"]
+    return Violation("SNK-001", rule.severity, privacy.clean_text(f"{rule.title}: {detail}. {rule.advice}"))
 
 
 def census_disagreement(ctx: ValidationContext, region: str, census: WardCensus,
