@@ -160,11 +160,117 @@ class Worker:
         """Source records handled (accepted, rejected or absorbed as duplicates)."""
         return self.metric("bedflow_events_in_total")
 
+    @property
+    def store_dir(self) -> Path:
+        return self.workdir / "data" / "clickhouse"
+
+    def committed(self) -> int:
+        """Records of both source topics committed by this worker's consumer group."""
+        group = self.env["BEDFLOW_CONSUMER_GROUP"]
+        return sum(committed_total(self.bootstrap, group, self.topics[t]) for t in ("beds", "waitlist"))
+
+    def kill_mid_run(self, total: int, taken: int = 1) -> dict:
+        """SIGKILL this life once it has taken at least `taken` records and written a batch of them, and
+        assert that the kill landed before all `total` records were committed. (Waiting only for the
+        API lets every kill land in the start-up, before a partition is assigned.) Returns what this
+        life had done: records taken, event rows written, records committed by the group after the kill."""
+        def far_enough():
+            return self.processed() >= taken and self.metric("bedflow_sink_rows_total", 'table="events"') > 0
+
+        wait_until(far_enough, 120, interval=0.05, what=f"the worker to take {taken} records and write some",
+                   worker=self)
+        seen = {"taken": self.processed(), "written": self.metric("bedflow_sink_rows_total", 'table="events"')}
+        self.kill()
+        seen["committed"] = self.committed()  # the group has no live member now: this is final for the life
+        assert seen["committed"] < total, f"the kill landed after everything was committed: {seen}"
+        return seen
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# -- the store as written (the worker must be stopped: one process may own a chDB directory) -------------
+
+# Tables whose raw rows are counted (one row per write of a record's result, keyed as in migrations/).
+RAW_TABLES = ("events", "deadletters", "ward_status")
+
+_STORE_SCRIPT = r"""
+import json, sys
+from sinks.clickhouse import ClickHouse
+db = ClickHouse("chdb://" + sys.argv[1])
+what = sys.argv[2]
+if what == "hold_merges":
+    db.migrate()
+    for t in json.loads(sys.argv[3]):
+        db.command(f"ALTER TABLE {t} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1, "
+                   "max_bytes_to_merge_at_min_space_in_pool = 1")
+    out = {}
+else:
+    q = lambda sql: db.query(sql)[1]
+    out = {"raw": {t: q(f"SELECT count() FROM {t}")[0][0] for t in json.loads(sys.argv[3])},
+           "final": {t: q(f"SELECT count() FROM {t} FINAL")[0][0] for t in json.loads(sys.argv[3])},
+           "progress": [list(r) for r in q("SELECT epoch, source_topic, source_partition, max(offset) "
+                                           "FROM progress GROUP BY epoch, source_topic, source_partition")],
+           # every event row written more than once, with the one source position its copies share
+           "event_copies": [list(r) for r in q(
+               "SELECT event_id, groupUniqArray((epoch, source_topic, source_partition, source_offset)), "
+               "count() FROM events GROUP BY event_id HAVING count() > 1")],
+           "ward_status_copies": [list(r) for r in q(
+               "SELECT event_id, count() FROM ward_status GROUP BY ward_id, at, event_id HAVING count() > 1")],
+           "deadletter_copies": q("SELECT count() FROM (SELECT 1 FROM deadletters GROUP BY epoch, source_topic, "
+                                  "source_partition, source_offset HAVING count() > 1)")[0][0]}
+db.close()
+print(json.dumps(out, default=str))
+"""
+
+
+def _store(store_dir: Path, what: str, tables=RAW_TABLES) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, json.dumps(list(tables))],
+                       cwd=root, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"store {what} failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def hold_merges(store_dir: Path, tables=RAW_TABLES):
+    """Before the worker's first start: create the tables and keep ClickHouse from merging their parts.
+    A ReplacingMergeTree merge drops the copies of a key within seconds, so without this a raw count
+    would not show how often a row was written and a duplicate write could never fail a test."""
+    _store(store_dir, "hold_merges", tables)
+
+
+def store_rows(store_dir: Path, tables=RAW_TABLES) -> dict:
+    """Row counts as written (`raw`, no FINAL) and after deduplication (`final`), the written position
+    of every source partition (`progress`), and the keys written more than once (`*_copies`)."""
+    return _store(store_dir, "rows", tables)
+
+
+def written_positions(rows: dict) -> dict[tuple[str, str, int], int]:
+    return {(ep, t, int(p)): int(o) for ep, t, p, o in rows["progress"]}
+
+
+def check_copies(rows: dict, kills: list[dict[tuple[str, str, int], int]]):
+    """The design's promise about raw rows (streams/progress.py): a record at or below its partition's
+    written position is skipped, so it is never written again; only a record beyond the written
+    position at a SIGKILL (its batch written, the progress row not yet) is written once more in the
+    next life. So an event's extra copies are at most the number of kills that found its position
+    unwritten; `kills` holds the written positions read from the store after each kill."""
+    for event_id, positions, copies in rows["event_copies"]:
+        assert len(positions) == 1, f"event {event_id} written from several source positions: {positions}"
+        ep, topic, part, offset = positions[0]
+        unwritten_at = sum(1 for w in kills if int(offset) > w.get((ep, topic, int(part)), -1))
+        assert copies <= 1 + unwritten_at, \
+            f"event {event_id} at {topic}/{part}@{offset} written {copies} times; unwritten at {unwritten_at} kills"
+    # a batch writes an event's row before the ward rows it caused, so a ward row is only written again
+    # together with its event
+    event_copies = {e: c for e, _, c in rows["event_copies"]}
+    for event_id, copies in rows["ward_status_copies"]:
+        assert copies <= event_copies.get(event_id, 1), \
+            f"ward status of event {event_id} written {copies} times, the event {event_copies.get(event_id, 1)}"
 
 
 def committed_total(bootstrap: str, group: str, topic: str) -> int:
