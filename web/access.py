@@ -10,7 +10,12 @@ The viewer's scope says which region's detail it may see and whether small count
   patients can identify a person).
 
 Every route is registered with a rule (`PUBLIC`, `VIEWER`, `ADMIN`); the middleware refuses a route that
-has none, so a new endpoint cannot skip the check. Every API access is written to the audit log.
+has none, so a new endpoint cannot skip the check.
+
+A token is taken from the `Authorization: Bearer` header only: a URL ends up in browser history, proxy
+and access logs, so `?token=` is refused (401) and never written anywhere. Every request is written to
+the audit log (refusals and errors too) without a secret in it: known parameters only, their values
+checked and cleaned (`AuditLog`).
 """
 from __future__ import annotations
 
@@ -18,7 +23,13 @@ import datetime as dt
 import hmac
 import json
 import logging
+import re
+import sys
+import threading
+import time
+import traceback
 from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -26,12 +37,12 @@ import orjson
 from aiohttp import web
 
 from schemas import reference
+from schemas.privacy import redact_text
 
 if TYPE_CHECKING:
     from web.policy import ViewPolicy
 
 log = logging.getLogger("bedflow.api")
-audit_log = logging.getLogger("bedflow.audit")
 
 ROLES = ("national", "admin")  # and region:XX
 
@@ -188,6 +199,136 @@ def scope_of(request: web.Request) -> Scope:
     return request[SCOPE]
 
 
+class BadRequest(Exception):
+    """A request parameter is missing or malformed; the middleware answers 400 with the message."""
+
+
+# Request parameters, parsed or refused with a clear 400: a bad value must never reach a query (where it
+# becomes a 500). Dates are bounded to what the store can hold and the platform can have seen.
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+def param_choice(query, name: str, choices: Iterable[str], default: str | None = None) -> str:
+    choices = tuple(choices)
+    value = query.get(name, default)
+    if value not in choices:
+        raise BadRequest(f"{name} måste vara en av / must be one of: {', '.join(choices)}")
+    return value
+
+
+def param_region(query, name: str = "region", required: bool = False) -> str | None:
+    value = query.get(name)
+    if value is None and not required:
+        return None
+    if value not in reference.regions():
+        raise BadRequest(f"{name} måste vara en regionkod (01–25) / must be a region code (01–25)")
+    return value
+
+
+def param_int(query, name: str, low: int, high: int, default: int | None = None) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise BadRequest(f"{name} måste vara ett heltal {low}–{high} / must be a whole number {low}–{high}")
+    return int(value)
+
+
+def param_date(query, name: str, default: dt.date | None = None) -> dt.date | None:
+    value = query.get(name)
+    if value is None:
+        return default
+    try:
+        day = dt.date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not EARLIEST <= day <= LATEST:
+        raise BadRequest(f"{name} måste vara ett datum ÅÅÅÅ-MM-DD {EARLIEST:%Y}–{LATEST:%Y} / "
+                         f"must be a date YYYY-MM-DD in {EARLIEST:%Y}–{LATEST:%Y}")
+    return day
+
+
+def param_month(query, name: str = "month") -> dt.date:
+    """The first day of the month `YYYY-MM` (required)."""
+    value = query.get(name, "")
+    try:
+        first = dt.date.fromisoformat(value + "-01") if len(value) == 7 else None
+    except ValueError:
+        first = None
+    if first is None or not EARLIEST <= first <= LATEST:
+        raise BadRequest(f"{name} måste vara en månad ÅÅÅÅ-MM {EARLIEST:%Y}–{LATEST:%Y} / "
+                         f"must be a month YYYY-MM in {EARLIEST:%Y}–{LATEST:%Y}")
+    return first
+
+
+def param_instant(query, name: str, default: dt.datetime | None = None) -> dt.datetime | None:
+    """An ISO 8601 instant (UTC when it names no offset)."""
+    value = query.get(name)
+    if value is None:
+        return default
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError:
+        at = None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)
+    if at is None or not EARLIEST <= at.astimezone(dt.timezone.utc).date() <= LATEST:
+        raise BadRequest(f"{name} måste vara en tidpunkt enligt ISO 8601 ({EARLIEST:%Y}–{LATEST:%Y}) / "
+                         f"must be an ISO 8601 instant in {EARLIEST:%Y}–{LATEST:%Y}")
+    return at
+
+
+# Query parameters the routes take; only these reach the audit log (a value of any other name may be a
+# secret someone put in a URL).
+AUDITED_PARAMS = ("level", "region", "hospital", "window", "phase", "at", "month", "limit", "date")
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9:+.\-_ ]{0,40}")
+AUDIT_MAX_BYTES = 50 * 1024 * 1024  # rotated at 50 MB, ten old files kept: 550 MB at most
+AUDIT_BACKUPS = 10
+
+
+def audit_params(query) -> dict[str, str]:
+    """The parameters of a query string as the audit log keeps them: known names only, each value kept
+    only if short, of plain characters and free of identity numbers ("?" otherwise)."""
+    out = {}
+    for name in AUDITED_PARAMS:
+        if name in query:
+            value = query.get(name, "")
+            out[name] = value if _SAFE_VALUE.fullmatch(value) and redact_text(value) == value else "?"
+    return out
+
+
+def audit_path(path: str) -> str:
+    """A request path as the audit log keeps it: at most 200 characters, identity numbers replaced."""
+    return redact_text(path[:200])
+
+
+class AuditLog:
+    """Where audit entries go, one JSON object a line: a rotating file kept open (`path`), or stdout for
+    the cluster's log system (`path` None). Entries never pass through the general log, whose lines
+    other tools read with less care."""
+
+    _files: dict[Path, RotatingFileHandler] = {}  # one handler per file in a process: rotation is not shared
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path is None:
+            self.handler: logging.Handler = logging.StreamHandler(sys.stdout)
+        else:
+            key = Path(path).resolve()
+            with self._lock:
+                if key not in self._files:
+                    key.parent.mkdir(parents=True, exist_ok=True)
+                    self._files[key] = RotatingFileHandler(key, maxBytes=AUDIT_MAX_BYTES,
+                                                           backupCount=AUDIT_BACKUPS, encoding="utf-8")
+                self.handler = self._files[key]
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def write(self, entry: dict) -> None:
+        self.handler.handle(logging.makeLogRecord({"name": "bedflow.audit", "levelno": logging.INFO,
+                                                   "levelname": "INFO", "msg": json.dumps(entry)}))
+
+
 class Access:
     """Tokens → viewers, the route rules and the audit log of one app."""
 
@@ -196,14 +337,13 @@ class Access:
         self.viewers[admin_token] = Viewer("admin", "admin")
         self.public_paths = frozenset(policy.public_paths)
         self.threshold = policy.small_count_threshold
-        self.audit_path = Path(policy.audit_log)
+        self.audit_log = AuditLog(policy.audit_log)
         self.metrics = metrics
         self.rules: dict[str, str] = {}  # route resource → rule
 
     def viewer_for(self, request: web.Request) -> Viewer | None:
         header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else \
-            request.query.get("token", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         if not token:
             return None
         found = None
@@ -233,10 +373,15 @@ class Access:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler):
+        started = time.perf_counter()
         viewer = self.viewer_for(request)
         rule = self.rule_for(request)
-        if rule is None:
-            log.error("route %s has no access rule: refused", request.path)
+        if "token" in request.query or "access_token" in request.query:
+            resp = error_response("token i adressen tas inte emot: skicka den i huvudet Authorization: Bearer "
+                                  "<token> / a token in the URL is refused: send it in the Authorization: "
+                                  "Bearer <token> header", 401)
+        elif rule is None:
+            log.error("route %s has no access rule: refused", audit_path(request.path))
             resp = error_response("ingen åtkomstregel för denna väg / no access rule for this route", 403)
         elif rule != PUBLIC and viewer is None:
             resp = error_response("en giltig token krävs / a valid token is required (Authorization: Bearer <token>)", 401)
@@ -248,31 +393,38 @@ class Access:
                 resp = await handler(request)
             except Refused as exc:
                 resp = error_response(str(exc), 403)
+            except BadRequest as exc:
+                resp = error_response(str(exc), 400)
             except web.HTTPException as exc:
-                self._record(viewer, request, rule, exc.status)
+                self._record(viewer, request, exc.status, started)
                 raise
-        self._record(viewer, request, rule, resp.status)
+            except Exception as exc:  # audited like any answer; the message may quote data, so only its type is logged
+                log.error("%s %s failed: %s\n%s", request.method, self._route(request), type(exc).__name__,
+                          "".join(traceback.format_tb(exc.__traceback__)))
+                resp = error_response("internt fel, händelsen är loggad / internal error, it has been logged", 500)
+        self._record(viewer, request, resp.status, started)
         return resp
 
-    def _record(self, viewer: Viewer | None, request: web.Request, rule: str | None, status: int) -> None:
-        if rule == PUBLIC and not request.path.startswith(("/api/", "/report", "/metrics")):
-            return  # the page shell and its files: no data, not audited
-        self.audit(viewer, request, status)
-        if self.metrics is not None:  # by route, not raw path: unknown paths must not grow the label set
-            resource = request.match_info.route.resource
-            self.metrics.api_requests.labels(resource.canonical if resource else "other", str(status)).inc()
+    @staticmethod
+    def _route(request: web.Request) -> str:
+        """The route's pattern (not the raw path: unknown paths must not grow a metric's label set)."""
+        resource = request.match_info.route.resource
+        return resource.canonical if resource is not None else "other"
 
-    def audit(self, viewer: Viewer | None, request: web.Request, status: int) -> None:
-        entry = json.dumps({"at": dt.datetime.now(dt.timezone.utc).isoformat(), "who": viewer.name if viewer else None,
-                            "role": viewer.role if viewer else None, "method": request.method, "path": request.path,
-                            "query": request.query_string, "status": status, "remote": request.remote})
-        audit_log.info(entry)
-        try:
-            self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.audit_path.open("a", encoding="utf-8") as f:
-                f.write(entry + "\n")
-        except OSError:
-            log.warning("could not write the audit log at %s", self.audit_path)
+    def _record(self, viewer: Viewer | None, request: web.Request, status: int, started: float) -> None:
+        route = self._route(request)
+        self.audit(viewer, request, status, route, time.perf_counter() - started)
+        if self.metrics is not None:
+            self.metrics.api_requests.labels(route, str(status)).inc()
+
+    def audit(self, viewer: Viewer | None, request: web.Request, status: int, route: str, seconds: float) -> None:
+        """One audit entry: who (token name and role; none for a missing or wrong token), what (method,
+        route, path, known parameters), when, the answer's status and the time it took."""
+        self.audit_log.write({
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(), "who": viewer.name if viewer else None,
+            "role": viewer.role if viewer else None, "method": request.method, "route": route,
+            "path": audit_path(request.path), "params": audit_params(request.query), "status": status,
+            "ms": round(seconds * 1000, 1), "remote": request.remote})
 
 
 def error_response(message: str, status: int) -> web.Response:

@@ -1,8 +1,9 @@
 /* bedflow live page: vanilla JS, no build step, no external resources.
  *
- * Talks to /api/v1/{reference,status,out-of-area,waitlist,deadletters} with a bearer token kept in
- * sessionStorage. The region table, the thresholds and who is looking come from /api/v1/reference
- * (loaded once after login). Re-fetches and re-renders every 5 s, keeping the drill-down position.
+ * Talks to /api/v1/{reference,status,out-of-area,waitlist,deadletters} and /report/morning with a bearer
+ * token kept in sessionStorage, always in the Authorization header (the API refuses it in a URL). The
+ * region table, the thresholds and who is looking come from /api/v1/reference (loaded once after login).
+ * Re-fetches and re-renders every 5 s, keeping the drill-down position.
  *
  * DOM hooks for tests: rows carry data-id, numeric cells data-field (+ data-value = raw JSON value,
  * empty string for null). See index.html for panel ids.
@@ -166,6 +167,29 @@
       if (r.status === 401) throw new Unauthorized();
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
       return r.json();
+    });
+  }
+
+  // The morning report is a whole page. It is fetched with the bearer header like every call (a token in
+  // its URL would end up in history, proxy and access logs) and shown from a blob URL, in a window
+  // opened on the click itself (one opened after the fetch would be blocked as a pop-up).
+  function openReport() {
+    var win = window.open("", "_blank");
+    var day = $("report-date").value;
+    return fetch("/report/morning" + (day ? "?date=" + encodeURIComponent(day) : ""), {
+      headers: { "Authorization": "Bearer " + (token() || ""), "Accept": "text/html" },
+      cache: "no-store"
+    }).then(function (r) {
+      if (r.status === 401) throw new Unauthorized();
+      if (!r.ok) throw new Error("/report/morning: HTTP " + r.status);
+      return r.blob();
+    }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      if (win) win.location.href = url; else window.location.href = url;
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+    }).catch(function (err) {
+      if (win) win.close();
+      handleError(err);
     });
   }
 
@@ -553,6 +577,7 @@
       sessionStorage.setItem(TOKEN_KEY, t);
       showApp();
     });
+    $("report-button").addEventListener("click", openReport);
     $("logout-button").addEventListener("click", function () {
       sessionStorage.removeItem(TOKEN_KEY);
       showLogin();
