@@ -104,3 +104,71 @@ def test_past_picture_with_a_short_lookback_equals_the_full_history(tmp_path):
             assert whole
     finally:
         db.close()
+
+
+def test_a_refused_row_is_found_by_splitting_and_everything_else_is_written(tmp_path):
+    """A row the store cannot hold (a count beyond Int64, as an overflowing sum would be) among 1,500
+    events' rows, with outages during the split: the sink returns exactly that row, writes every other
+    one, and retries the outages without losing a row."""
+    from clickhouse_connect.driver.exceptions import DataError, DatabaseError, OperationalError
+
+    from sinks.writer import is_refusal
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    codec = SchemaSet(published_schemas())
+    batch, _ = Processor(codec, epoch="t").process(records(bulk_events(1500, seed=24), codec))
+    rows = dict(batch.rows)
+    good = rows["ward_status"]
+    poison = good[len(good) // 3]._replace(event_id="poison", admitted=2**63)
+    rows["ward_status"] = good[: len(good) // 3] + [poison] + good[len(good) // 3:]
+    calls = {"n": 0}
+
+    def flaky():  # every fifth call of the store fails as an outage would
+        calls["n"] += 1
+        if calls["n"] % 5 == 0:
+            raise ConnectionError("down")
+
+    db.fault = flaky
+    try:
+        refused = Sink(db, max_backoff=0.01).write(rows)
+        db.fault = None
+        assert [(r.table, r.row.event_id) for r in refused] == [("ward_status", "poison")]
+        assert "admitted" in refused[0].reason and str(2**63) not in refused[0].reason
+        for table, table_rows in rows.items():
+            _, n = db.query(f"SELECT count() FROM {table}")
+            assert n[0][0] == len(table_rows) - (table == "ward_status"), table
+        _, n = db.query("SELECT count() FROM ward_status WHERE event_id = 'poison'")
+        assert n[0][0] == 0
+        assert calls["n"] < 40  # halving: about log2(rows) inserts, not one per row
+    finally:
+        db.close()
+    assert is_refusal(DataError("Unable to create native array for column `a`: error"))
+    assert is_refusal(DatabaseError("Code: 321. DB::Exception: Value out of range. (VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE)"))
+    for outage in (ConnectionError("refused"), TimeoutError(), OperationalError("HTTPDriver: timed out"),
+                   DatabaseError("Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)"),
+                   DatabaseError("Code: 202. Too many simultaneous queries. (TOO_MANY_SIMULTANEOUS_QUERIES)")):
+        assert not is_refusal(outage), outage
+
+
+def test_the_largest_sums_of_accepted_counts_fit_every_column_and_view(tmp_path):
+    """Census counts are 32-bit, and a census ward's admitted is present + on leave: with the bound rule
+    relaxed, the widest sum must be stored and read back exactly (a view once wrapped it to Int32)."""
+    import datetime as dt
+
+    from streams.rows import WardStatusRow
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    big = 2**31 - 1
+    at = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    row = WardStatusRow("SE2321000016-W1", 1, at, "e1", "SE2321000016-H1", "H", "W", "01", "101", "", "somatic",
+                        "general", "census", big, 2 * big, big, big, big, 0, big, big, big, at, "s")
+    try:
+        assert Sink(db).write({"ward_status": [row], "ward_current": [row]}) == []
+        (w,) = db.query_dicts("SELECT * FROM v_ward_status")
+        assert (w["admitted"], w["occupied"], w["staffed_beds"]) == (2 * big, big, big)
+        (r,) = db.query_dicts("SELECT * FROM v_region_status")
+        assert (r["on_leave"], r["out_of_area_in"]) == (big, big)
+    finally:
+        db.close()
