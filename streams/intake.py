@@ -105,9 +105,8 @@ def build_app(opts: IntakeOptions, submit: Submit):
                     return
                 events, batch = batch, []  # swapped before any await: the timer and the loop can't clash
                 await inflight.acquire()
-                records = [SourceRecord(e.message.topic, e.message.partition, e.message.offset,
-                                        e.message.value if isinstance(e.message.value, bytes) else b"",
-                                        e.message.key) for e in events]
+                records = [SourceRecord(m.topic, m.partition, m.offset, m.value if isinstance(m.value, bytes) else b"", m.key)
+                           for m in (e.message for e in events)]
                 asyncio.ensure_future(written(events, submit(records)))
 
             async def timer():
@@ -153,11 +152,11 @@ class PipeSubmit:
         batch_id = next(self.ids)
         future = self.loop.create_future()
         self.waiting[batch_id] = future
-        rows = [(r.topic, r.partition, r.offset, r.value, r.key) for r in records]
-        self.sender.submit(self._send, batch_id, rows)
+        self.sender.submit(self._send, batch_id, records)
         return future
 
-    def _send(self, batch_id: int, rows: list[tuple]):
+    def _send(self, batch_id: int, records: list[SourceRecord]):
+        rows = [tuple(r) for r in records]  # plain tuples: smaller and faster to pickle than named ones
         try:
             self.conn.send_bytes(pickle.dumps((batch_id, rows), protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
@@ -222,7 +221,7 @@ class Intake:
                 batch_id, rows = pickle.loads(self._here.recv_bytes())
             except (EOFError, OSError):
                 return  # the intake stopped
-            yield batch_id, [SourceRecord(*row) for row in rows]
+            yield batch_id, list(map(SourceRecord._make, rows))
 
     def written(self, batch_id: int) -> bool:
         """Tell the intake the batch is written (it acks the batch's offsets); False if it is gone."""

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from schemas.codec import DecodeError, SchemaSet
 from schemas import privacy, reference
@@ -37,8 +37,8 @@ BEDS, WAITLIST = "bedflow.beds.v1", "bedflow.waitlist.v1"
 ContactStore = Callable[[list[str]], Iterable[Contact]]
 
 
-@dataclass(frozen=True)
-class SourceRecord:
+class SourceRecord(NamedTuple):
+    """One raw record as the intake took it (a tuple: it crosses the pipe from the intake by the thousand)."""
     topic: str
     partition: int
     offset: int
