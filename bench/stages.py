@@ -1,0 +1,88 @@
+"""Where the worker's time goes, per event, in one process (no broker, no intake child): decode,
+process (rules, state, rows), ClickHouse write and change messages, on the simulated events of
+bench.throughput, in the worker's batch size.
+
+    python -m bench.stages [--events 40000] [--profile]
+
+The throughput benchmark says how fast the whole is; this one says which part to look at. Figures are
+µs per event on this machine in this run; `--profile` adds cProfile's top functions of the processing.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import tempfile
+import time
+
+import orjson
+
+from bedflow.config import Config
+from bedflow.settings import Settings
+from bedflow.worker import Worker
+from bench.throughput import simulated
+from schemas.model import EVENT_TYPES, NAMESPACE
+from streams.processor import SourceRecord
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=40_000)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=tmp)
+        worker = Worker(settings, Config())
+        worker.db.migrate()
+        codec = worker.processor.codec
+        events = simulated(args.events)
+        payloads = [codec.encode_single_object(f"{NAMESPACE}.{e['event_type']}",
+                                               EVENT_TYPES[e["event_type"]].model_validate(e).model_dump())
+                    for e in events]
+        topic = {True: settings.topic_waitlist, False: settings.topic_beds}
+        records = [SourceRecord(topic[e["event_type"] in _waitlist_types()], i % 4, i // 4, p)
+                   for i, (e, p) in enumerate(zip(events, payloads))]
+        n = len(records)
+        t0 = time.perf_counter()
+        for p in payloads:
+            codec.decode(p)
+        decode = time.perf_counter() - t0
+        size = settings.sink_batch_size
+        spent = {"process": 0.0, "write": 0.0, "emit (JSON)": 0.0}
+        prof = cProfile.Profile() if args.profile else None
+        for i in range(0, n, size):
+            t = time.perf_counter()
+            if prof:
+                prof.enable()
+            batch, out = worker.processor.process(records[i:i + size])
+            if prof:
+                prof.disable()
+            t1 = time.perf_counter()
+            worker.sink.write(batch.rows)
+            worker.processor.progress.commit()
+            t2 = time.perf_counter()
+            for msgs in (out.ward_status, out.out_of_area, out.waitlist, out.deadletters):
+                for m in msgs:
+                    orjson.dumps(m, default=str)
+            t3 = time.perf_counter()
+            spent["process"] += t1 - t
+            spent["write"] += t2 - t1
+            spent["emit (JSON)"] += t3 - t2
+        worker.db.close()
+    total = sum(spent.values())
+    print(f"\nworker stages, {n:,} simulated events in batches of {size:,} (µs per event)")
+    print(f"  {'decode alone (part of process)':<34}{decode / n * 1e6:8.1f}")
+    for k, v in spent.items():
+        print(f"  {k:<34}{v / n * 1e6:8.1f}")
+    print(f"  {'total':<34}{total / n * 1e6:8.1f}   → {n / total:,.0f} ev/s on one core")
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+def _waitlist_types():
+    from bedflow.worker import WAITLIST_TYPES
+    return set(WAITLIST_TYPES)
+
+
+if __name__ == "__main__":
+    main()
