@@ -134,7 +134,7 @@ def test_the_audit_file_rotates_and_is_kept_open(tmp_path, monkeypatch):
     monkeypatch.setattr(access, "AUDIT_BACKUPS", 2)
     path = tmp_path / "logs" / "audit.log"
     log = AuditLog(path)
-    assert AuditLog(path).handler is log.handler  # one open file per process, whatever the apps
+    assert AuditLog(path).file is log.file  # one open file per process, whatever the apps
     for i in range(200):
         log.write({"i": i, "pad": "x" * 40})
     files = sorted(p.name for p in path.parent.iterdir())
@@ -142,9 +142,10 @@ def test_the_audit_file_rotates_and_is_kept_open(tmp_path, monkeypatch):
     newest = [json.loads(line)["i"] for line in path.read_text().splitlines()]
     assert newest[-1] == 199 and all(b == a + 1 for a, b in zip(newest, newest[1:]))
     assert sum(p.stat().st_size for p in path.parent.iterdir()) <= 3 * 2000
-    stream = log.handler.stream
+    stream = log.file.stream
     log.write({"i": 200})
-    assert log.handler.stream is stream and not stream.closed  # not reopened per entry
+    assert log.file.stream is stream and not stream.closed  # not reopened per entry
+    assert json.loads(path.read_text().splitlines()[-1]) == {"i": 200}  # written through at once
 
 
 def test_the_audit_log_goes_to_stdout_as_json_lines(capsys):

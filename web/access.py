@@ -29,7 +29,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -302,31 +301,66 @@ def audit_path(path: str) -> str:
     return redact_text(path[:200])
 
 
+class _RotatingFile:
+    """An append-only file kept open, line-buffered, renamed to .1 (… .backups) when it would pass
+    `max_bytes`. Like logging's RotatingFileHandler without its per-line stat and seek, which made an
+    entry cost 23 µs instead of 5 µs (measured) on every request, /metrics polls included."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    def _open(self) -> None:
+        self.stream = self.path.open("a", encoding="utf-8", buffering=1)
+        self.size = self.stream.tell()
+
+    def write(self, line: str) -> None:  # line: ASCII JSON (json.dumps escapes the rest), so len = bytes
+        with self.lock:
+            if self.size and self.size + len(line) > self.max_bytes:
+                self._rotate()
+            self.stream.write(line)
+            self.size += len(line)
+
+    def _rotate(self) -> None:
+        self.stream.close()
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.backups:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._open()
+
+
 class AuditLog:
     """Where audit entries go, one JSON object a line: a rotating file kept open (`path`), or stdout for
     the cluster's log system (`path` None). Entries never pass through the general log, whose lines
     other tools read with less care."""
 
-    _files: dict[Path, RotatingFileHandler] = {}  # one handler per file in a process: rotation is not shared
+    _files: dict[Path, _RotatingFile] = {}  # one per file in a process: two would rotate each other's
     _lock = threading.Lock()
 
     def __init__(self, path: Path | None):
         self.path = path
-        if path is None:
-            self.handler: logging.Handler = logging.StreamHandler(sys.stdout)
-        else:
+        self.file = None
+        if path is not None:
             key = Path(path).resolve()
             with self._lock:
                 if key not in self._files:
-                    key.parent.mkdir(parents=True, exist_ok=True)
-                    self._files[key] = RotatingFileHandler(key, maxBytes=AUDIT_MAX_BYTES,
-                                                           backupCount=AUDIT_BACKUPS, encoding="utf-8")
-                self.handler = self._files[key]
-        self.handler.setFormatter(logging.Formatter("%(message)s"))
+                    self._files[key] = _RotatingFile(key, AUDIT_MAX_BYTES, AUDIT_BACKUPS)
+                self.file = self._files[key]
 
     def write(self, entry: dict) -> None:
-        self.handler.handle(logging.makeLogRecord({"name": "bedflow.audit", "levelno": logging.INFO,
-                                                   "levelname": "INFO", "msg": json.dumps(entry)}))
+        line = json.dumps(entry) + "\n"
+        if self.file is None:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        else:
+            self.file.write(line)
 
 
 class Access:
