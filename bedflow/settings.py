@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     topic_out_of_area: str = "bedflow.out-of-area.v1"
     topic_waitlist_status: str = "bedflow.waitlist-status.v1"
     consumer_group: str = "bedflow-processors"
+    # Kafka authorization (deploy/): each region's sender may write only its own input topics,
+    # `<topic_beds>.<region>` and `<topic_waitlist>.<region>` (ACLs in deploy/kafka/kafka-acls.sh), and
+    # the processor rejects a record whose region_code is not its topic's. Off: one shared topic each, as
+    # on the embedded broker, which authorizes nothing.
+    region_topics: bool = False
     # Identifies one life of the topics' offsets. A restarted embedded broker starts its logs at 0
     # again, so `bedflow up` gives every broker start a new epoch; a real cluster keeps "main".
     log_epoch: str = "main"
@@ -45,6 +50,9 @@ class Settings(BaseSettings):
     # Access. Empty admin token = generate one at start and print it.
     admin_token: str = ""
     config_file: Path | None = None
+    # The audit log of the page and API (every request): empty = <data_dir>/audit.log, rotated at 50 MB
+    # with ten old files; "stdout" = JSON lines on stdout for a cluster's log system; else that file.
+    audit_log: str = ""
 
     # Kafka security for a production cluster (empty = PLAINTEXT, as the embedded broker).
     kafka_security_protocol: Literal["", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = ""
@@ -81,6 +89,22 @@ class Settings(BaseSettings):
 
     def resolved_clickhouse_dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def resolved_audit_log(self) -> Path | None:
+        """The audit file, or None for JSON lines on stdout."""
+        if self.audit_log == "stdout":
+            return None
+        return Path(self.audit_log) if self.audit_log else self.data_dir / "audit.log"
+
+    def input_topics(self) -> dict[str, tuple[str, ...]]:
+        """The topics the processors read, by the contract's topic (beds, waitlist): one each, or with
+        `region_topics` one per region (the only kind a sender is allowed to write)."""
+        from schemas import reference
+
+        bases = {"beds": self.topic_beds, "waitlist": self.topic_waitlist}
+        if not self.region_topics:
+            return {k: (t,) for k, t in bases.items()}
+        return {k: tuple(f"{t}.{code}" for code in sorted(reference.regions())) for k, t in bases.items()}
 
 
 @lru_cache(maxsize=1)

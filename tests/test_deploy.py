@@ -520,7 +520,7 @@ def test_topic_script_creates_every_settings_topic():
     script = (DEPLOY / "kafka" / "create-topics.sh").read_text()
     for field in ("topic_beds", "topic_waitlist", "topic_deadletter", "topic_ward_status",
                   "topic_out_of_area", "topic_waitlist_status"):
-        assert f'"${{BEDFLOW_{field.upper()}:-{Settings.model_fields[field].default}}}"' in script
+        assert f'${{BEDFLOW_{field.upper()}:-{Settings.model_fields[field].default}}}' in script
     assert "BEDFLOW_PARTITIONS" in script
 
 

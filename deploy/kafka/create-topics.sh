@@ -13,6 +13,16 @@
 # here as well covers clusters formatted before the user existed and password rotation (update the
 # secret, re-run this job, restart worker and web).
 #
+# Input topics are one per region: `<BEDFLOW_TOPIC_BEDS>.<XX>` and `<BEDFLOW_TOPIC_WAITLIST>.<XX>` for each
+# region code XX (BEDFLOW_REGION_TOPICS=true on the workers, who read them all and reject a record whose
+# region_code is not its topic's). It sets the ACLs (the brokers deny what no ACL allows):
+#   sender-XX (one SCRAM user per region)  WRITE, DESCRIBE on its own two input topics, nothing else
+#   bedflow (worker/web)                   READ, DESCRIBE on every region's input topics; WRITE, DESCRIBE
+#                                          on the dead letters and the three change feeds; READ on its
+#                                          consumer group
+#   admin                                  super user (start-kafka.sh): tools, replays, reading dead letters
+# Only the ACLs this script adds are its own; it removes none (OPERATIONS.md, "Access model").
+#
 # Inputs (environment)
 #   KAFKA_BOOTSTRAP            host:port of the SASL_SSL listener (CLIENT, 9094)
 #   KAFKA_ADMIN_PASSWORD_FILE  SCRAM-SHA-512 password of KAFKA_ADMIN_USER (default admin); CA in KAFKA_TLS_CA_FILE
@@ -22,8 +32,13 @@
 #   DEADLETTER_RETENTION_DAYS  dead letters (default 90)
 #   DERIVED_RETENTION_DAYS     ward-status / out-of-area / waitlist-status (default 7)
 #   BEDFLOW_PARTITIONS, BEDFLOW_TOPIC_BEDS, BEDFLOW_TOPIC_WAITLIST, BEDFLOW_TOPIC_DEADLETTER,
-#   BEDFLOW_TOPIC_WARD_STATUS, BEDFLOW_TOPIC_OUT_OF_AREA, BEDFLOW_TOPIC_WAITLIST_STATUS
+#   BEDFLOW_TOPIC_WARD_STATUS, BEDFLOW_TOPIC_OUT_OF_AREA, BEDFLOW_TOPIC_WAITLIST_STATUS,
+#   BEDFLOW_CONSUMER_GROUP (default bedflow-processors)
+#   KAFKA_SENDER_USER_PREFIX   a region's sender is user <prefix><XX> (default sender-)
 set -eu
+
+# The 21 region codes (schemas/reference; tests/test_kafka_acl.py checks the list).
+REGIONS="01 03 04 05 06 07 08 09 10 12 13 14 17 18 19 20 21 22 23 24 25"
 
 KAFKA_HOME=${KAFKA_HOME:-/opt/kafka}
 BIN=$KAFKA_HOME/bin
@@ -82,10 +97,34 @@ ensure() {  # name retention_ms cleanup_policy
   echo "topic-init: $1 ok ($have partitions, retention ${2} ms, $3)"
 }
 
-ensure "${BEDFLOW_TOPIC_BEDS:-bedflow.beds.v1}" "$RAW_MS" delete
-ensure "${BEDFLOW_TOPIC_WAITLIST:-bedflow.waitlist.v1}" "$RAW_MS" delete
-ensure "${BEDFLOW_TOPIC_DEADLETTER:-bedflow.deadletter.v1}" "$DLQ_MS" delete
-ensure "${BEDFLOW_TOPIC_WARD_STATUS:-bedflow.ward-status.v1}" "$DERIVED_MS" delete
-ensure "${BEDFLOW_TOPIC_OUT_OF_AREA:-bedflow.out-of-area.v1}" "$DERIVED_MS" delete
-ensure "${BEDFLOW_TOPIC_WAITLIST_STATUS:-bedflow.waitlist-status.v1}" "$DERIVED_MS" delete
+BEDS=${BEDFLOW_TOPIC_BEDS:-bedflow.beds.v1}
+WAITLIST=${BEDFLOW_TOPIC_WAITLIST:-bedflow.waitlist.v1}
+DLQ=${BEDFLOW_TOPIC_DEADLETTER:-bedflow.deadletter.v1}
+OUTPUTS="${BEDFLOW_TOPIC_WARD_STATUS:-bedflow.ward-status.v1} ${BEDFLOW_TOPIC_OUT_OF_AREA:-bedflow.out-of-area.v1} ${BEDFLOW_TOPIC_WAITLIST_STATUS:-bedflow.waitlist-status.v1}"
+APP="User:${KAFKA_BEDFLOW_USER:-bedflow}"
+SENDER=${KAFKA_SENDER_USER_PREFIX:-sender-}
+
+# ACLs first (they may name topics that do not exist yet): the workers' wait-for-topics waits for the
+# last topic below, and from then on everything they need is allowed.
+acl() { "$BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$PROPS" --add "$@" > /dev/null; }
+for r in $REGIONS; do
+  for t in "$BEDS.$r" "$WAITLIST.$r"; do
+    acl --allow-principal "User:$SENDER$r" --operation Write --operation Describe --topic "$t"
+    acl --allow-principal "$APP" --operation Read --operation Describe --topic "$t"
+  done
+done
+for t in "$DLQ" $OUTPUTS; do
+  acl --allow-principal "$APP" --operation Write --operation Describe --topic "$t"
+done
+acl --allow-principal "$APP" --operation Read --operation Describe --group "${BEDFLOW_CONSUMER_GROUP:-bedflow-processors}"
+echo "topic-init: ACLs ok (senders ${SENDER}XX write their region's input topics only)"
+
+for r in $REGIONS; do
+  ensure "$BEDS.$r" "$RAW_MS" delete
+  ensure "$WAITLIST.$r" "$RAW_MS" delete
+done
+ensure "$DLQ" "$DLQ_MS" delete
+for t in $OUTPUTS; do
+  ensure "$t" "$DERIVED_MS" delete
+done
 echo "topic-init: done"

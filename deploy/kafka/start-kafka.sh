@@ -8,6 +8,12 @@
 #   CLIENT     :9094  SASL_SSL with SCRAM-SHA-512: bedflow worker/web (user bedflow), regions' producers,
 #                     admin tools, inter-broker traffic
 #
+# Authorization (StandardAuthorizer, ACLs in the metadata log): deny by default
+# (allow.everyone.if.no.acl.found=false); the ACLs themselves are set by create-topics.sh (topic job).
+# Super users: the admin (inter-broker traffic, topic job, tools) and the controllers' own principal:
+#   SSL controller listener (k8s): mutual TLS, the broker certificate's CN ($KAFKA_BROKER_CERT_CN, kafka)
+#   PLAINTEXT controller listener (one node): ANONYMOUS, which it refuses unless bound to loopback
+#
 # SCRAM users created in the metadata log when the node is formatted (first start only; on a cluster
 # formatted earlier, create-topics.sh creates/updates the bedflow user with kafka-configs.sh):
 #   $KAFKA_ADMIN_USER    (admin)    super user: inter-broker traffic, topic job, operators' tools
@@ -26,6 +32,7 @@
 #   KAFKA_MIN_INSYNC_REPLICAS     (default 2)
 #   KAFKA_TLS_CERT_FILE / KAFKA_TLS_KEY_FILE / KAFKA_TLS_CA_FILE   PEM files (key: unencrypted PKCS#8)
 #   KAFKA_ADMIN_USER / KAFKA_ADMIN_PASSWORD_FILE                  SCRAM super user used between brokers
+#   KAFKA_BROKER_CERT_CN          CN of the broker certificate, the controllers' principal over SSL (kafka)
 #   KAFKA_BEDFLOW_USER / KAFKA_BEDFLOW_PASSWORD_FILE              SCRAM user of the bedflow processes
 set -eu
 
@@ -62,6 +69,21 @@ for pw in "$ADMIN_PASSWORD" "$APP_PASSWORD"; do
 done
 [ "$APP_USER" != "$ADMIN_USER" ] || { echo "start-kafka: bedflow user must not be the admin user" >&2; exit 1; }
 
+# The controllers' principal must be a super user (they authorize each other's requests). Over SSL the
+# controller listener asks for the broker certificate and maps its subject to its CN; PLAINTEXT gives
+# every connection ANONYMOUS, so it is accepted only on loopback (one node).
+case "$CONTROLLER_PROTOCOL" in
+  SSL)
+    CONTROLLER_SUPER="User:${KAFKA_BROKER_CERT_CN:-kafka}"; CONTROLLER_CLIENT_AUTH=required;;
+  PLAINTEXT)
+    case "$CONTROLLER_HOST" in
+      localhost|127.0.0.1) CONTROLLER_SUPER="User:ANONYMOUS"; CONTROLLER_CLIENT_AUTH=none;;
+      *) echo "start-kafka: a PLAINTEXT controller listener must bind to loopback" >&2; exit 1;;
+    esac;;
+  *) echo "start-kafka: KAFKA_CONTROLLER_PROTOCOL must be SSL or PLAINTEXT" >&2; exit 1;;
+esac
+CN_RULE='RULE:^CN=([^,]+).*$/$1/,DEFAULT'
+
 umask 077
 mkdir -p "$CONF_DIR" "$DATA_DIR/logs"
 # Kafka reads PEM stores natively; the keystore file holds the private key followed by the chain.
@@ -87,6 +109,11 @@ ssl.truststore.type=PEM
 ssl.truststore.location=$CA
 ssl.endpoint.identification.algorithm=https
 ssl.enabled.protocols=TLSv1.3,TLSv1.2
+listener.name.controller.ssl.client.auth=$CONTROLLER_CLIENT_AUTH
+ssl.principal.mapping.rules=$CN_RULE
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$ADMIN_USER;$CONTROLLER_SUPER
 log.dirs=$DATA_DIR/logs
 auto.create.topics.enable=false
 num.partitions=1
