@@ -20,6 +20,8 @@ thresholds, access tokens. Everything here has a default so the platform runs wi
     name = "skr-analyst"
     token = "…"
     role = "national"            # national | region:XX | admin
+    detail = true                # capacity detail (hospital and ward rows) of every region: a grant,
+                                 # false by default (OSL 18 kap. 13 §); region:XX always sees its own
 
     [access]
     public = ["/metrics"]        # paths served without a token
@@ -44,6 +46,7 @@ class Config:
     tokens: list[Token] = field(default_factory=list)
     public_paths: list[str] = field(default_factory=list)
     exclude_deviations: bool = True
+    detail_grants: frozenset[str] = frozenset()  # names of the tokens with `detail = true`
 
     @classmethod
     def load(cls, path: Path | None) -> "Config":
@@ -55,7 +58,7 @@ class Config:
             raise SystemExit(f"config file not found: {path}")
         except tomllib.TOMLDecodeError as e:
             raise SystemExit(f"config file {path} is not valid TOML: {e}")
-        tokens = []
+        tokens, grants = [], set()
         for t in data.get("tokens", []):
             role = t.get("role", "")
             if role not in ("national", "admin") and not role.startswith("region:"):
@@ -64,6 +67,14 @@ class Config:
                 tokens.append(Token(t["name"], t["token"], role))
             except ValueError as e:  # e.g. `region:` without a code: refused, never national
                 raise SystemExit(f"config: {e}")
+            detail = t.get("detail", False)
+            if not isinstance(detail, bool):
+                raise SystemExit(f"config: token {t.get('name')!r}: detail must be true or false")
+            if detail:
+                grants.add(t["name"])
+        names = [t.name for t in tokens]
+        if len(set(names)) != len(names):  # a grant is given by name: two tokens must not share one
+            raise SystemExit(f"config: token names must be unique ({', '.join(sorted(names))})")
         return cls(
             rules=RuleConfig.from_mapping(data.get("rules", {})),
             limits=Limits.from_config(data.get("limits", [])),
@@ -71,4 +82,5 @@ class Config:
             tokens=tokens,
             public_paths=list(data.get("access", {}).get("public", [])),
             exclude_deviations=bool(data.get("waitlist", {}).get("exclude_deviations", True)),
+            detail_grants=frozenset(grants),
         )

@@ -3,6 +3,7 @@ policy, and builds the page and API (and the PDF morning report) from it."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 from bedflow.config import Config
@@ -24,6 +25,8 @@ def view_policy(settings: Settings, config: Config) -> ViewPolicy:
         tokens=tuple(config.tokens),
         public_paths=tuple(config.public_paths),
         audit_log=settings.data_dir / "audit.log",
+        leave_policy=settings.leave_policy,
+        detail_grants=config.detail_grants,
     )
 
 
@@ -32,14 +35,16 @@ def api_app(db, settings: Settings, config: Config, metrics, admin_token: str):
 
 
 def report_pdf(settings: Settings, config: Config, day: dt.date, out_path: Path) -> Path:
-    """The morning report as PDF, for the meeting's printout: a national viewer's report (aggregates,
-    small counts hidden below region level), as any national reader would get it from the API."""
+    """The morning report as PDF, for the meeting's printout: a national viewer's report with hospitals
+    (small counts hidden below region level), as a national reader granted detail gets it from the API.
+    Whoever runs this command reads the store directly, so holds more than that grant already."""
     from sinks.clickhouse import ClickHouse
     from web.morning import build_morning_report
     from web.pdf import html_to_pdf
     from web.report_html import render_morning_report
 
     policy = view_policy(settings, config)
+    policy = replace(policy, detail_grants=policy.detail_grants | {NATIONAL.name})
     db = ClickHouse(settings.resolved_clickhouse_dsn())
     try:
         db.migrate()

@@ -101,7 +101,7 @@ def server(tmp_path_factory):
         records(codec, BEDS, bed_events()) + records(codec, WAITLIST, waitlist_events()))
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION, "region:01")),
-                        audit_log=workdir / "audit.log")
+                        audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
     s = Server(create_app(db, policy, Metrics(), ADMIN))
     s.audit = policy.audit_log
     try:

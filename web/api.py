@@ -20,9 +20,10 @@ from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain.waitlist import Limits, WaitRow, measures
-from web.access import ADMIN, PUBLIC, VIEWER, Access, error_response, scope_of
+from web.access import ADMIN, PUBLIC, VIEWER, Access, Refused, Scope, error_response, scope_of
 from web.policy import ViewPolicy
-from web.status import LEVELS, status_rows
+from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
+from web.suppression import suppress_matrix, suppress_wait_row
 
 STATIC = Path(__file__).parent / "static"
 
@@ -73,28 +74,37 @@ class Api:
         if level not in LEVELS:
             return _bad(f"level must be one of {', '.join(LEVELS)}")
         region, hospital = request.query.get("region"), request.query.get("hospital")
-        if level in ("hospital", "ward"):
+        if hospital and level not in DETAIL_LEVELS:  # a region or nation row of one hospital is that hospital
+            return _bad("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
+        if level in DETAIL_LEVELS:
+            require_detail(scope, self.policy)
             scope.require_region(region)
         wards = await self._cached("wards", lambda: queries.current_wards(self.db))
         matrix = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
         senders = await self._cached("senders", lambda: queries.senders_last_seen(self.db))
-        if region:
-            wards = [w for w in wards if w["region_code"] == region]
-        if hospital:
-            wards = [w for w in wards if w["hospital_id"] == hospital]
         now = dt.datetime.now(dt.timezone.utc)
         policy = self.policy
+        stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
 
         def build() -> bytes:  # a few thousand wards: off the event loop, so other requests are not held up
-            rows = status_rows(wards, level, now, stale_after=dt.timedelta(minutes=policy.stale_after_minutes),
-                               escalation=policy.escalation, matrix=matrix, senders=senders)
-            return _encode({"level": level, "rows": scope.status(rows, level), "generated_at": now})
+            if level in DETAIL_LEVELS:
+                rows = detail_rows(scope.own(wards), now, stale_after=stale_after, escalation=policy.escalation,
+                                   senders=senders, threshold=policy.small_count_threshold,
+                                   leave_policy=policy.leave_policy, open_region=scope.viewer.sees_detail_of)[level]
+                rows = [r for r in rows if (not region or r["region_code"] == region)
+                        and (not hospital or r["hospital_id"] == hospital)]
+            else:  # region level and above: the aggregates every viewer sees
+                ws = [w for w in wards if w["region_code"] == region] if region else wards
+                rows = status_rows(ws, level, now, stale_after=stale_after, escalation=policy.escalation,
+                                   matrix=matrix, senders=senders)
+            return _encode({"level": level, "rows": rows, "generated_at": now})
 
         return _json_bytes(await asyncio.to_thread(build))
 
     async def out_of_area(self, request: web.Request):
-        # Region × region counts: region-level aggregates, which every viewer's scope holds.
-        scope_of(request)
+        # Region × region counts: every viewer gets the matrix, small cells hidden (with complements, the
+        # regions' out-of-area sums being published) outside the treating region, which reports them.
+        scope = scope_of(request)
         window = request.query.get("window", "now")
         now = dt.datetime.now(dt.timezone.utc)
         if window == "now":
@@ -103,7 +113,9 @@ class Api:
             m = await asyncio.to_thread(queries.out_of_area_window, self.db, window, now)
         else:
             return _bad("window must be now, 24h, 7d or 30d")
-        rows = [{"home_region": h, "treating_region": t, "patients": n} for (h, t), n in sorted(m.items())]
+        shown = suppress_matrix(m, reference.regions(), self.policy.small_count_threshold,
+                                open_cell=lambda home, treating: scope.viewer.sees_detail_of(treating))
+        rows = [{"home_region": h, "treating_region": t, "patients": n} for (h, t), n in shown.items()]
         return _json({"window": window, "rows": rows, "generated_at": now})
 
     async def waitlist(self, request: web.Request):
@@ -124,7 +136,7 @@ class Api:
                                        self.policy.exclude_deviations)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
         return _json({"region": region, "at": at, "phase": phase,
-                      "rows": scope.waitlist(rows, region), "care_elsewhere": elsewhere})
+                      "rows": wait_rows(scope, self.policy, rows, region), "care_elsewhere": elsewhere})
 
     async def snapshots(self, request: web.Request):
         scope = scope_of(request)
@@ -136,7 +148,7 @@ class Api:
         if not rows and month_end(month, self.policy.timezone) <= dt.datetime.now(dt.timezone.utc):
             await asyncio.to_thread(close_month, self.db, month, self.policy)
             rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        return _json({"month": month.strftime("%Y-%m"), "rows": scope.waitlist(rows)})
+        return _json({"month": month.strftime("%Y-%m"), "rows": wait_rows(scope, self.policy, rows)})
 
     async def close_snapshot(self, request: web.Request):
         # admin only: the route's rule (create_app)
@@ -186,6 +198,26 @@ class Api:
             day = dt.datetime.now(ZoneInfo(self.policy.timezone)).date()
         report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope)
         return web.Response(text=render_morning_report(report), content_type="text/html", charset="utf-8")
+
+
+def require_detail(scope: Scope, policy: ViewPolicy) -> None:
+    """Hospital and ward rows only for a viewer granted capacity detail (ViewPolicy.sees_detail)."""
+    if not policy.sees_detail(scope.viewer):
+        raise Refused("sjukhus- och avdelningsnivå kräver behörighet till kapacitetsdetaljer (OSL 18 kap. 13 §) / "
+                      "hospital and ward level need a capacity-detail grant")
+
+
+def wait_rows(scope: Scope, policy: ViewPolicy, rows: list[dict], region: str | None = None) -> list[dict]:
+    """Waiting-list rows (MVO group × phase: below region level), each of its `region_code` or else of
+    `region`: a region viewer gets its own region's rows; outside the viewer's region small counts are
+    hidden (web/suppression.py)."""
+    out = []
+    for r in rows:
+        where = r.get("region_code", region)
+        if scope.region is not None and where != scope.region:
+            continue
+        out.append(r if scope.viewer.sees_detail_of(where) else suppress_wait_row(r, policy.small_count_threshold))
+    return out
 
 
 def reference_data(policy: ViewPolicy, scope) -> dict:

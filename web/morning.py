@@ -1,6 +1,7 @@
 """The morning report's data: the morning picture (policy.morning_hour, local time) of every region and
 hospital from the ward status history, the previous morning beside it, and the data gaps, all seen
-through the viewer's scope (web/access.py). The model is web/report_model.py, the HTML web/report_html.py."""
+through the viewer's scope (web/access.py) and suppression (web/suppression.py). The model is
+web/report_model.py, the HTML web/report_html.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +13,7 @@ from sinks.clickhouse import ClickHouse
 from web.access import Scope
 from web.policy import ViewPolicy
 from web.report_model import DataGap, Figures, HospitalRow, MorningReport, RegionRow
-from web.status import status_rows
+from web.status import detail_rows, status_rows
 
 
 def picture_instant(day: dt.date, policy: ViewPolicy) -> dt.datetime:
@@ -33,24 +34,34 @@ def _when(iso: str | None) -> dt.datetime | None:
 
 
 def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope: Scope) -> MorningReport:
-    """Nation and regions for every viewer (aggregates); hospitals and stale wards as the scope allows:
-    a region viewer's own region only, small counts hidden for the others."""
+    """Nation and regions for every viewer (aggregates); hospitals and stale wards only for a viewer
+    granted capacity detail (ViewPolicy.sees_detail): a region viewer's own region, small counts hidden
+    (with their complements) in the regions a viewer does not see in full."""
     at = picture_instant(day, policy)
     before = at - dt.timedelta(days=1)
     stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+    detail = policy.sees_detail(scope.viewer)
 
     seen = {when: queries.senders_last_seen(db, when, within=stale_after) for when in (at, before)}
 
     def rows(wards, level, when):
         r = status_rows(wards, level, when, stale_after=stale_after, escalation=policy.escalation,
                         senders=seen[when])
-        return {x["id"]: x for x in scope.status(r, level)}
+        return {x["id"]: x for x in r}
+
+    def detail_of(wards, when) -> dict[str, dict[str, dict]]:
+        if not detail:
+            return {"hospital": {}, "ward": {}}
+        d = detail_rows(scope.own(wards), when, stale_after=stale_after, escalation=policy.escalation,
+                        senders=seen[when], threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
+                        open_region=scope.viewer.sees_detail_of)
+        return {level: {x["id"]: x for x in d[level]} for level in d}
 
     today_w, yday_w = queries.wards_at(db, at), queries.wards_at(db, before)
     nation, nation_y = rows(today_w, "nation", at), rows(yday_w, "nation", before)
     regions, regions_y = rows(today_w, "region", at), rows(yday_w, "region", before)
-    hospitals, hospitals_y = rows(today_w, "hospital", at), rows(yday_w, "hospital", before)
-    wards = rows(today_w, "ward", at)
+    today_d, yday_d = detail_of(today_w, at), detail_of(yday_w, before)
+    hospitals, hospitals_y, wards = today_d["hospital"], yday_d["hospital"], today_d["ward"]
 
     region_rows = []
     for code, r in sorted(regions.items()):

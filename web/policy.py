@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streams.domain.escalation import Escalation
 from streams.domain.waitlist import Limits
-from web.access import Token
+from web.access import Token, Viewer
 
 
 @dataclass(frozen=True)
@@ -22,3 +22,12 @@ class ViewPolicy:
     tokens: tuple[Token, ...] = ()
     public_paths: tuple[str, ...] = ()      # served without a token
     audit_log: Path = Path(".bedflow/audit.log")
+    leave_policy: str = "leave_not_occupied"  # which in-row identity links occupied, present and on leave
+    detail_grants: frozenset[str] = frozenset()  # token names granted capacity detail of every region
+
+    def sees_detail(self, viewer: Viewer) -> bool:
+        """Capacity detail (hospital and ward rows: staffed and free beds per unit) may be secret (OSL 18 kap.
+        13 §), so it is a grant, never a default: admin; a region:XX token for its own region (the role is
+        the grant, given per token); a national token only when its config entry says `detail = true`
+        (and then with small counts hidden)."""
+        return viewer.is_admin or viewer.region is not None or viewer.name in self.detail_grants

@@ -3,10 +3,11 @@ Plain functions over ward rows; the API feeds them from ClickHouse and web/acces
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Callable, Iterable
 
 from streams.domain.escalation import Escalation
 from schemas import reference
+from web.suppression import suppress_status
 
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
 COUNTS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
@@ -99,3 +100,21 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
             "wards": wards,
         })
     return sorted(rows, key=lambda r: r["id"])
+
+
+DETAIL_LEVELS = ("hospital", "ward")
+
+
+def detail_rows(wards: list[dict], now: dt.datetime, *, stale_after: dt.timedelta, escalation: Escalation,
+                senders: dict[str, dt.datetime] | None, threshold: int, leave_policy: str,
+                open_region: Callable[[str], bool]) -> dict[str, list[dict]]:
+    """Hospital and ward rows as a viewer sees them: small counts hidden (with their complements) in every
+    region it does not see in full. Built from every ward given, whatever part the caller then shows:
+    a complement depends on the siblings, and the same cell must be hidden in every answer."""
+    rows = {level: status_rows(wards, level, now, stale_after=stale_after, escalation=escalation, senders=senders)
+            for level in DETAIL_LEVELS}
+    if all(open_region(w["region_code"]) for w in wards):
+        return rows
+    hospitals, ward_rows = suppress_status(rows["hospital"], rows["ward"], threshold, leave_policy=leave_policy,
+                                           open_region=open_region)
+    return {"hospital": hospitals, "ward": ward_rows}

@@ -1,0 +1,214 @@
+"""Small-number suppression: which cells a viewer outside the reporting region must not see. No I/O.
+
+Counts 1..threshold of patients below region level (hospital, ward, MVO group × phase, region × region)
+are hidden for everyone outside the reporting region (primary suppression), and then enough other cells
+are hidden that no published sum or in-row identity gives a hidden one back (secondary suppression):
+
+- Status (region → hospitals → wards; ICU wards are outside the hospital sums): per field, a region never
+  has exactly one hidden hospital, a known hospital never exactly one hidden ward, and a hidden hospital
+  always has a hidden ward (else its wards add up to it). With these three rules every hidden cell can
+  move in a direction that keeps every published sum (a second hidden sibling, or the hidden parent
+  with a hidden child): none is determined. Region rows and above are not suppressed (they are the
+  aggregates every viewer may see).
+- In a row, fields that give each other back are hidden together: occupied, free beds, occupancy % and
+  overcrowded (with staffed beds shown, each gives the others), and present too under the
+  leave-not-occupied policy (occupied = present). Under leave-occupied, occupied = present + on leave:
+  present and on leave are hidden together, and always when occupied is. The escalation level and its
+  words ("occupancy 4.2 % < 90 %") go with occupancy.
+- Waiting lists (MVO group × phase rows; no margin is published): waiting = the sum of the five wait
+  buckets, so a lone hidden bucket takes a second one with it; a hidden total hides the whole row; the
+  shares go when any count does.
+- The out-of-area matrix (region × region; its row and column sums are published as the regions'
+  out-of-area figures): no row or column with exactly one hidden cell, and no hidden cell that is the
+  only link between two groups of hidden cells (a bridge is determined by the sums).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+SUPPRESSED = "undertryckt: litet antal / suppressed: small numbers"  # no digits: the words must not tell
+
+
+def small(v, threshold: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= threshold
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Fields of a status row hidden together; `tests` are the patient counts that make it small and
+    that sum from wards to hospitals to region (the first one chooses complements)."""
+    name: str
+    fields: tuple[str, ...]
+    tests: tuple[str, ...]
+    within: str | None = None  # a unit whose hidden cells this one always hides too
+
+
+def status_units(leave_policy: str = "leave_not_occupied") -> tuple[Unit, ...]:
+    singles = tuple(Unit(f, (f,), (f,)) for f in ("outliers", "discharge_ready", "out_of_area_in"))
+    if leave_policy == "leave_occupied":  # occupied = present + on leave
+        return (Unit("occupancy", ("occupied", "free_beds", "occupancy_pct", "overcrowded"), ("occupied", "overcrowded")),
+                Unit("stay", ("present", "on_leave"), ("present", "on_leave"), within="occupancy")) + singles
+    return (Unit("occupancy", ("occupied", "present", "free_beds", "occupancy_pct", "overcrowded"),
+                 ("occupied", "present", "overcrowded")),
+            Unit("on_leave", ("on_leave",), ("on_leave",))) + singles
+
+
+def _cheapest(rows: Iterable[dict], field: str) -> dict | None:
+    """The complement to hide: the smallest non-zero value first (zeros protect least), then by id."""
+    return min(rows, key=lambda r: ((r.get(field) or 0) == 0, r.get(field) or 0, r["id"]), default=None)
+
+
+def _protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, threshold: int,
+                    hidden_before: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Hidden cells of one unit in one region: ('h', hospital id) and ('w', ward id)."""
+    def starts_hidden(kind: str, r: dict) -> bool:
+        return (kind, r["id"]) in hidden_before or any(small(r.get(f), threshold) for f in unit.tests)
+
+    key = unit.tests[0]
+    hidden = {("h", h["id"]) for h in hospitals if starts_hidden("h", h)}
+    known = {h["id"] for h in hospitals if ("h", h["id"]) not in hidden}
+    hidden_h = [h for h in hospitals if ("h", h["id"]) in hidden]
+    if len(hidden_h) == 1:  # region total − the others would give it: hide a second hospital
+        extra = _cheapest((h for h in hospitals if h["id"] in known), key)
+        if extra is not None:
+            hidden.add(("h", extra["id"]))
+            known.discard(extra["id"])
+        else:  # the region's only hospital: it equals the region row, which every viewer sees
+            known.add(hidden_h[0]["id"])
+    children: dict[str, list[dict]] = {}
+    for w in wards:
+        if starts_hidden("w", w):
+            hidden.add(("w", w["id"]))
+        if w.get("ward_kind") != "icu":  # ICU wards are outside the hospital sums: a hidden one is alone
+            children.setdefault(w["hospital_id"], []).append(w)
+    for hid, ws in children.items():
+        hidden_w = [w for w in ws if ("w", w["id"]) in hidden]
+        visible_w = [w for w in ws if ("w", w["id"]) not in hidden]
+        parent_known = hid in known or ("h", hid) not in hidden
+        if parent_known and len(hidden_w) == 1 or not parent_known and not hidden_w:
+            extra = _cheapest(visible_w, key)
+            if extra is not None:
+                hidden.add(("w", extra["id"]))
+    return hidden
+
+
+def suppress_status(hospitals: list[dict], wards: list[dict], threshold: int, *,
+                    leave_policy: str = "leave_not_occupied",
+                    open_region: Callable[[str], bool] = lambda region: False) -> tuple[list[dict], list[dict]]:
+    """Hospital and ward status rows (web/status.py, all of them: the complements depend on the
+    siblings) with small counts hidden in every region the viewer does not see in full
+    (`open_region`). Returns copies; a hidden value is None."""
+    by_region: dict[str, tuple[list[dict], list[dict]]] = {}
+    for h in hospitals:
+        by_region.setdefault(h["region_code"], ([], []))[0].append(h)
+    for w in wards:
+        by_region.setdefault(w["region_code"], ([], []))[1].append(w)
+    out_h = {id(h): h for h in hospitals}
+    out_w = {id(w): w for w in wards}
+    for region, (hs, ws) in by_region.items():
+        if open_region(region):
+            continue
+        done: dict[str, set[tuple[str, str]]] = {}
+        for unit in status_units(leave_policy):
+            hidden = _protect_region(hs, ws, unit, threshold, done.get(unit.within, set()))
+            done[unit.name] = hidden
+            for kind, rows, out in (("h", hs, out_h), ("w", ws, out_w)):
+                for r in rows:
+                    if (kind, r["id"]) in hidden:
+                        row = out[id(r)] = dict(out[id(r)])
+                        for f in unit.fields:
+                            row[f] = None
+                        if unit.name == "occupancy":
+                            row["escalation_level"], row["escalation_rule"] = None, SUPPRESSED
+    return [out_h[id(h)] for h in hospitals], [out_w[id(w)] for w in wards]
+
+
+# ------------------------------------------------------------------------------------- waiting lists
+WAIT_BUCKETS = ("le_30", "le_60", "le_90", "le_180", "gt_180")
+WAIT_SHARES = ("share_within_limit", "share_over_180")
+
+
+def suppress_wait_row(row: dict, threshold: int) -> dict:
+    """One waiting-list row (MVO group × phase) for a viewer outside its region."""
+    row = dict(row)
+    if small(row.get("waiting"), threshold):  # 1..N waiting: nothing of the row tells more
+        for f in ("waiting", "with_deviation", *WAIT_BUCKETS, *WAIT_SHARES):
+            if f in row:
+                row[f] = None
+        return row
+    hidden = [b for b in WAIT_BUCKETS if small(row.get(b), threshold)]
+    if len(hidden) == 1:  # waiting − the other buckets would give it back
+        extra = _cheapest(({"id": b, "v": row.get(b)} for b in WAIT_BUCKETS if b not in hidden and b in row), "v")
+        if extra is not None:
+            hidden.append(extra["id"])
+    if small(row.get("with_deviation"), threshold):
+        hidden.append("with_deviation")
+    for f in hidden:
+        row[f] = None
+    if hidden:  # a share and its base give a count back
+        for f in WAIT_SHARES:
+            if f in row:
+                row[f] = None
+    return row
+
+
+# ------------------------------------------------------------------------------------- out of area
+def suppress_matrix(cells: dict[tuple[str, str], int], regions: Iterable[str], threshold: int, *,
+                    open_cell: Callable[[str, str], bool] = lambda home, treating: False
+                    ) -> dict[tuple[str, str], int | None]:
+    """Out-of-area patients per (home region, treating region); a missing pair is 0. Returns the cells to
+    show: those given, plus any zero cell hidden as a complement, a hidden one as None. Cells the viewer
+    sees in full (`open_cell`: its own region reports them) are never hidden; the complements are taken
+    among the others."""
+    regions = sorted(set(regions) | {h for h, _ in cells} | {t for _, t in cells})
+    value = lambda c: cells.get(c, 0)  # noqa: E731
+    candidates = {(h, t) for h in regions for t in regions if (h != t or (h, t) in cells) and not open_cell(h, t)}
+    hidden = {c for c in candidates if small(value(c), threshold)}
+
+    def cheapest(line: Iterable[tuple[str, str]]):
+        return min(line, key=lambda c: (value(c) == 0, value(c), c), default=None)
+
+    changed = True
+    while changed:
+        changed = False
+        for axis in (0, 1):  # rows (home region), then columns (treating region)
+            for r in regions:
+                line = [c for c in hidden if c[axis] == r]
+                if len(line) == 1:
+                    extra = cheapest(c for c in candidates - hidden if c[axis] == r)
+                    if extra is not None:
+                        hidden.add(extra)
+                        changed = True
+        for cell, cols_a, rows_b in _bridges(hidden):  # link the two sides: the bridge is then on a cycle
+            extra = cheapest(c for c in candidates - hidden if c[0] in rows_b and c[1] in cols_a)
+            if extra is not None:
+                hidden.add(extra)
+                changed = True
+                break
+    shown: dict[tuple[str, str], int | None] = {c: n for c, n in cells.items() if c not in hidden}
+    shown.update({c: None for c in hidden})
+    return dict(sorted(shown.items()))
+
+
+def _bridges(hidden: set[tuple[str, str]]):
+    """Hidden cells whose removal splits the hidden cells' graph (rows and columns as nodes): the sums of
+    one side give such a cell. Yields (cell, the columns on its row's side, the rows on its column's side)."""
+    for cell in sorted(hidden):
+        rest = hidden - {cell}
+        side_a = _component(rest, ("r", cell[0]))
+        if ("c", cell[1]) not in side_a:
+            side_b = _component(rest, ("c", cell[1]))
+            yield cell, {code for kind, code in side_a if kind == "c"}, {code for kind, code in side_b if kind == "r"}
+
+
+def _component(cells: set[tuple[str, str]], start: tuple[str, str]) -> set[tuple[str, str]]:
+    seen, todo = {start}, [start]
+    while todo:
+        kind, code = todo.pop()
+        for h, t in cells:
+            nxt = ("c", t) if kind == "r" and h == code else ("r", h) if kind == "c" and t == code else None
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
