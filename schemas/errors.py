@@ -8,6 +8,8 @@ side: a record the codec refuses to encode.
 
 from __future__ import annotations
 
+from schemas.privacy import clean_text
+
 __all__ = [
     "DecodeError",
     "GarbageError",
@@ -25,6 +27,8 @@ class DecodeError(Exception):
     rule_id = "DEC-000"
 
     def __init__(self, message: str):
+        # A message may quote the bytes that failed (a library's own error text): never a PIN in it.
+        message = clean_text(message)
         super().__init__(message)
         self.message = message
 

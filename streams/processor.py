@@ -152,7 +152,7 @@ class Processor:
         version += 1
         for wid, st in touched_wards.items():
             batch.add("ward_current", status_row(st, version, None))
-            out.ward_status.append(status_message(st))
+            out.ward_status.append(privacy.clean_message(status_message(st)))
         for pair in sorted(touched_pairs):
             n = self.beds.matrix.get(pair, 0)
             batch.add("out_of_area_current", OutOfAreaRow(pair[0], pair[1], n, version))
@@ -160,7 +160,7 @@ class Processor:
         for key in sorted(touched_contacts):
             c = self.waitlist.contacts[key]
             batch.add("waitlist_contacts", ContactRow.of(c, version))
-            out.waitlist.append(contact_message(c))
+            out.waitlist.append(privacy.clean_message(contact_message(c)))
         if self.contact_store is not None:
             self.stored_contacts.add(touched_contacts)
         for sender, (region, last) in senders.items():
@@ -219,7 +219,7 @@ class Processor:
 
     def _verdict(self, rec: SourceRecord, record, now) -> Verdict:
         if isinstance(record, DecodeError):
-            return decoding_verdict(record.rule_id, str(record))
+            return decoding_verdict(record.rule_id, privacy.clean_text(str(record)))
         ctx = self._ctx(now)
         ctx.expected_topic = BEDS if rec.topic == self.beds_topic else WAITLIST
         ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
@@ -253,13 +253,16 @@ class Processor:
 
     def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: Batch, out: Outputs):
         rule_ids = verdict.rule_ids
-        messages = [v.message for v in verdict.violations]
+        # Everything below leaves the processor (topic, store, API): each text is cleaned here once more,
+        # whatever the rules did, since a message may quote the input.
+        messages = [privacy.clean_text(v.message) for v in verdict.violations]
         if self.metrics:
             for r in rule_ids:
                 self.metrics.rejections.labels(r).inc()
         record = verdict.record
         if record is not None:
-            payload, fmt = json.dumps(privacy.clean(record), default=str, ensure_ascii=False), "json"
+            payload = json.dumps(privacy.clean(record), default=str, ensure_ascii=False)
+            payload, fmt = privacy.redact_text(payload), "json"  # values str()-ed by `default` included
         else:
             payload, fmt = base64.b64encode(privacy.redact_bytes(rec.value)).decode(), "base64"
         def s(key):

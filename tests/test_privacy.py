@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from schemas import privacy
@@ -47,3 +49,109 @@ def test_clean_simulated_events_usually_skip_the_field_scan():
                                                                          m.model_dump())) for m in events)
     assert not any(privacy.pin_fields(m.model_dump()) for m in events)
     assert flagged < len(events) * 0.05  # false alarms only cost the slow path; they must be rare to pay
+
+
+# -- spellings ---------------------------------------------------------------------------------------------
+
+FW = str.maketrans("0123456789", "０１２３４５６７８９")
+READ_AS_PINS = [
+    "19121212-1212", "121212-1212", "1212121212", "191212121212", "121212+1212",  # the classic forms
+    "19121212 1212", "121212 1212", "19121212 - 1212",  # a space, as people type it
+    "19121212\u20131212", "19121212\u20141212", "19121212\u22121212", "19121212\u20111212",  # en/em dash, minus
+    "19121212\u00a01212", "19121212\u20091212", "19121212\u202f1212",  # no-break, thin, narrow no-break space
+    "19121212-1212".translate(FW), "19121212\uff0d1212".translate(FW),  # full-width digits and hyphen
+    "\u0661\u0669\u0661\u0662\u0661\u0662\u0661\u0662-\u0661\u0662\u0661\u0662",  # Arabic-Indic digits
+    "1912\u200b1212-1212", "191212\u00ad121212", "1\u03019121212-1212",  # invisible characters inside
+    "19701263-4321", "701291-4321",  # samordningsnummer (day + 60)
+    "namn 8112189876 namn", "Tolvan (19121212-1212)",
+]
+NOT_PINS = [
+    "SE2321000016-0001", "SE2321000131-E000000000123",  # HSA-ids: organisation numbers have month >= 20
+    "212000-1355", "5560360793",  # organisation numbers
+    "19121232-1212", "19121200-1212", "19121312-1212",  # no such day or month
+    "2026-11-30T10:00:00+01:00", "070-123 45 67", "12345678901234",  # a date, a phone number, a long number
+    "p_53392d3200000000",
+]
+
+
+@pytest.mark.parametrize("text", READ_AS_PINS)
+def test_every_spelling_of_an_identity_number_is_found_and_redacted(text):
+    assert privacy.find_pins(text), text
+    redacted = privacy.redact_text(text)
+    assert privacy.REDACTED in redacted and not privacy.find_pins(redacted)
+    assert not any(c.isdigit() for c in redacted.replace(privacy.REDACTED, "")), redacted
+    assert privacy.pin_fields({"ward_name": text}) == ["ward_name"]
+
+
+@pytest.mark.parametrize("text", NOT_PINS)
+def test_codes_and_dates_that_are_not_identity_numbers_pass(text):
+    assert not privacy.find_pins(text) and privacy.redact_text(text) == text
+
+
+def test_no_character_reads_as_a_whole_identity_number():
+    # bytes_may_hold_pin relies on it: a PIN with a special character in it spans several characters.
+    specials = privacy.special_chars()
+    assert "\u2013" in specials and "\u00a0" in specials and "\uff11" in specials and "\u200b" in specials
+    assert "ö" not in specials and "é" not in specials
+    assert max(sum(ch.isdigit() for ch in privacy.normalize(c)) for c in specials) <= 3
+
+
+def _wire(**fields):
+    codec = SchemaSet(published_schemas())
+    model = _samples()[0]
+    d = {**model.model_dump(), **fields}
+    return codec, codec.encode_single_object(f"{NAMESPACE}.{type(model).__name__}", d)
+
+
+def test_the_byte_before_a_string_is_its_length_and_may_be_a_digit():
+    # The example: 25 bytes, so its length byte is "2" (zigzag 50): a digit before the number.
+    for name in ("19121212-1212 Tolvan Tolv", "121212-1212 Tolvan Tolv +++", "1212121212" + "x" * 17):
+        codec, data = _wire(ward_name=name)
+        assert data[data.index(name.encode()) - 1:][:1].isdigit()
+        assert privacy.bytes_may_hold_pin(data)
+        assert privacy.pin_fields(codec.decode(data).record)
+
+
+def test_the_pre_scan_sees_non_ascii_spellings():
+    for name in READ_AS_PINS:
+        codec, data = _wire(ward_name=name)
+        assert privacy.bytes_may_hold_pin(data), name
+
+
+def test_raw_payload_redaction_reads_escapes_utf16_and_lengths():
+    pin = "19121212-1212"
+    payloads = [
+        b"\x32" + pin.encode() + b"\x02",  # a truncated Avro string: length byte "2" before it
+        ('{"x": "' + "".join(f"\\u{ord(c):04x}" for c in pin) + '"}').encode(),  # JSON \u escapes
+        "".join(f"\\x{b:02x}" for b in pin.translate(FW).encode()).encode(),  # quoted bytes of full-width digits
+        pin.translate(FW).encode(),
+        pin.encode("utf-16-le"), b"\x07" + pin.encode("utf-16-be"), ("x" + pin).encode("utf-16"),
+    ]
+    for raw in payloads:
+        out = privacy.redact_bytes(raw)
+        assert len(out) == len(raw) and out != raw
+        for text in (out.decode("utf-8", "replace"), out.decode("utf-16-le", "replace"),
+                     out[1:].decode("utf-16-le", "replace"), out.decode("utf-16-be", "replace"),
+                     out[1:].decode("utf-16-be", "replace")):
+            assert not privacy.find_pins(text.replace("\x00", "")), (raw, out)
+        assert not privacy.find_pins(privacy.clean_text(out.decode("utf-8", "replace")))
+
+
+def test_clean_text_reads_control_characters_as_gaps_and_escapes_as_what_they_spell():
+    assert privacy.find_pins(privacy.clean_text("19121212\t1212")) == []
+    assert privacy.REDACTED in privacy.clean_text("19121212\x1f1212")
+    quoted = "bad: b'" + "".join(f"\\x{b:02x}" for b in "１９１２１２１２-１２１２".encode()) + "'"
+    assert "\\xef\\xbc\\x91" not in privacy.clean_text(quoted)
+    assert privacy.clean_text("Avd 4 \u2013 Kirurgi") == "Avd 4 \u2013 Kirurgi"
+
+
+def test_decoder_errors_never_quote_a_number():
+    from schemas.errors import GarbageError
+
+    err = GarbageError("string 'x19121212-1212' at byte 3")
+    assert "1212" not in str(err) and privacy.REDACTED in err.message
+
+
+def test_a_canonical_uuid_only_is_not_scanned():
+    assert privacy.pin_fields({"event_id": "19121212-1212-4abc-8def-0123456789ab"}) == []
+    assert privacy.pin_fields({"event_id": "191212121212----4abc8def0123456789ab"}) == ["event_id"]
