@@ -253,6 +253,12 @@ def written_positions(rows: dict) -> dict[tuple[str, str, int], int]:
     return {(ep, t, int(p)): int(o) for ep, t, p, o in rows["progress"]}
 
 
+def written_not_committed(written: dict[tuple[str, str, int], int], committed: int) -> int:
+    """Records a restarted worker must find written and skip: those up to each partition's written
+    position (`written`, read after a kill) that the group had not committed (`committed`)."""
+    return sum(offset + 1 for offset in written.values()) - committed
+
+
 def check_copies(rows: dict, kills: list[dict[tuple[str, str, int], int]]):
     """The design's promise about raw rows (streams/progress.py): a record at or below its partition's
     written position is skipped, so it is never written again; only a record beyond the written

@@ -14,7 +14,8 @@ from schemas.model import EVENT_TYPES
 from bedflow.publish import Publisher
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
 from tests.harness import (
-    Worker, check_copies, children, committed_total, hold_merges, store_rows, wait_until, written_positions,
+    Worker, check_copies, children, committed_total, hold_merges, store_rows, wait_until, written_not_committed,
+    written_positions,
 )
 
 
@@ -64,6 +65,9 @@ def test_sigkill_mid_run_equals_uninterrupted_run(broker, tmp_path):
                    what=f"all events in ClickHouse (have {counts(worker)})")
         assert wards(worker) == expected
         assert counts(worker)["deadletters"] == 0
+        # the last life skipped exactly what the last kill left written but not committed (the skip works)
+        assert worker.metric("bedflow_redelivered_skipped_total") == \
+            written_not_committed(kills[-1], lives[-1]["committed"]) > 0
     finally:
         worker.stop()
     rows = store_rows(worker.store_dir)

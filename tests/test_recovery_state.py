@@ -12,7 +12,9 @@ from bedflow.settings import Settings
 from schemas.model import EVENT_TYPES
 from schemas.reference import mvo_group
 from tests.factory import T0, admit, census, decided, ev, stay_event, ward
-from tests.harness import Worker, check_copies, hold_merges, store_rows, wait_until, written_positions
+from tests.harness import (
+    Worker, check_copies, hold_merges, store_rows, wait_until, written_not_committed, written_positions,
+)
 
 ORG = {"01": "SE2321000016", "03": "SE2321000018"}
 AT = T0 + dt.timedelta(days=2)  # the instant the waiting list is measured at
@@ -119,16 +121,18 @@ def test_waitlists_census_and_capacity_survive_kills_mid_run(broker, tmp_path):
     for e in events:
         pub.send(EVENT_TYPES[e["event_type"]].model_validate(e))
     assert pub.flush(60) == 0 and not pub.failed
-    kills = []
+    kills, lives = [], []
     try:
         for taken in (150, 500):
             worker.start()
-            worker.kill_mid_run(len(events), taken)
+            lives.append(worker.kill_mid_run(len(events), taken))
             kills.append(written_positions(store_rows(worker.store_dir)))
         worker.start()
         wait_until(lambda: worker.committed() >= len(events), 180, what="the worker to catch up", worker=worker)
         wait_until(lambda: worker.api("/api/v1/quality")["table_rows"]["events"] == len(events), 60,
                    what="every event in ClickHouse", worker=worker)
+        assert worker.metric("bedflow_redelivered_skipped_total") == \
+            written_not_committed(kills[-1], lives[-1]["committed"])
 
         fields = tuple(next(iter(cap_expected.values())))
         got = {r["id"]: {f: r[f] for f in fields} for r in worker.api("/api/v1/status?level=ward")["rows"]}
