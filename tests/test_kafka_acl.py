@@ -189,11 +189,15 @@ def _broker(kafka_home, **env) -> tuple[subprocess.CompletedProcess, dict[str, s
 
 
 def test_brokers_deny_by_default_over_ssl_controllers(kafka_home):
-    r, props = _broker(kafka_home, KAFKA_CONTROLLER_PROTOCOL="SSL")
+    sts = next(d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "20-kafka.yaml").read_text())
+               if d and d["kind"] == "StatefulSet")
+    env = {e["name"]: e.get("value") for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["KAFKA_CONTROLLER_PROTOCOL"] == "SSL"
+    r, props = _broker(kafka_home, KAFKA_CONTROLLER_PROTOCOL="SSL", KAFKA_BROKER_CERT_CN=env["KAFKA_BROKER_CERT_CN"])
     assert r.returncode == 0, r.stderr
     assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert props["allow.everyone.if.no.acl.found"] == "false"
-    assert props["super.users"].split(";") == ["User:admin", "User:kafka"]
+    assert props["super.users"].split(";") == ["User:admin", f"User:{env['KAFKA_BROKER_CERT_CN']}"]
     # the controllers' principal is the broker certificate's CN, asked for on the controller listener
     assert props["listener.name.controller.ssl.client.auth"] == "required"
     assert props["ssl.principal.mapping.rules"] == "RULE:^CN=([^,]+).*$/$1/,DEFAULT"
@@ -212,3 +216,11 @@ def test_a_plaintext_controller_is_a_super_user_only_on_loopback(kafka_home):
     # the one-node layout is the loopback kind
     env = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["kafka"]["environment"]
     assert (env["KAFKA_CONTROLLER_PROTOCOL"], env["KAFKA_CONTROLLER_HOST"]) == ("PLAINTEXT", "localhost")
+
+
+def test_the_access_model_is_written_down():
+    ops = (ROOT / "deploy" / "OPERATIONS.md").read_text()
+    page = ops.split("## Access model", 1)[1].split("\n## ", 1)[0]
+    for term in ("`region:XX`", "`national`", "`admin`", "detail = true", "`sender-XX`", "allow.everyone.if.no.acl.found=false",
+                 "`bedflow.beds.v1.XX`", "BEDFLOW_AUDIT_LOG", "Authorization: Bearer", "?token=", "v_analyst_"):
+        assert term in page, term
