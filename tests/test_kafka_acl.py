@@ -32,7 +32,8 @@ case "$(basename "$0") $*" in
 esac
 exit 0
 """
-TOPIC_ENV = {"KAFKA_BOOTSTRAP": "kafka:9094", "BEDFLOW_PARTITIONS": "12", "KAFKA_BEDFLOW_USER": "bedflow"}
+TOPIC_ENV = {"KAFKA_BOOTSTRAP": "kafka:9094", "BEDFLOW_PARTITIONS": "12", "KAFKA_BEDFLOW_USER": "bedflow",
+             "BEDFLOW_REGION_TOPICS": "true"}
 TOOLS = ("kafka-topics.sh", "kafka-configs.sh", "kafka-acls.sh", "kafka-storage.sh", "kafka-server-start.sh")
 
 
@@ -166,6 +167,12 @@ def test_the_topics_are_the_ones_the_workers_read(topic_job):
     assert option(calls[creates[-1]], "--topic") == [s.topic_waitlist_status]
     worker = (ROOT / "deploy" / "k8s" / "50-worker.yaml").read_text()
     assert '--describe --topic "$BEDFLOW_TOPIC_WAITLIST_STATUS"' in worker
+
+
+def test_the_topic_script_refuses_shared_input_topics(kafka_home):
+    r, calls = run("create-topics.sh", kafka_home, **(TOPIC_ENV | {"BEDFLOW_REGION_TOPICS": "false"}))
+    assert r.returncode == 2 and "BEDFLOW_REGION_TOPICS" in r.stderr
+    assert not [c for c in calls if c[0] in ("kafka-acls.sh", "kafka-topics.sh") and "--list" not in c]
 
 
 def test_deployed_workers_read_per_region_topics():

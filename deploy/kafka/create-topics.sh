@@ -33,12 +33,17 @@
 #   DERIVED_RETENTION_DAYS     ward-status / out-of-area / waitlist-status (default 7)
 #   BEDFLOW_PARTITIONS, BEDFLOW_TOPIC_BEDS, BEDFLOW_TOPIC_WAITLIST, BEDFLOW_TOPIC_DEADLETTER,
 #   BEDFLOW_TOPIC_WARD_STATUS, BEDFLOW_TOPIC_OUT_OF_AREA, BEDFLOW_TOPIC_WAITLIST_STATUS,
-#   BEDFLOW_CONSUMER_GROUP (default bedflow-processors)
+#   BEDFLOW_CONSUMER_GROUP (default bedflow-processors), BEDFLOW_REGION_TOPICS (must be true)
 #   KAFKA_SENDER_USER_PREFIX   a region's sender is user <prefix><XX> (default sender-)
 set -eu
 
 # The 21 region codes (schemas/reference; tests/test_kafka_acl.py checks the list).
 REGIONS="01 03 04 05 06 07 08 09 10 12 13 14 17 18 19 20 21 22 23 24 25"
+# The workers must read what this script creates (the same variable, from the same ConfigMap / env).
+case "${BEDFLOW_REGION_TOPICS:-}" in
+  true|True|TRUE|1|yes) ;;
+  *) echo "topic-init: BEDFLOW_REGION_TOPICS must be true: senders may write only their region's topics" >&2; exit 2;;
+esac
 
 KAFKA_HOME=${KAFKA_HOME:-/opt/kafka}
 BIN=$KAFKA_HOME/bin
