@@ -210,3 +210,11 @@ def test_the_page_opens_the_morning_report_with_the_header_not_the_url(site):
     assert asked and all(h == f"Bearer {NATIONAL_TOKEN}" and "token" not in u for u, h in asked)
     e = last(site, "/report/morning")
     assert (e["status"], e["who"], e["params"]) == (200, "skr", {"date": "2026-11-21"})
+
+
+def test_the_audit_setting(tmp_path):
+    from bedflow.settings import Settings
+
+    assert Settings(data_dir=tmp_path).resolved_audit_log() == tmp_path / "audit.log"
+    assert Settings(audit_log="stdout").resolved_audit_log() is None
+    assert Settings(audit_log=str(tmp_path / "a.log")).resolved_audit_log() == tmp_path / "a.log"
