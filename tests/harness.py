@@ -68,6 +68,39 @@ def children(pid: int, *, skip: bytes = b"") -> list[int]:
     return out
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process started by `pid`, at any depth (pid → command line), from /proc. A broker
+    started in a session of its own is still a descendant."""
+    parent, cmd = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (d / "cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z":
+                parent[int(d.name)] = int(fields[1])
+                cmd[int(d.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, ppid in parent.items():
+            if ppid == p and child not in out:
+                out[child] = cmd[child]
+                todo.append(child)
+    return out
+
+
+def gone(pid: int) -> bool:
+    """True when the process has exited (a zombie counts as gone: it runs nothing)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 class Worker:
     def __init__(self, bootstrap: str, workdir: Path, suffix: str, *, partitions: int = 3, env: dict | None = None,
                  config_file: Path | None = None):
@@ -208,6 +241,9 @@ if what == "hold_merges":
         db.command(f"ALTER TABLE {t} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1, "
                    "max_bytes_to_merge_at_min_space_in_pool = 1")
     out = {}
+elif what == "query":
+    cols, rows = db.query(sys.argv[3])
+    out = [dict(zip(cols, r)) for r in rows]
 else:
     q = lambda sql: db.query(sql)[1]
     out = {"raw": {t: q(f"SELECT count() FROM {t}")[0][0] for t in json.loads(sys.argv[3])},
@@ -227,9 +263,9 @@ print(json.dumps(out, default=str))
 """
 
 
-def _store(store_dir: Path, what: str, tables=RAW_TABLES) -> dict:
+def _store(store_dir: Path, what: str, arg) -> dict:
     root = Path(__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, json.dumps(list(tables))],
+    r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, arg],
                        cwd=root, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise AssertionError(f"store {what} failed: {r.stderr[-2000:]}")
@@ -240,13 +276,18 @@ def hold_merges(store_dir: Path, tables=RAW_TABLES):
     """Before the worker's first start: create the tables and keep ClickHouse from merging their parts.
     A ReplacingMergeTree merge drops the copies of a key within seconds, so without this a raw count
     would not show how often a row was written and a duplicate write could never fail a test."""
-    _store(store_dir, "hold_merges", tables)
+    _store(store_dir, "hold_merges", json.dumps(list(tables)))
 
 
 def store_rows(store_dir: Path, tables=RAW_TABLES) -> dict:
     """Row counts as written (`raw`, no FINAL) and after deduplication (`final`), the written position
     of every source partition (`progress`), and the keys written more than once (`*_copies`)."""
-    return _store(store_dir, "rows", tables)
+    return _store(store_dir, "rows", json.dumps(list(tables)))
+
+
+def store_query(store_dir: Path, sql: str) -> list[dict]:
+    """Rows of one query on a stopped worker's store (e.g. what it held when it stopped)."""
+    return _store(store_dir, "query", sql)
 
 
 def written_positions(rows: dict) -> dict[tuple[str, str, int], int]:
