@@ -1,12 +1,17 @@
-"""Access: every route of the real app, with an admin, a national, a region:01 token, a wrong token and
-no token, against ClickHouse (chDB) filled by the real processor and sink. Checks the status codes and
-the scope (a region:01 viewer never gets another region's detail; a national one never a small count
-below region level). The route table below must name every route the app registers: a new route
-without an entry here fails `test_every_route_is_walked`."""
+"""Access: every route of the real app, with an admin, a national (granted capacity detail), a national
+without the grant, a region:01 token, a wrong token and no token, against ClickHouse (chDB) filled by the
+real processor and sink. Checks the status codes, the scope (a region:01 viewer never gets another
+region's detail) and the suppression as an attacker would test it: no small count below region level for
+a viewer outside the reporting region, no hidden cell given back by a published sum (region total minus
+the visible hospitals, hospital minus its visible wards, the out-of-area margins) or an in-row identity,
+no number in the words of a suppressed row. The route table below must name every route the app
+registers: a new route without an entry here fails `test_every_route_is_walked`."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import re
 import threading
 
 import pytest
@@ -19,38 +24,50 @@ from schemas.model import EVENT_TYPES, NAMESPACE
 from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
-from tests.factory import admit, decided, ward
+from tests.factory import T0, admit, decided, ward
 from tests.harness import http_call
+from schemas import reference
+from tests.test_suppression import determined, matrix_equations, status_equations
 from web.access import Token
 from web.api import create_app
 from web.policy import ViewPolicy
+from web.suppression import SUPPRESSED, small
 
-ADMIN, NATIONAL, REGION = "admin-token", "national-token", "region01-token"
-TOKENS = {"admin": ADMIN, "national": NATIONAL, "region:01": REGION, "wrong": "not-a-token", "none": None}
+ADMIN, NATIONAL, BASIC, REGION = "admin-token", "national-token", "national-basic-token", "region01-token"
+TOKENS = {"admin": ADMIN, "national": NATIONAL, "national-basic": BASIC, "region:01": REGION,
+          "wrong": "not-a-token", "none": None}
 
-# Region 01: two wards with a handful of patients each; 12 and 03 one ward each (small counts everywhere).
-A, B = "SE2321000016-A101", "SE2321000016-A102"
+# Region 01: hospital H01 with two wards and a handful of patients (4: small), H02 with two wards (6 + 9,
+# two of F's patients from region 03), H04 with one ward of 7; 12 and 03 one ward each (small counts).
+A, B, F, G, K = "SE2321000016-A101", "SE2321000016-A102", "SE2321000016-F201", "SE2321000016-G202", "SE2321000016-K401"
 C, E = "SE2321000214-C201", "SE2321000018-E301"
-H01, H12, H03 = "SE2321000016-H001", "SE2321000214-H001", "SE2321000018-H001"
+H01, H02, H04 = "SE2321000016-H001", "SE2321000016-H002", "SE2321000016-H004"
+H12, H03 = "SE2321000214-H001", "SE2321000018-H001"
 P12 = dict(provider_id="SE2321000214-P001", hospital_id=H12, clinic_id="SE2321000214-K001")
 
 
 def bed_events() -> list[dict]:
+    many = [admit(F, f"f{i}", 10 + i, muni="0380" if i < 2 else "0180") for i in range(6)]
+    many += [admit(G, f"g{i}", 20 + i) for i in range(9)] + [admit(K, f"k{i}", 30 + i) for i in range(7)]
     return [
         ward(A, 0, staffed=6, hospital=H01), ward(B, 0, staffed=8, hospital=H01),
+        ward(F, 0, staffed=10, hospital=H02), ward(G, 0, staffed=12, hospital=H02),
+        ward(K, 0, staffed=20, hospital=H04),
         ward(C, 0, region="12", staffed=5, hospital=H12), ward(E, 0, region="03", staffed=4, hospital=H03),
         admit(A, "a1", 1), admit(A, "a2", 2), admit(A, "a3", 3), admit(B, "b1", 4),
-        admit(C, "c1", 5, region="12", muni="1280"), admit(C, "c2", 6, region="12", muni="1280"),
-        admit(E, "e1", 7, region="03", muni="0380"),
+        admit(C, "c1", 5, region="12", muni="1280"), admit(C, "c2", 6, region="12", muni="0180"),
+        admit(E, "e1", 7, region="03", muni="0380"), *many,
         # rejected (ward never declared): one dead letter in 01, one in 12
         admit("SE2321000016-NOPE", "x1", 8), admit("SE2321000214-NOPE", "x2", 9, region="12", muni="1280"),
     ]
 
 
 def waitlist_events() -> list[dict]:
+    # region 12: 6 waiting under 30 days and 2 for 31–60 days: one small bucket, which takes another with it
+    long_ago = (T0 - dt.timedelta(days=40)).isoformat()
     return [decided("w01-1", 1), decided("w01-2", 2), decided("w01-3", 3),
-            decided("w12-1", 4, region="12", muni="1280", **P12),
-            decided("w12-2", 5, region="12", muni="1280", **P12)]
+            *[decided(f"w12-{i}", 4 + i, region="12", muni="1280", **P12) for i in range(6)],
+            *[decided(f"w12-old{i}", 20 + i, region="12", muni="1280", decided_at=long_ago, **P12) for i in range(2)]]
 
 
 def records(codec: SchemaSet, topic: str, events: list[dict]) -> list[SourceRecord]:
@@ -100,7 +117,8 @@ def server(tmp_path_factory):
     batch, _ = Processor(codec, epoch="t").process(
         records(codec, BEDS, bed_events()) + records(codec, WAITLIST, waitlist_events()))
     Sink(db).write(batch.rows)
-    policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION, "region:01")),
+    policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
+                                Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
     s = Server(create_app(db, policy, Metrics(), ADMIN))
     s.audit = policy.audit_log
@@ -117,25 +135,142 @@ def get_json(server: Server, path: str, who: str, method: str = "GET"):
     return json.loads(body)
 
 
-# ------------------------------------------------------------------ every route: status codes
-# (method, route) → (a request path, the status per viewer). Scope checks follow per endpoint.
-OK_FOR_TOKENS = {"admin": 200, "national": 200, "region:01": 200, "wrong": 401, "none": 401}
+# ------------------------------------------------------------------ what a viewer must never get
+STATUS_COUNTS = ("occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready", "out_of_area_in")
+WAIT_COUNTS = ("waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation")
+OTHER_REGIONS = (C, E, H12, H03)  # ids of regions 12 and 03
+
+
+def no_small(rows: list[dict], fields) -> None:
+    for r in rows:
+        for f in fields:
+            assert not small(r.get(f), 4), (r.get("id", r), f, r.get(f))
+
+
+def check_status(server, who: str, path: str, body: bytes) -> None:
+    data = json.loads(body)
+    level, rows = data["level"], data["rows"]
+    if level not in ("hospital", "ward"):
+        return
+    if who == "region:01":
+        assert rows and {r["region_code"] for r in rows} == {"01"}, path
+        return
+    if who == "admin":
+        return
+    no_small(rows, STATUS_COUNTS)
+    for r in rows:
+        if r["occupied"] is None:  # no number in the words, no level bracketing the count
+            assert r["escalation_level"] is None and not re.search(r"\d", r["escalation_rule"]), r
+            assert r["free_beds"] is None and r["occupancy_pct"] is None, r
+    differencing(server, who)
+
+
+def differencing(server, who: str) -> None:
+    """Region rows minus the visible hospitals, hospitals minus their visible wards, and the in-row
+    identities, written as equations over the hidden cells: none may be determined beyond what the
+    region rows alone give (a region's only hospital is its region row)."""
+    hs = get_json(server, "/api/v1/status?level=hospital", who)["rows"]
+    ws = get_json(server, "/api/v1/status?level=ward", who)["rows"]
+    fields = (*STATUS_COUNTS, "free_beds", "occupancy_pct")
+    hidden = {(k, r["id"], f) for k, rows in (("h", hs), ("w", ws)) for r in rows for f in fields if r[f] is None}
+    every = {(k, r["id"], f) for k, rows in (("h", hs), ("w", ws)) for r in rows for f in fields}
+    eqs = status_equations(hs, ws, "leave_not_occupied")
+    assert hidden and not determined(eqs, hidden) - determined(eqs, every)
+
+
+def check_out_of_area(server, who: str, path: str, body: bytes) -> None:
+    rows = json.loads(body)["rows"]
+    cells = {(r["home_region"], r["treating_region"]): r["patients"] for r in rows}
+    if who == "admin":
+        assert cells[("03", "01")] == 2 and cells[("01", "12")] == 1
+        return
+    own = "01" if who == "region:01" else None
+    if own:  # its own region reports these: shown as they are
+        assert cells[("03", "01")] == 2
+    no_small([{"n": n} for c, n in cells.items() if c[1] != own], ("n",))
+    assert cells[("01", "12")] is None
+    regions = sorted(reference.regions())
+    hidden = {c for c, n in cells.items() if n is None}
+    assert not determined(matrix_equations(regions), hidden), sorted(hidden)
+
+
+def check_waitlist(server, who: str, path: str, body: bytes) -> None:
+    data = json.loads(body)
+    rows = data["rows"]
+    region = data.get("region")
+    if who == "region:01":
+        assert all(r.get("region_code", region) == "01" for r in rows)
+    elif who != "admin":
+        no_small(rows, WAIT_COUNTS)
+        for r in rows:
+            assert sum(r[b] is None for b in ("le_30", "le_60", "le_90", "le_180", "gt_180")) != 1, r
+
+
+def check_region_rows(server, who: str, path: str, body: bytes) -> None:
+    data = json.loads(body)
+    if who == "region:01":
+        for rows in data.values():
+            if isinstance(rows, list):
+                assert all(r["region_code"] == "01" for r in rows), path
+
+
+def check_report(server, who: str, path: str, body: bytes) -> None:
+    html = body.decode()
+    hospitals = re.search(r'<section id="hospitals">.*?</section>', html, re.S).group(0)
+    rows = re.findall(r'<tr class="[^"]*" data-id="([^"]+)">(.*?)</tr>', hospitals, re.S)
+    if who in ("region:01", "national-basic"):
+        for other in OTHER_REGIONS:
+            assert other not in html, (who, other)
+    if who == "national-basic":  # no capacity detail: no hospital, no ward
+        assert not rows and A not in html and H01 not in html
+        return
+    assert {h for h, _ in rows} >= {H01, H02, H04}
+    if who != "national":
+        return
+    for hid, row in rows:
+        values = dict(re.findall(r'data-field="(\w+)"><span class="val">([^<]*)</span>', row))
+        for f in ("occupied", "overcrowded", "outliers", "discharge_ready"):
+            assert values[f] not in ("1", "2", "3", "4"), (hid, f, values[f])
+        if values["occupied"] == "–":
+            assert '<span class="badge esc-na">' in row and "occupancy " not in row, (hid, row)  # nor the words
+    hidden = [h for h, row in rows if re.search(r'data-field="occupied"><span class="val">–', row)]
+    assert set(hidden) >= {H01, H04} and H02 not in hidden  # H01 (4) and H04, its complement
+
+
+# ------------------------------------------------------------------ every route
+# (method, route) → [(a request path, the status per viewer)], and the check of a 200's content.
+OK_FOR_TOKENS = {"admin": 200, "national": 200, "national-basic": 200, "region:01": 200, "wrong": 401, "none": 401}
+DETAIL = OK_FOR_TOKENS | {"national-basic": 403}
 OPEN = {who: 200 for who in TOKENS}
 ROUTES = {
-    ("GET", "/"): ("/", OPEN),
-    ("GET", "/static"): ("/static/app.js", OPEN),
+    ("GET", "/"): ([("/", OPEN)], None),
+    ("GET", "/static"): ([("/static/app.js", OPEN)], None),
     ("HEAD", "/static"): None,  # aiohttp's HEAD twin of the static route: checked through GET
-    ("GET", "/api/v1/reference"): ("/api/v1/reference", OK_FOR_TOKENS),
-    ("GET", "/api/v1/status"): ("/api/v1/status?level=ward", OK_FOR_TOKENS),
-    ("GET", "/api/v1/out-of-area"): ("/api/v1/out-of-area?window=now", OK_FOR_TOKENS),
-    ("GET", "/api/v1/waitlist"): ("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),
-    ("GET", "/api/v1/waitlist/snapshots"): ("/api/v1/waitlist/snapshots?month=2026-11", OK_FOR_TOKENS),
-    ("POST", "/api/v1/waitlist/snapshots/close"): ("/api/v1/waitlist/snapshots/close?month=2026-11",
-                                                   OK_FOR_TOKENS | {"national": 403, "region:01": 403}),
-    ("GET", "/api/v1/deadletters"): ("/api/v1/deadletters?limit=100", OK_FOR_TOKENS),
-    ("GET", "/api/v1/quality"): ("/api/v1/quality", OK_FOR_TOKENS),
-    ("GET", "/metrics"): ("/metrics", OK_FOR_TOKENS),
-    ("GET", "/report/morning"): ("/report/morning?date=2026-11-21", OK_FOR_TOKENS),
+    ("GET", "/api/v1/reference"): ([("/api/v1/reference", OK_FOR_TOKENS)], None),
+    ("GET", "/api/v1/status"): ([
+        ("/api/v1/status?level=nation", OK_FOR_TOKENS),
+        ("/api/v1/status?level=region", OK_FOR_TOKENS),
+        ("/api/v1/status?level=hospital", DETAIL),
+        ("/api/v1/status?level=ward", DETAIL),
+        ("/api/v1/status?level=ward&region=01", DETAIL),
+        (f"/api/v1/status?level=ward&hospital={H02}", DETAIL),
+        ("/api/v1/status?level=hospital&region=12", DETAIL | {"region:01": 403}),
+        (f"/api/v1/status?level=nation&hospital={H01}", OK_FOR_TOKENS | {w: 400 for w in ("admin", "national",
+                                                                            "national-basic", "region:01")}),
+    ], check_status),
+    ("GET", "/api/v1/out-of-area"): ([(f"/api/v1/out-of-area?window={w}", OK_FOR_TOKENS) for w in ("now", "30d")],
+                                     check_out_of_area),
+    ("GET", "/api/v1/waitlist"): ([("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),
+                                   ("/api/v1/waitlist?region=01", OK_FOR_TOKENS)], check_waitlist),
+    ("GET", "/api/v1/waitlist/snapshots"): ([("/api/v1/waitlist/snapshots?month=2026-11", OK_FOR_TOKENS)],
+                                            check_waitlist),
+    ("POST", "/api/v1/waitlist/snapshots/close"): ([("/api/v1/waitlist/snapshots/close?month=2026-11",
+                                                    OK_FOR_TOKENS | {"national": 403, "national-basic": 403,
+                                                                     "region:01": 403})], None),
+    ("GET", "/api/v1/deadletters"): ([("/api/v1/deadletters?limit=100", OK_FOR_TOKENS)], check_region_rows),
+    ("GET", "/api/v1/quality"): ([("/api/v1/quality", OK_FOR_TOKENS)], check_region_rows),
+    ("GET", "/metrics"): ([("/metrics", OK_FOR_TOKENS)], None),
+    ("GET", "/report/morning"): ([("/report/morning?date=2026-11-21", OK_FOR_TOKENS)], check_report),
 }
 
 
@@ -144,12 +279,21 @@ def test_every_route_is_walked(server):
     for route in server.app.router.routes():
         registered.add((route.method, route.resource.canonical))
     assert registered == set(ROUTES), "a route without an entry (and an access check) in ROUTES"
+    # the month is closed first, so the snapshots have rows to check
+    get_json(server, "/api/v1/waitlist/snapshots/close?month=2026-11", "admin", method="POST")
+    checked = 0
     for key, entry in ROUTES.items():
         if entry is None:
             continue
-        path, expected = entry
-        got = {who: server.call(key[0], path, token)[0] for who, token in TOKENS.items()}
-        assert got == expected, (key, got)
+        paths, check = entry
+        for path, expected in paths:
+            for who, token in TOKENS.items():
+                status, body = server.call(key[0], path, token)
+                assert status == expected[who], (key, path, who, status, body[:200])
+                if status == 200 and check is not None:
+                    check(server, who, path, body)
+                    checked += 1
+    assert checked > 40
 
 
 def test_a_route_registered_around_the_access_module_is_refused(tmp_path):
@@ -176,17 +320,24 @@ def test_status_scope(server):
     assert {r["region_code"] for r in mine} == {"01"}
     assert {r["id"]: r for r in mine}[A]["occupied"] == 3  # its own small counts are shown
     national = {r["id"]: r for r in get_json(server, "/api/v1/status?level=ward", "national")["rows"]}
-    assert set(national) == {A, B, C, E}
+    assert set(national) == {A, B, F, G, K, C, E}
     assert national[A]["occupied"] is None and national[A]["staffed_beds"] == 6
     assert national[A]["occupancy_pct"] is None and national[A]["free_beds"] is None
-    hospitals = get_json(server, "/api/v1/status?level=hospital", "region:01")["rows"]
-    assert {r["region_code"] for r in hospitals} == {"01"}
+    assert national[F]["occupied"] == 6 and national[G]["occupied"] == 9
+    assert national[K]["occupied"] is None  # 7, but its hospital is the complement of H01: K alone would give it
+    hospitals = {r["id"]: r for r in get_json(server, "/api/v1/status?level=hospital", "national")["rows"]}
+    # region 01 = 26: H01 (4) hidden, and H04 (7) with it, so 26 − 15 tells only H01 + H04
+    assert (hospitals[H01]["occupied"], hospitals[H02]["occupied"], hospitals[H04]["occupied"]) == (None, 15, None)
+    assert hospitals[H01]["escalation_rule"] == SUPPRESSED
+    assert {r["region_code"] for r in get_json(server, "/api/v1/status?level=hospital", "region:01")["rows"]} == {"01"}
     for level in ("ward", "hospital"):
         assert server.call("GET", f"/api/v1/status?level={level}&region=12", REGION)[0] == 403
+        assert server.call("GET", f"/api/v1/status?level={level}", BASIC)[0] == 403  # detail is a grant
     # region level and above: aggregates, the same for everyone
     regions = {who: {r["id"]: r["occupied"] for r in get_json(server, "/api/v1/status?level=region", who)["rows"]}
-               for who in ("admin", "national", "region:01")}
-    assert regions["admin"] == regions["national"] == regions["region:01"] == {"01": 4, "03": 1, "12": 2}
+               for who in ("admin", "national", "national-basic", "region:01")}
+    assert len({json.dumps(v, sort_keys=True) for v in regions.values()}) == 1
+    assert regions["admin"] == {"01": 26, "03": 1, "12": 2}
 
 
 def test_waitlist_scope(server):
@@ -197,12 +348,13 @@ def test_waitlist_scope(server):
     own = waiting("region:01", "01")
     assert sum(r["waiting"] for r in own.values()) == 3
     assert server.call("GET", "/api/v1/waitlist?region=12", REGION)[0] == 403
-    assert sum(r["waiting"] for r in waiting("admin", "12").values()) == 2
-    national = list(waiting("national", "12").values()) + list(waiting("national", "01").values())
-    assert len(national) == 2
-    for r in national:
-        assert r["waiting"] is None and r["le_30"] is None  # 2 and 3 waiting: small counts
-        assert r["share_within_limit"] is None and r["share_over_180"] is None  # no back door
+    assert [(r["waiting"], r["le_30"], r["le_60"]) for r in waiting("admin", "12").values()] == [(8, 6, 2)]
+    (r12,) = waiting("national", "12").values()
+    # 8 waiting is shown; 2 in 31–60 days hidden, and the 6 under 30 with them (8 − 6 would give 2)
+    assert (r12["waiting"], r12["le_30"], r12["le_60"], r12["le_90"]) == (8, None, None, 0)
+    assert r12["share_within_limit"] is None and r12["share_over_180"] is None
+    (r01,) = waiting("national", "01").values()
+    assert r01["waiting"] is None and r01["le_30"] is None and r01["share_over_180"] is None
 
 
 def test_snapshot_scope(server):
@@ -212,9 +364,24 @@ def test_snapshot_scope(server):
     assert {r["region_code"] for r in admin} == {"01", "12"}
     mine = get_json(server, "/api/v1/waitlist/snapshots?month=2026-11", "region:01")["rows"]
     assert {r["region_code"] for r in mine} == {"01"} and sum(r["waiting"] for r in mine) == 3
-    national = get_json(server, "/api/v1/waitlist/snapshots?month=2026-11", "national")["rows"]
-    assert {r["region_code"] for r in national} == {"01", "12"}
-    assert all(r["waiting"] is None for r in national)
+    national = {r["region_code"]: r for r in get_json(server, "/api/v1/waitlist/snapshots?month=2026-11",
+                                                         "national")["rows"]}
+    assert national["01"]["waiting"] is None
+    assert (national["12"]["waiting"], national["12"]["le_60"], national["12"]["le_30"]) == (8, None, None)
+
+
+def test_out_of_area_scope(server):
+    def cells(who):
+        return {(r["home_region"], r["treating_region"]): r["patients"]
+                for r in get_json(server, "/api/v1/out-of-area?window=now", who)["rows"]}
+
+    assert cells("admin") == {("03", "01"): 2, ("01", "12"): 1}
+    national = cells("national")
+    assert national[("03", "01")] is None and national[("01", "12")] is None
+    # row 03 and column 12 each had one hidden cell: a complement each (zero cells, shown as hidden)
+    assert sum(1 for c in national if c[0] == "03") >= 2 and sum(1 for c in national if c[1] == "12") >= 2
+    mine = cells("region:01")
+    assert mine[("03", "01")] == 2 and mine[("01", "12")] is None  # 01 reports the first, not the second
 
 
 def test_deadletter_and_quality_scope(server):
@@ -243,15 +410,16 @@ def test_morning_report_scope(server):
         assert status == 200
         return body.decode()
 
-    admin, mine, national = report("admin"), report("region:01"), report("national")
+    admin, mine, national, basic = report("admin"), report("region:01"), report("national"), report("national-basic")
     # every ward is stale at the picture (no event since the day before): the gaps list wards
     for ward_id in (A, C, E):
         assert ward_id in admin
     assert A in mine and C not in mine and E not in mine  # other regions' wards and hospitals: not listed
     assert H01 in mine and H12 not in mine and H03 not in mine
     assert H12 in national and H12 in admin
+    assert H01 not in basic and A not in basic  # no capacity detail without the grant
     # every viewer sees the regions (aggregates)
-    for html in (admin, mine, national):
+    for html in (admin, mine, national, basic):
         assert "Region Skåne" in html and "Region Uppsala" in html
 
 

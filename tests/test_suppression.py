@@ -84,9 +84,9 @@ def status_equations(hospitals: list[dict], wards: list[dict], leave_policy: str
             else:
                 eqs.append(({c("occupied"): 1, c("present"): -1}, 0))
             eqs.append(({c("occupancy_pct"): 1, c("occupied"): -100 / r["staffed_beds"]}, 0))
-            if r["free_beds"] > 0:
+            if (r["free_beds"] or 0) > 0:  # None: hidden, and the attacker cannot tell the branch
                 eqs.append(({c("free_beds"): 1, c("occupied"): 1}, r["staffed_beds"]))
-            if r["overcrowded"] > 0 and kind == "w":  # a hospital's is the sum of its wards'
+            if (r["overcrowded"] or 0) > 0 and kind == "w":  # a hospital's is the sum of its wards'
                 eqs.append(({c("overcrowded"): 1, c("occupied"): -1}, -r["staffed_beds"]))
     return eqs
 
