@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 
 from bedflow.config import Config
 from bedflow.settings import Settings
+from schemas import reference
 from schemas.codec import ConfluentRegistry, SchemaSet
 from schemas.generate import published_schemas
 from schemas.model import NAMESPACE, Event
@@ -59,8 +60,15 @@ class Publisher:
         else:
             self.failed.append(str(err))
 
+    def topic_for(self, contract_topic: str, region_code: str | None) -> str:
+        """The topic to write: the contract's, or with region topics on (deploy/) the sender's own region's
+        (`<topic>.<region_code>`, the only one its Kafka ACL lets it write)."""
+        topic = self.topics.get(contract_topic, contract_topic)
+        known = region_code in reference.regions()  # a malformed event's region is never a topic name
+        return f"{topic}.{region_code}" if self.settings.region_topics and known else topic
+
     def send(self, ev: Event, value: bytes | None = None):
-        topic = self.topics[ev.topic]
+        topic = self.topic_for(ev.topic, ev.region_code)
         payload = value if value is not None else self.encode(ev)
         self.send_raw(topic, ev.key().encode(), payload)
 
@@ -200,7 +208,7 @@ def publish_stream(pub: Publisher, stream: Iterable[dict], *, speed: float = 0.0
                 continue
             except Exception:  # noqa: BLE001
                 pass
-        topic = pub.topics.get(cls.topic if cls else "bedflow.beds.v1", pub.settings.topic_beds)
+        topic = pub.topic_for(cls.topic if cls else "bedflow.beds.v1", str(e.get("region_code") or "") or None)
         pub.send_raw(topic, str(e.get("ward_id", "")).encode(), json.dumps(e, default=str).encode())
         n += 1
     return n

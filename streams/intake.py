@@ -38,7 +38,9 @@ class IntakeOptions:
 
     bootstrap: str
     consumer_group: str
-    topics: tuple[str, ...]
+    # One agent per entry: a topic, or a group of topics read as one (the per-region input topics of
+    # one contract topic, e.g. bedflow.beds.v1.01 … .25, where each sender may write only its own).
+    topics: tuple[str | tuple[str, ...], ...]
     partitions: int
     batch_size: int = 5000
     batch_seconds: float = 0.2
@@ -78,9 +80,10 @@ def build_app(opts: IntakeOptions, submit: Submit):
     )
     inflight = asyncio.Semaphore(2)  # batches handed over but not yet written: bounds memory
 
-    def make_agent(topic_name: str):
-        topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
+    def make_agent(names: tuple[str, ...]):
+        topic = app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                           value_serializer="raw", partitions=opts.partitions)
+        topic_name = names[0]
 
         async def consume(stream):
             manual = stream.noack()  # acks are ours: only after the batch is written
@@ -129,8 +132,8 @@ def build_app(opts: IntakeOptions, submit: Submit):
         consume.__name__ = f"consume_{topic_name.replace('.', '_').replace('-', '_')}"
         app.agent(topic, name=f"bedflow.{consume.__name__}")(consume)
 
-    for name in opts.topics:
-        make_agent(name)
+    for entry in opts.topics:
+        make_agent((entry,) if isinstance(entry, str) else tuple(entry))
     return app
 
 
