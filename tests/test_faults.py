@@ -14,7 +14,7 @@ from schemas.model import EVENT_TYPES
 from bedflow.publish import Publisher
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
 from tests.harness import (
-    Worker, check_copies, children, committed_total, hold_merges, store_rows, wait_until, written_not_committed,
+    Worker, check_copies, children, committed_total, gone, hold_merges, store_rows, wait_until, written_not_committed,
     written_positions,
 )
 
@@ -130,14 +130,6 @@ def test_clickhouse_outage_loses_nothing(broker, tmp_path):
         worker.stop()
 
 
-def _gone(pid: int) -> bool:
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broker, tmp_path):
     """The worker is two processes (streams/intake.py). SIGKILL of the processing parent alone must end
     the intake child too (no orphan keeps consuming); SIGKILL of the intake alone must end the parent with
@@ -145,7 +137,9 @@ def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broke
     events = bulk_events(8_000, seed=13)
     expected = expected_ward_numbers(expected_state(events))
     worker = Worker(broker.bootstrap, tmp_path, f"half{random.randrange(10**6)}")
+    hold_merges(worker.store_dir)
     publish(worker, events)
+    kills = []
     try:
         worker.start()
         wait_until(lambda: worker.processed() > 0, 60, what="the worker to take records")
@@ -153,13 +147,15 @@ def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broke
         assert len(intake) == 1, intake
         os.kill(worker.proc.pid, signal.SIGKILL)  # the parent only
         worker.proc.wait(10)
-        wait_until(lambda: _gone(intake[0]), 10, what="the orphaned intake to exit")
+        wait_until(lambda: gone(intake[0]), 10, what="the orphaned intake to exit")
+        kills.append(written_positions(store_rows(worker.store_dir)))
 
         worker.start()
         wait_until(lambda: worker.processed() > 0 or caught_up(worker, len(events)), 60, what="records again")
         (intake,) = children(worker.proc.pid, skip=b"resource_tracker")
         os.kill(intake, signal.SIGKILL)  # the child only
         assert worker.proc.wait(30) == 70
+        kills.append(written_positions(store_rows(worker.store_dir)))
 
         worker.start()
         wait_until(lambda: caught_up(worker, len(events)), 180, what="the worker to catch up")
@@ -168,6 +164,9 @@ def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broke
         assert wards(worker) == expected
     finally:
         worker.stop()
+    rows = store_rows(worker.store_dir)
+    assert rows["final"]["events"] == len(events)
+    check_copies(rows, kills)
 
 
 def test_a_second_write_of_a_written_record_fails_the_copy_check(tmp_path):

@@ -93,7 +93,8 @@ def contacts() -> tuple[list[dict], dict]:
         events.append(decided(c, i * 0.01, "01", phase=phase, mvo=mvo, decided_at=decided_at.isoformat()))
         after = 60 * 24 + i * 0.01  # a day after T0, before AT
         if i % 7 == 0:
-            closes.append(ev("ContactPerformed", after, "01", contact_id=c, started_at=(T0 + dt.timedelta(minutes=after)).isoformat(),
+            started = (T0 + dt.timedelta(minutes=after)).isoformat()
+            closes.append(ev("ContactPerformed", after, "01", contact_id=c, started_at=started,
                              performing_provider_id="SE2321000016-P001", performing_region_code="01"))
         elif i % 11 == 0:
             closes.append(ev("ContactRemoved", after, "01", contact_id=c, reason="no_longer_needed",
