@@ -91,7 +91,7 @@ def _normal_with_index(text: str) -> tuple[str, list[int]]:
 def _spans(text: str, pattern: re.Pattern = PIN_RE) -> list[tuple[int, int]]:
     """(start, end) in `text` of every PIN-like run, read in normal form."""
     if text.isascii():
-        return [m.span() for m in pattern.finditer(text)]
+        return [m.span() for m in pattern.finditer(text)] if pattern.search(text) else []
     if not pattern.search(text.translate(_TABLE)):
         return []
     norm, index = _normal_with_index(text)
@@ -367,8 +367,10 @@ def clean_text(text: str) -> str:
     """Text safe to store: control characters replaced (read as spaces when looking for a PIN, since a
     reader sees a gap there), PIN-like numbers redacted, and escapes (`\\u0031`, `\\x31`, as decoder
     messages may quote bytes) read as what they spell."""
-    spans = _spans(CONTROL_RE.sub(" ", text))
-    out = _replace(CONTROL_RE.sub("\ufffd", text), spans)
+    if CONTROL_RE.search(text) is None:  # the usual case
+        out = _replace(text, _spans(text))
+    else:
+        out = _replace(CONTROL_RE.sub("\ufffd", text), _spans(CONTROL_RE.sub(" ", text)))
     if "\\" in out:
         raw = out.encode("utf-8", "surrogatepass")
         cleaned = redact_bytes(raw)
@@ -377,8 +379,17 @@ def clean_text(text: str) -> str:
     return out
 
 
+_DIRTY_RE = re.compile(r"[\x00-\x1f\x7f\\]")  # what clean_text changes besides a PIN
+
+
 def clean(value: Any) -> Any:
     """A copy safe to store: every string through clean_text."""
+    if isinstance(value, dict) and all(isinstance(v, (str, int, float, bool, type(None))) for v in value.values()):
+        # A flat record (the usual one): as is when no string needs anything, checked in one pass each.
+        strings = [v for v in value.values() if isinstance(v, str)] + [k for k in value if isinstance(k, str)]
+        if all(isinstance(k, str) for k in value) and not any(map(_DIRTY_RE.search, strings)) \
+                and not contains_pin("\x1f".join(strings)):
+            return dict(value)
     return _map_strings(value, clean_text)
 
 
