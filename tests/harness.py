@@ -254,6 +254,9 @@ else:
            "event_copies": [list(r) for r in q(
                "SELECT event_id, groupUniqArray((epoch, source_topic, source_partition, source_offset)), "
                "count() FROM events GROUP BY event_id HAVING count() > 1")],
+           # how many processed batches (one ingest instant each) the copied events come from
+           "copied_batches": q("SELECT uniqExact(ingested_at) FROM events WHERE event_id IN "
+                               "(SELECT event_id FROM events GROUP BY event_id HAVING count() > 1)")[0][0],
            "ward_status_copies": [list(r) for r in q(
                "SELECT event_id, count() FROM ward_status GROUP BY ward_id, at, event_id HAVING count() > 1")],
            "deadletter_copies": q("SELECT count() FROM (SELECT 1 FROM deadletters GROUP BY epoch, source_topic, "
