@@ -393,3 +393,21 @@ async def _page_scenario():
     finally:
         await runner.cleanup()
     assert not errors, errors
+
+
+def test_report_hidden_hospital_shows_dashes_a_note_and_no_escalation_words(report):
+    from dataclasses import replace
+    from web.suppression import SUPPRESSED
+
+    rep = replace(report, regions=[replace(r, hospitals=list(r.hospitals)) for r in report.regions])
+    plain = render_morning_report(rep)
+    assert "– = dolt" not in plain  # nothing hidden: no note
+    h = rep.regions[0].hospitals[0]
+    rep.regions[0].hospitals[0] = replace(h, today=replace(h.today, occupied=None, free=None, occupancy_pct=None,
+                                                           overcrowded=None, escalation_level=None,
+                                                           escalation_rule=SUPPRESSED))
+    out = render_morning_report(rep)
+    assert "– = dolt" in out and "hidden" in out
+    row = re.search(rf'<tr class="[^"]*" data-id="{re.escape(h.id)}">(.*?)</tr>', out, re.S).group(1)
+    assert '<span class="badge esc-na">–</span>' in row and "occupancy " not in row
+    assert re.search(r'data-field="occupied"><span class="val">–</span><span class="chg "[^>]*>–<', row)

@@ -86,12 +86,17 @@ class Api:
         policy = self.policy
         stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
 
+        if level in DETAIL_LEVELS:
+            # Every hospital and ward of the viewer's scope, suppressed as a whole (a complement depends on
+            # the siblings), then the part asked for. The same for every viewer of a role: cached like the reads.
+            detail = await self._cached(f"detail:{scope.viewer.role}", lambda: detail_rows(
+                scope.own(wards), now, stale_after=stale_after, escalation=policy.escalation, senders=senders,
+                threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
+                open_region=scope.viewer.sees_detail_of))
+
         def build() -> bytes:  # a few thousand wards: off the event loop, so other requests are not held up
             if level in DETAIL_LEVELS:
-                rows = detail_rows(scope.own(wards), now, stale_after=stale_after, escalation=policy.escalation,
-                                   senders=senders, threshold=policy.small_count_threshold,
-                                   leave_policy=policy.leave_policy, open_region=scope.viewer.sees_detail_of)[level]
-                rows = [r for r in rows if (not region or r["region_code"] == region)
+                rows = [r for r in detail[level] if (not region or r["region_code"] == region)
                         and (not hospital or r["hospital_id"] == hospital)]
             else:  # region level and above: the aggregates every viewer sees
                 ws = [w for w in wards if w["region_code"] == region] if region else wards

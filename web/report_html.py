@@ -362,7 +362,13 @@ def _hospitals_section(rep: MorningReport) -> str:
         blocks.append(f'<div class="region-block"><h3>{_e(r.name)} ({_e(r.code)})</h3>'
                       f'<table class="hospitals">{_table_head("Sjukhus / Hospital")}<tbody>{"".join(rows)}</tbody>'
                       f'</table></div>')
-    return (f'<section id="hospitals"><h2>Per sjukhus <span class="en">/ Per hospital</span></h2>'
+    hidden = any(h.today.occupied is None or h.today.outliers is None or h.today.discharge_ready is None
+                 for r in rep.regions for h in r.hospitals)
+    note = ('<p class="note">– = dolt: för få patienter för att visas utanför den rapporterande regionen, eller '
+            'dolt så att regionens summa inte avslöjar ett annat dolt tal. / – = hidden: too few patients to be '
+            'shown outside the reporting region, or hidden so that the region total does not give another hidden '
+            'number away.</p>') if hidden else ""
+    return (f'<section id="hospitals"><h2>Per sjukhus <span class="en">/ Per hospital</span></h2>{note}'
             f'{"".join(blocks) or "<p>–</p>"}</section>')
 
 
