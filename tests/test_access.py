@@ -28,7 +28,7 @@ from tests.factory import T0, admit, decided, ward
 from tests.harness import http_call
 from schemas import reference
 from tests.test_suppression import determined, matrix_equations, status_equations
-from web.access import Token
+from web.access import Token, Viewer
 from web.api import create_app
 from web.policy import ViewPolicy
 from web.suppression import SUPPRESSED, small
@@ -400,8 +400,10 @@ def test_reference_tells_the_page_who_is_looking(server):
     assert len(ref["regions"]) == 21 and "Norra" in ref["healthcare_regions"]
     assert ref["escalation"]["level3_occupancy_pct"] == 100.0
     assert (ref["stale_after_minutes"], ref["small_count_threshold"]) == (60, 4)
-    assert ref["viewer"] == {"name": "sthlm", "role": "region:01", "region": "01"}
+    assert ref["viewer"] == {"name": "sthlm", "role": "region:01", "region": "01", "detail": True}
     assert get_json(server, "/api/v1/reference", "national")["viewer"]["region"] is None
+    assert get_json(server, "/api/v1/reference", "national")["viewer"]["detail"] is True
+    assert get_json(server, "/api/v1/reference", "national-basic")["viewer"]["detail"] is False
 
 
 def test_morning_report_scope(server):
@@ -432,6 +434,24 @@ def test_region_role_without_a_code_is_refused_at_config_load(tmp_path):
         path = tmp_path / "bedflow.toml"
         path.write_text(f'[[tokens]]\nname = "x"\ntoken = "t"\nrole = "{role}"\n')
         with pytest.raises((ValueError, SystemExit)):
+            Config.load(path)
+
+
+def test_capacity_detail_is_a_grant_in_the_config_file(tmp_path):
+    from bedflow.config import Config
+
+    path = tmp_path / "bedflow.toml"
+    path.write_text('[[tokens]]\nname = "a"\ntoken = "t1"\nrole = "national"\ndetail = true\n'
+                    '[[tokens]]\nname = "b"\ntoken = "t2"\nrole = "national"\n')
+    config = Config.load(path)
+    assert config.detail_grants == {"a"}  # not given: not granted
+    policy = ViewPolicy(detail_grants=config.detail_grants)
+    assert policy.sees_detail(Viewer("national", "a")) and not policy.sees_detail(Viewer("national", "b"))
+    assert policy.sees_detail(Viewer("region:01", "c")) and policy.sees_detail(Viewer("admin", "admin"))
+    for bad in ('detail = "yes"\n', ""):
+        path.write_text('[[tokens]]\nname = "a"\ntoken = "t1"\nrole = "national"\n' + bad +
+                        ('[[tokens]]\nname = "a"\ntoken = "t2"\nrole = "national"\n' if not bad else ""))
+        with pytest.raises(SystemExit):  # not a boolean; two tokens of one name (a grant is by name)
             Config.load(path)
 
 

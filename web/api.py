@@ -237,7 +237,8 @@ def reference_data(policy: ViewPolicy, scope) -> dict:
         "stale_after_minutes": policy.stale_after_minutes,
         "small_count_threshold": policy.small_count_threshold,
         "timezone": policy.timezone,
-        "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region},
+        "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region,
+                   "detail": policy.sees_detail(scope.viewer)},  # hospital and ward levels granted
     }
 
 
