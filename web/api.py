@@ -20,7 +20,8 @@ from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain.waitlist import Limits, WaitRow, measures
-from web.access import ADMIN, PUBLIC, VIEWER, Access, Refused, Scope, error_response, scope_of
+from web.access import (ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, param_date,
+                        param_instant, param_int, param_month, param_region, scope_of)
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
 from web.suppression import suppress_matrix, suppress_wait_row
@@ -48,10 +49,6 @@ def _default(o):
     raise TypeError(type(o).__name__)
 
 
-def _bad(msg: str):
-    return error_response(msg, 400)
-
-
 class Api:
     def __init__(self, db: ClickHouse, policy: ViewPolicy, metrics):
         # metrics: the process's Prometheus metrics (duck-typed: `render()` and `api_requests`)
@@ -70,12 +67,10 @@ class Api:
     # -- handlers ------------------------------------------------------------------------------------
     async def status(self, request: web.Request):
         scope = scope_of(request)
-        level = request.query.get("level", "nation")
-        if level not in LEVELS:
-            return _bad(f"level must be one of {', '.join(LEVELS)}")
-        region, hospital = request.query.get("region"), request.query.get("hospital")
+        level = param_choice(request.query, "level", LEVELS, "nation")
+        region, hospital = param_region(request.query), request.query.get("hospital")
         if hospital and level not in DETAIL_LEVELS:  # a region or nation row of one hospital is that hospital
-            return _bad("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
+            raise BadRequest("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
         if level in DETAIL_LEVELS:
             require_detail(scope, self.policy)
             scope.require_region(region)
@@ -110,14 +105,12 @@ class Api:
         # Region × region counts: every viewer gets the matrix, small cells hidden (with complements, the
         # regions' out-of-area sums being published) outside the treating region, which reports them.
         scope = scope_of(request)
-        window = request.query.get("window", "now")
+        window = param_choice(request.query, "window", ("now", *queries.WINDOWS), "now")
         now = dt.datetime.now(dt.timezone.utc)
         if window == "now":
             m = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
-        elif window in queries.WINDOWS:
-            m = await asyncio.to_thread(queries.out_of_area_window, self.db, window, now)
         else:
-            return _bad("window must be now, 24h, 7d or 30d")
+            m = await asyncio.to_thread(queries.out_of_area_window, self.db, window, now)
         shown = suppress_matrix(m, reference.regions(), self.policy.small_count_threshold,
                                 open_cell=lambda home, treating: scope.viewer.sees_detail_of(treating))
         rows = [{"home_region": h, "treating_region": t, "patients": n} for (h, t), n in shown.items()]
@@ -125,18 +118,10 @@ class Api:
 
     async def waitlist(self, request: web.Request):
         scope = scope_of(request)
-        region = request.query.get("region")
-        if not region:
-            return _bad("region is required (2-digit county code)")
+        region = param_region(request.query, required=True)
         scope.require_region(region)
-        try:
-            phase = int(request.query["phase"]) if "phase" in request.query else None
-            at = dt.datetime.fromisoformat(request.query["at"]) if "at" in request.query else \
-                dt.datetime.now(dt.timezone.utc)
-        except ValueError:
-            return _bad("phase must be 1–5 and at an ISO 8601 instant")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.timezone.utc)
+        phase = param_int(request.query, "phase", 1, 5)
+        at = param_instant(request.query, "at", dt.datetime.now(dt.timezone.utc))
         rows = await asyncio.to_thread(waitlist_measures, self.db, region, at, self.policy.limits, phase,
                                        self.policy.exclude_deviations)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
@@ -145,10 +130,7 @@ class Api:
 
     async def snapshots(self, request: web.Request):
         scope = scope_of(request)
-        try:
-            month = dt.date.fromisoformat(request.query.get("month", "") + "-01")
-        except ValueError:
-            return _bad("month must be YYYY-MM")
+        month = param_month(request.query)
         rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
         if not rows and month_end(month, self.policy.timezone) <= dt.datetime.now(dt.timezone.utc):
             await asyncio.to_thread(close_month, self.db, month, self.policy)
@@ -157,19 +139,13 @@ class Api:
 
     async def close_snapshot(self, request: web.Request):
         # admin only: the route's rule (create_app)
-        try:
-            month = dt.date.fromisoformat(request.query.get("month", "") + "-01")
-        except ValueError:
-            return _bad("month must be YYYY-MM")
+        month = param_month(request.query)
         n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
 
     async def deadletters(self, request: web.Request):
         scope = scope_of(request)
-        try:
-            limit = max(1, min(1000, int(request.query.get("limit", "50"))))
-        except ValueError:
-            return _bad("limit must be a number")
+        limit = param_int(request.query, "limit", 1, 1000, 50)
         # The region filter is in the SQL (the limit applies to the viewer's own rows) and again here.
         rows = await asyncio.to_thread(queries.deadletters, self.db, limit, scope.region)
         return _json({"rows": scope.own(rows)})
@@ -197,10 +173,7 @@ class Api:
         from web.report_html import render_morning_report
 
         scope = scope_of(request)
-        try:
-            day = dt.date.fromisoformat(request.query.get("date", ""))
-        except ValueError:
-            day = dt.datetime.now(ZoneInfo(self.policy.timezone)).date()
+        day = param_date(request.query, "date", dt.datetime.now(ZoneInfo(self.policy.timezone)).date())
         report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope)
         return web.Response(text=render_morning_report(report), content_type="text/html", charset="utf-8")
 
