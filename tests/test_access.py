@@ -121,7 +121,7 @@ def server(tmp_path_factory):
                                 Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
     s = Server(create_app(db, policy, Metrics(), ADMIN))
-    s.audit = policy.audit_log
+    s.audit, s.db = policy.audit_log, db
     try:
         yield s
     finally:
@@ -368,6 +368,20 @@ def test_snapshot_scope(server):
                                                          "national")["rows"]}
     assert national["01"]["waiting"] is None
     assert (national["12"]["waiting"], national["12"]["le_60"], national["12"]["le_30"]) == (8, None, None)
+
+
+def test_reading_a_snapshot_never_closes_the_month(server):
+    # October has ended and region 12 had contacts open then; no one with the power to close it has
+    for who in ("national", "region:01", "admin", "national", "admin"):
+        answer = get_json(server, "/api/v1/waitlist/snapshots?month=2026-10", who)
+        assert (answer["closed"], answer["final"], answer["rows"]) == (False, False, []), who
+        assert "2026-11-22" in answer["note"] and " / " in answer["note"]  # closes at month end + 21 days
+    assert server.db.query("SELECT count() FROM waitlist_snapshots WHERE month = '2026-10-01'")[1] == [(0,)]
+    get_json(server, "/api/v1/waitlist/snapshots/close?month=2026-10", "admin", method="POST")
+    answer = get_json(server, "/api/v1/waitlist/snapshots?month=2026-10", "national")
+    assert answer["closed"] and {r["region_code"] for r in answer["rows"]} == {"12"}
+    assert answer["final"] and "note" not in answer  # closed by the admin after the 21 days: final
+    assert answer["final_at"] == "2026-11-21T23:00:00+00:00"  # Stockholm midnight (CET) in UTC
 
 
 def test_out_of_area_scope(server):

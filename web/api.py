@@ -131,11 +131,10 @@ class Api:
     async def snapshots(self, request: web.Request):
         scope = scope_of(request)
         month = param_month(request.query)
+        # Reading never closes a month (any viewer could freeze it before the regions have delivered): only
+        # the admin's POST .../close or the schedule (close_due_month) does. An open month answers no rows.
         rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        if not rows and month_end(month, self.policy.timezone) <= dt.datetime.now(dt.timezone.utc):
-            await asyncio.to_thread(close_month, self.db, month, self.policy)
-            rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        return _json({"month": month.strftime("%Y-%m"), "rows": wait_rows(scope, self.policy, rows)})
+        return _json(snapshot_answer(month, rows, self.policy.timezone, wait_rows(scope, self.policy, rows)))
 
     async def close_snapshot(self, request: web.Request):
         # admin only: the route's rule (create_app)
@@ -213,6 +212,37 @@ def reference_data(policy: ViewPolicy, scope) -> dict:
         "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region,
                    "detail": policy.sees_detail(scope.viewer)},  # hospital and ward levels granted
     }
+
+
+def snapshot_answer(month: dt.date, rows: list[dict], tz: str, shown: list[dict]) -> dict:
+    """A month's snapshot answer: the rows the viewer may see (`shown`, of the stored `rows`), whether the month
+    is closed and whether that close is final (made after month end + 21 days), with a note when it is not."""
+    final_at = snapshot_final_at(month, tz)
+    closed_at = max((_utc(r["closed_at"]) for r in rows), default=None)
+    answer = {"month": month.strftime("%Y-%m"), "closed": closed_at is not None,
+              "final": closed_at is not None and closed_at >= final_at, "final_at": final_at, "rows": shown}
+    day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
+    if closed_at is None:
+        answer["note"] = (f"månaden är inte stängd: den stängs {day} (månadsslut + 21 dagar) eller av en administratör / "
+                          f"the month is not closed: it closes on {day} (month end + 21 days) or by an admin")
+    elif not answer["final"]:
+        answer["note"] = (f"preliminär: stängd före {day} (månadsslut + 21 dagar), sena leveranser saknas / "
+                          f"preliminary: closed before {day} (month end + 21 days), late deliveries are missing")
+    return answer
+
+
+def _utc(t: dt.datetime) -> dt.datetime:  # ClickHouse hands back naive datetimes that are UTC
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
+# Regions have three weeks after month end to deliver (issue 12): a month is preliminary until then.
+SNAPSHOT_GRACE = dt.timedelta(days=21)
+
+
+def snapshot_final_at(month: dt.date, tz: str) -> dt.datetime:
+    """When a month's snapshot becomes final: local midnight, month end + 21 days (UTC)."""
+    nxt = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return dt.datetime.combine(nxt + SNAPSHOT_GRACE, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
 
 
 def month_end(month: dt.date, tz: str) -> dt.datetime:
