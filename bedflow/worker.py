@@ -27,11 +27,12 @@ from schemas.generate import published_schemas
 from schemas.model import EVENT_TYPES, WaitlistEvent
 from sinks import recovery
 from sinks.clickhouse import ClickHouse
-from sinks.writer import Sink
+from schemas.rules import store_rejection
+from sinks.writer import Refused, Sink, is_refusal, reason
 from streams.domain.waitlist import WaitlistState
 from streams.intake import Intake, IntakeOptions, exit_unwritten
-from streams.processor import Outputs, Processor, SourceRecord, parse_event
-from streams.rows import ContactRow
+from streams.processor import Outputs, Processor, SourceRecord, parse_event, status_message, status_row
+from streams.rows import ContactRow, DeadLetterRow, EventRow, OutOfAreaRow
 
 log = logging.getLogger("bedflow.worker")
 
@@ -61,14 +62,19 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.db = ClickHouse(settings.resolved_clickhouse_dsn())
         self.sink = Sink(self.db, self.metrics)
-        self.processor = Processor(
-            schema_set(settings), epoch=settings.log_epoch, rule_config=config.rules,
-            leave_policy=settings.leave_policy, clock_skew_seconds=settings.clock_skew_seconds,
-            metrics=self.metrics, topics=(settings.topic_beds, settings.topic_waitlist),
-            recent_ids=settings.recent_event_ids, contacts_in_memory=settings.contacts_in_memory,
-            contact_store=lambda keys: [row.to_contact() for row in recovery.contacts(self.db, keys)])
+        self.processor = self._processor()
         self.producer: Producer | None = None
         self._install_fault()
+
+    def _processor(self) -> Processor:
+        s = self.settings
+        return Processor(
+            schema_set(s), epoch=s.log_epoch, rule_config=self.config.rules,
+            leave_policy=s.leave_policy, clock_skew_seconds=s.clock_skew_seconds,
+            metrics=self.metrics, topics=(s.topic_beds, s.topic_waitlist),
+            recent_ids=s.recent_event_ids, contacts_in_memory=s.contacts_in_memory,
+            contact_store=lambda keys: until_reachable(
+                "reading contacts", lambda: [row.to_contact() for row in recovery.contacts(self.db, keys)]))
 
     def _install_fault(self):
         spec = self.settings.fault_clickhouse_outage
@@ -118,15 +124,63 @@ class Worker:
 
     # -- batches -------------------------------------------------------------------------------------
     def handle(self, records: list[SourceRecord]):
-        """Process and write one batch; its positions are written once the store has it."""
+        """Process and write one batch; its positions are written once the store has it. Records whose
+        rows the store refuses are dead-lettered (SNK-001) before the progress rows vouch for the batch."""
         batch, out = self.processor.process(records)
-        self.sink.write(batch.rows)
+        rows = dict(batch.rows)
+        progress = rows.pop("progress")
+        refused = self.sink.write(rows)
+        blamed = self._dead_letter_refused(rows, refused, out) if refused else []
+        if self.sink.write({"progress": progress}):
+            raise RuntimeError("ClickHouse refused a progress row")  # the batch stays unacked
         self.processor.progress.commit()
+        if blamed:
+            self._rebuild_without(blamed, rows, out)
         self.metrics.sink_lag_seconds.set(0)
         now = dt.datetime.now(dt.timezone.utc)
         for region, newest in self.processor.newest_by_region.items():
             self.metrics.freshness_seconds.labels(region).set(max(0.0, (now - newest).total_seconds()))
         return out
+
+    def _dead_letter_refused(self, rows: dict, refused: list[Refused], out: Outputs) -> list[EventRow]:
+        """Dead-letter the accepted records whose rows the store refused, and take back what of them
+        was written: the batch's other records are in the store, these are in the dead letters."""
+        blamed, unexplained = blame(rows["events"], refused)
+        for r in unexplained:  # a dead letter itself, or a row no record of the batch explains
+            log.error("ClickHouse refused a %s row no record of the batch explains (%s); not written",
+                      r.table, r.reason)
+        if not blamed:
+            return []
+        now = dt.datetime.now(dt.timezone.utc)
+        dead = [dead_letter_row(e, why, now) for e, why in blamed]
+        self.sink.write({"deadletters": dead})
+        self.sink.forget([e.event_id for e, _ in blamed])
+        self.metrics.rejections.labels("SNK-001").inc(len(dead))
+        out.deadletters += [dead_letter_message(d) for d in dead]
+        for d in dead:
+            log.warning("rejected %s:%s@%s rules=SNK-001 (after acceptance: the store refused it)",
+                        d.source_topic, d.source_partition, d.source_offset)
+        return [e for e, _ in blamed]
+
+    def _rebuild_without(self, blamed: list[EventRow], rows: dict, out: Outputs):
+        """The processor applied the blamed records: rebuild it from the store (which no longer holds
+        them) and write the current rows of what this batch touched again, from the clean state."""
+        log.warning("rebuilding the worker's state without %d dead-lettered records", len(blamed))
+        self.processor = self._processor()
+        until_reachable("rebuilding the state", self.restore)
+        version = time.time_ns()
+        wards = sorted({r.ward_id for r in rows["ward_current"]})
+        fresh = [status_row(self.processor.beds.status(w), version, None) for w in wards]
+        pairs = [OutOfAreaRow(h, t, self.processor.beds.matrix.get((h, t), 0), version)
+                 for h, t in sorted({(r.home_region, r.treating_region) for r in rows["out_of_area_current"]})]
+        for r in self.sink.write({"ward_current": fresh, "out_of_area_current": pairs}):
+            log.error("ClickHouse refused a rebuilt %s row (%s)", r.table, r.reason)
+        contacts = {e.entity_key for e in blamed}  # their stored state is the one before this batch
+        out.ward_status = [m for m in out.ward_status if m.get("ward_id") not in wards]
+        out.ward_status += [status_message(self.processor.beds.status(w)) for w in wards]
+        out.waitlist = [m for m in out.waitlist if m.get("contact_key") not in contacts]
+        out.out_of_area = [{"home_region": p.home_region, "treating_region": p.treating_region,
+                            "patients": p.patients} for p in pairs]
 
     def serve_batches(self, intake: Intake):
         """Run each batch from the intake in arrival order; answer with its id once written."""
@@ -177,6 +231,68 @@ class Worker:
         if left:
             log.warning("%d change messages not delivered at stop (ClickHouse has the state)", left)
         return left
+
+
+def until_reachable(what: str, read: Callable, max_backoff: float = 5.0):
+    """A read the batch cannot go on without, retried through an outage like a write (a failed read would
+    end the worker, and a restarted one would read through the same outage)."""
+    delay = 0.1
+    while True:
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001
+            if is_refusal(exc):
+                raise
+            log.warning("ClickHouse read failed while %s (%s); retrying in %.1f s", what, reason(exc), delay)
+            time.sleep(delay)
+            delay = min(max_backoff, delay * 2)
+
+
+def blame(events: list[EventRow], refused: list[Refused]) -> tuple[list[tuple[EventRow, str]], list[Refused]]:
+    """Which accepted records of a batch the refused rows come from: a row with an event id is that
+    event's; a ward's, contact's, sender's or region pair's current row is the batch's events of that
+    ward (a transfer's from-ward too), contact, sender (at that instant) or pair. Returns the blamed
+    events in batch order, each with the store's reason, and the rows that no event explains."""
+    why: dict[str, str] = {}
+    unexplained = []
+    for r in refused:
+        row = r.row
+        fields = getattr(row, "_fields", ())
+        if r.table in ("deadletters", "progress"):
+            hits = []
+        elif "event_id" in fields and row.event_id:
+            hits = [e for e in events if e.event_id == row.event_id]
+        elif "ward_id" in fields:
+            quoted = f'"{row.ward_id}"'
+            hits = [e for e in events if e.entity_key == row.ward_id or
+                    (e.event_type == "PatientTransferred" and quoted in e.payload)]
+        elif "contact_key" in fields:
+            hits = [e for e in events if e.entity_key == row.contact_key]
+        elif r.table == "sender_last_seen":
+            hits = [e for e in events if e.sender_id == row.sender_id and e.occurred_at == row.last_event_at]
+        elif r.table == "out_of_area_current":
+            hits = [e for e in events if (e.home_region, e.treating_region) == (row.home_region, row.treating_region)]
+        else:
+            hits = []
+        if not hits:
+            unexplained.append(r)
+        for e in hits:
+            why.setdefault(e.event_id, f"{r.table}: {r.reason}")
+    return [(e, why[e.event_id]) for e in events if e.event_id in why], unexplained
+
+
+def dead_letter_row(e: EventRow, why: str, now: dt.datetime) -> DeadLetterRow:
+    v = store_rejection(why)
+    return DeadLetterRow(now, e.epoch, e.source_topic, e.source_partition, e.source_offset, e.region_code, e.sender_id,
+                         e.event_type, e.event_id, [v.rule_id], [v.message], e.payload, "json")
+
+
+def dead_letter_message(d: DeadLetterRow) -> dict:
+    """The dead-letter topic's message, in the processor's form."""
+    return {"at": d.at.isoformat(), "source_topic": d.source_topic, "source_partition": d.source_partition,
+            "source_offset": d.source_offset, "region_code": d.region_code, "sender_id": d.sender_id,
+            "event_type": d.event_type, "event_id": d.event_id, "rule_ids": d.rule_ids, "messages": d.messages,
+            "payload": d.payload, "payload_format": d.payload_format}
 
 
 def run(settings: Settings, config: Config, *, admin_token: str, serve_api: bool = True,
