@@ -24,7 +24,7 @@ def view_policy(settings: Settings, config: Config) -> ViewPolicy:
         exclude_deviations=config.exclude_deviations,
         tokens=tuple(config.tokens),
         public_paths=tuple(config.public_paths),
-        audit_log=settings.data_dir / "audit.log",
+        audit_log=settings.resolved_audit_log(),
         leave_policy=settings.leave_policy,
         detail_grants=config.detail_grants,
     )

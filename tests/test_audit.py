@@ -218,3 +218,28 @@ def test_the_audit_setting(tmp_path):
     assert Settings(data_dir=tmp_path).resolved_audit_log() == tmp_path / "audit.log"
     assert Settings(audit_log="stdout").resolved_audit_log() is None
     assert Settings(audit_log=str(tmp_path / "a.log")).resolved_audit_log() == tmp_path / "a.log"
+
+
+def test_the_audit_setting_reaches_the_app(tmp_path, capsys):
+    """bedflow/views.py hands the setting to the policy; the app writes where it says: the file, or JSON
+    lines on stdout (and then no file)."""
+    from bedflow.config import Config
+    from bedflow.settings import Settings
+    from bedflow.views import view_policy
+
+    data = tmp_path / "data"
+    assert view_policy(Settings(data_dir=data), Config()).audit_log == data / "audit.log"
+    assert view_policy(Settings(audit_log=str(tmp_path / "a.log")), Config()).audit_log == tmp_path / "a.log"
+    policy = view_policy(Settings(data_dir=data, audit_log="stdout"), Config())
+    assert policy.audit_log is None
+    capsys.readouterr()
+    s = Server(create_app(None, policy, Metrics(), ADMIN_TOKEN))
+    try:
+        assert s.call("GET", "/api/v1/reference", ADMIN_TOKEN)[0] == 200
+        assert s.call("GET", "/api/v1/reference?token=x", None)[0] == 401
+    finally:
+        s.stop()
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["route"], e["status"], e["who"]) for e in out] == [("/api/v1/reference", 200, "admin"),
+                                                                  ("/api/v1/reference", 401, None)]
+    assert "x" not in out[1]["params"].values() and not data.exists()  # no file written

@@ -21,7 +21,7 @@ class ViewPolicy:
     exclude_deviations: bool = True         # waiting-list shares leave out contacts with a deviation
     tokens: tuple[Token, ...] = ()
     public_paths: tuple[str, ...] = ()      # served without a token
-    audit_log: Path = Path(".bedflow/audit.log")
+    audit_log: Path | None = Path(".bedflow/audit.log")  # None: JSON lines on stdout (the cluster's log system)
     leave_policy: str = "leave_not_occupied"  # which in-row identity links occupied, present and on leave
     detail_grants: frozenset[str] = frozenset()  # token names granted capacity detail of every region
 
