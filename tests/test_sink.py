@@ -156,7 +156,7 @@ def test_the_largest_sums_of_accepted_counts_fit_every_column_and_view(tmp_path)
     relaxed, the widest sum must be stored and read back exactly (a view once wrapped it to Int32)."""
     import datetime as dt
 
-    from streams.rows import WardStatusRow
+    from streams.rows import OutOfAreaRow, WardStatusRow
 
     db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
     db.migrate()
@@ -165,7 +165,9 @@ def test_the_largest_sums_of_accepted_counts_fit_every_column_and_view(tmp_path)
     row = WardStatusRow("SE2321000016-W1", 1, at, "e1", "SE2321000016-H1", "H", "W", "01", "101", "", "somatic",
                         "general", "census", big, 2 * big, big, big, big, 0, big, big, big, at, "s")
     try:
-        assert Sink(db).write({"ward_status": [row], "ward_current": [row]}) == []
+        pair = OutOfAreaRow("03", "01", 2 * big, 1)
+        assert Sink(db).write({"ward_status": [row], "ward_current": [row], "out_of_area_current": [pair]}) == []
+        assert db.query_dicts("SELECT patients FROM v_out_of_area_now") == [{"patients": 2 * big}]
         (w,) = db.query_dicts("SELECT * FROM v_ward_status")
         assert (w["admitted"], w["occupied"], w["staffed_beds"]) == (2 * big, big, big)
         (r,) = db.query_dicts("SELECT * FROM v_region_status")

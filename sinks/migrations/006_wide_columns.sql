@@ -12,3 +12,6 @@ ALTER TABLE out_of_area_current MODIFY COLUMN patients Int64;
 -- A view keeps the column types it was created with (it would wrap a wide count to Int32 silently).
 CREATE OR REPLACE VIEW v_ward_status AS
 SELECT * EXCEPT (version) FROM ward_current FINAL;
+
+CREATE OR REPLACE VIEW v_out_of_area_now AS
+SELECT home_region, treating_region, patients FROM out_of_area_current FINAL WHERE patients > 0;
