@@ -31,7 +31,8 @@ def view_policy(settings: Settings, config: Config) -> ViewPolicy:
 
 
 def api_app(db, settings: Settings, config: Config, metrics, admin_token: str):
-    return create_app(db, view_policy(settings, config), metrics, admin_token)
+    # the processes that serve the API (worker, serve) also close each month's snapshot when due
+    return create_app(db, view_policy(settings, config), metrics, admin_token, close_snapshots=True)
 
 
 def report_pdf(settings: Settings, config: Config, day: dt.date, out_path: Path) -> Path:

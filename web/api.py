@@ -6,8 +6,10 @@ and every handler takes the viewer's scope from it. Data reads go through sinks/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import decimal
+import logging
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +29,7 @@ from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
 from web.suppression import suppress_matrix, suppress_wait_row
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("bedflow.api")
 
 
 def _encode(data) -> bytes:
@@ -245,6 +248,46 @@ def snapshot_final_at(month: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(nxt + SNAPSHOT_GRACE, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
 
 
+def month_due(now: dt.datetime, tz: str) -> dt.date:
+    """The latest month whose snapshot is due to be final at `now`: the previous month once its month end
+    + 21 days has passed (local time), else the one before it."""
+    month = (now.astimezone(ZoneInfo(tz)).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    if snapshot_final_at(month, tz) > now:
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    return month
+
+
+def needs_closing(month: dt.date, closed_at: dt.datetime | None, tz: str) -> bool:
+    """A due month is closed by the schedule unless a close was made once it was final (not before: an
+    admin's early close is preliminary and misses late deliveries). Closing again after that would only
+    move `closed_at`: the schedule closes each month once."""
+    return closed_at is None or closed_at < snapshot_final_at(month, tz)
+
+
+def close_due_month(db: ClickHouse, policy: ViewPolicy, now: dt.datetime) -> dt.date | None:
+    """The schedule's step: close the month due at `now` unless it is closed already (idempotent; several
+    processes may run it, the table keeps one row per key). The month closed, or None."""
+    month = month_due(now, policy.timezone)
+    closed_at = max((_utc(r["closed_at"]) for r in queries.snapshot_rows(db, month)), default=None)
+    if not needs_closing(month, closed_at, policy.timezone):
+        return None
+    n = close_month(db, month, policy, now)
+    log.info("snapshot %s closed on schedule: %d rows", month.strftime("%Y-%m"), n)
+    return month
+
+
+SNAPSHOT_CHECK_SECONDS = 3600.0  # how often a running API looks for a month due to close
+
+
+async def close_on_schedule(db: ClickHouse, policy: ViewPolicy, every: float = SNAPSHOT_CHECK_SECONDS) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(close_due_month, db, policy, dt.datetime.now(dt.timezone.utc))
+        except Exception as exc:  # ClickHouse away: try again next round; the type only (the text may quote data)
+            log.error("closing the due snapshot failed: %s", type(exc).__name__)
+        await asyncio.sleep(every)
+
+
 def month_end(month: dt.date, tz: str) -> dt.datetime:
     nxt = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return dt.datetime.combine(nxt, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
@@ -278,12 +321,13 @@ def waitlist_measures(db: ClickHouse, region: str, at: dt.datetime, limits: Limi
     return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations)]
 
 
-def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy) -> int:
+def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.datetime | None = None) -> int:
     """(Re-)close a month-end snapshot: the waiting list at the month's last instant, per region ×
-    MVO group × phase, from the contacts as they are now (so late corrections are included)."""
+    MVO group × phase, from the contacts as they are now (so late corrections are included). `now`: the
+    close's time (`closed_at`), the clock's unless the schedule says which instant it closes for."""
     at = month_end(month, policy.timezone) - dt.timedelta(milliseconds=1)
     _, regions = db.query("SELECT DISTINCT region_code FROM waitlist_contacts FINAL")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
     measured = SnapshotRow._fields[2:-1]
     rows = [SnapshotRow(month, region, *(m[f] for f in measured), now)
             for (region,) in regions
@@ -292,11 +336,21 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy) -> int:
     return len(rows)
 
 
-def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str) -> web.Application:
-    """The page and API. Every route is registered through the access module with its rule."""
+def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
+               close_snapshots: bool = False) -> web.Application:
+    """The page and API. Every route is registered through the access module with its rule.
+    `close_snapshots`: while the app runs, close each month's snapshot once it is due (close_due_month)."""
     api = Api(db, policy, metrics)
     access = Access(policy, admin_token, metrics)
     app = web.Application(middlewares=[access.middleware])
+    if close_snapshots:
+        async def schedule(app):
+            task = asyncio.create_task(close_on_schedule(db, policy))
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        app.cleanup_ctx.append(schedule)
     access.add(app, "GET", "/", api.index, PUBLIC)
     access.add_static(app, "/static/", STATIC)
     access.add(app, "GET", "/api/v1/reference", api.reference, VIEWER)
