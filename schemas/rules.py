@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping
 
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 
 from schemas import privacy, reference
 from schemas.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
@@ -272,6 +273,17 @@ def _code_violations(ctx, region, ev: Event) -> list[Violation]:
     return out
 
 
+def _date_fields(cls: type[Event]) -> tuple[str, ...]:
+    """The fields of an event type that hold a date or an instant (optional ones included)."""
+    def is_date(a) -> bool:
+        return a is AwareDatetime or (isinstance(a, type) and issubclass(a, dt.date))
+    return tuple(name for name, info in cls.model_fields.items()
+                 if any(is_date(a) for a in (typing.get_args(info.annotation) or (info.annotation,))))
+
+
+_DATE_FIELDS = {cls: _date_fields(cls) for cls in EVENT_TYPES.values()}  # once: per record it is a lookup
+
+
 def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
     out = []
     fields = ev.__dict__
@@ -290,8 +302,9 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
         for f in ("outliers", "discharge_ready", "out_of_area"):
             if getattr(ev, f) > admitted:
                 out.append(_v(ctx, region, "MNG-002", f"{f}={getattr(ev, f)} exceeds the ward's patients"))
-    for f, val in fields.items():  # every date and instant of every event type (datetime is a date)
-        if isinstance(val, dt.date):
+    for f in _DATE_FIELDS[type(ev)]:
+        val = fields[f]
+        if val is not None:
             day = val.date() if isinstance(val, dt.datetime) else val
             if not EARLIEST_DATE <= day <= LATEST_DATE:
                 out.append(_v(ctx, region, "MNG-012", f"{f}={val.isoformat()}", f))
