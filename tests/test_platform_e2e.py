@@ -30,6 +30,7 @@ CONFIG = """
 name = "skr-analyst"
 token = "national-token"
 role = "national"
+detail = true
 
 [[tokens]]
 name = "stockholm-bed-manager"
