@@ -68,6 +68,14 @@ def test_up_simulate_then_ctrl_c_then_restart_with_the_numbers_of_before(tmp_pat
                    what="fresh wards")
         out = (tmp_path / "up-1.log").read_text()
         assert f"http://127.0.0.1:{port}/" in out and TOKEN in out and "embedded Tansu broker" in out
+        # the bed history is sent as fast as it goes, next to a long waiting-list backlog: wait until the
+        # wards are caught up (the same numbers 3 s apart); after that only real-time events change them
+        def settled():
+            first = ward_rows(port)
+            time.sleep(3)
+            return ward_rows(port) == first
+
+        wait_until(settled, 180, interval=0.1, what="the simulated bed history to be processed")
         # a batch stamps its version when it starts, so one that was being processed during the read is
         # older than the read: 2 s of margin leave such a ward out too
         read_at = time.time_ns() - 2_000_000_000
