@@ -266,7 +266,7 @@ print(json.dumps(out, default=str))
 """
 
 
-def _store(store_dir: Path, what: str, arg) -> dict:
+def _store(store_dir: Path, what: str, arg: str):
     root = Path(__file__).resolve().parent.parent
     r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, arg],
                        cwd=root, capture_output=True, text=True, timeout=120)
