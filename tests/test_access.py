@@ -474,3 +474,52 @@ def test_every_access_is_audited(server):
     lines = [json.loads(line) for line in server.audit.read_text().splitlines()]
     assert any(e["status"] == 401 and e["who"] is None for e in lines)
     assert any(e["who"] == "sthlm" and e["role"] == "region:01" for e in lines)
+
+
+def test_the_page_offers_detail_only_where_the_api_answers(server):
+    """In a real browser: a region row opens its hospitals only for a viewer granted capacity detail of that
+    region (reference: viewer.detail, a region viewer for its own region); elsewhere the row is not
+    drillable, so the page never asks for what the API refuses (no 403, no error shown)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from web.pdf import CHROMIUM_ARGS
+
+    exe = shutil.which("chromium")
+    if not exe:
+        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
+    expected = {"national-basic": {"01": False, "12": False}, "region:01": {"01": True, "12": False},
+                "national": {"01": True, "12": True}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        for who, drillable in expected.items():
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            failed: list[tuple[str, int]] = []
+            page.on("response", lambda r: r.status >= 400 and failed.append((r.url, r.status)))
+            page.goto(f"http://127.0.0.1:{server.port}/")
+            page.fill("#token-input", TOKENS[who])
+            page.click("#login-button")
+            page.wait_for_selector("#refresh-status.ok")
+            page.locator("#status-body tr.row.drill").first.click()  # nation → healthcare regions
+            for hr, region in (("Stockholm-Gotland", "01"), ("Södra", "12")):
+                if region == "12":  # back to the healthcare regions
+                    page.locator('#breadcrumb a.crumb[data-depth="1"]').click()
+                page.locator(f'#status-table[data-level="healthcare_region"] tr.row[data-id="{hr}"]').click()
+                row = page.locator(f'#status-table[data-level="region"] tr.row[data-id="{region}"]')
+                row.wait_for()
+                assert ("drill" in row.get_attribute("class").split()) == drillable[region], (who, region)
+                if not drillable[region]:
+                    assert "kapacitetsdetaljer" in row.get_attribute("title")
+                row.click()
+                if drillable[region]:
+                    page.wait_for_selector('#status-table[data-level="hospital"] tr.row')
+                    assert page.evaluate("window.bedflow.path().length") == 4
+                else:
+                    page.wait_for_timeout(300)  # a click that would fetch has time to
+                    assert page.evaluate("window.bedflow.path().length") == 3
+            assert not failed, (who, failed)
+            assert "error" not in page.locator("#refresh-status").get_attribute("class")
+            context.close()
+        browser.close()

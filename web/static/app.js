@@ -289,11 +289,24 @@
     $("breadcrumb").innerHTML = html;
   }
 
+  // Hospital and ward levels need the capacity-detail grant (reference: viewer.detail), and a region viewer
+  // holds it for its own region only: a row is drillable only where the API will answer (never a 403).
+  var NO_DETAIL = "Sjukhus och avdelningar kräver behörighet till kapacitetsdetaljer / " +
+    "hospital and ward level need a capacity-detail grant";
+
+  function canDrill(view, r) {
+    if (view.level === "ward") return false;
+    if (view.level !== "region") return true;
+    var viewer = (REF && REF.viewer) || {};
+    return viewer.detail === true && (!viewer.region || String(r.id) === viewer.region);
+  }
+
   function rowHtml(view, r) {
-    var drill = view.level !== "ward";
+    var drill = canDrill(view, r);
     var cls = ["row"];
     if (r.stale) cls.push("stale");
     if (drill) cls.push("drill");
+    else if (view.level === "region") cls.push("no-detail");
     var cov = isNum(r.coverage) && r.coverage < 1 && view.level !== "ward"
       ? '<span class="cov-tag" title="Andel avdelningar med färska data / share of wards fresh">täckning ' +
         Math.round(r.coverage * 100) + " %</span>" : "";
@@ -301,7 +314,7 @@
       ' min / no event for ' + REF.stale_after_minutes + ' min">inaktuell / stale</span>' : "";
     var free = r.free_beds;
     return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
-      (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : "") + ">" +
+      (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : view.level === "region" ? ' title="' + esc(NO_DETAIL) + '"' : "") + ">" +
       '<td class="name"><div class="unit-name" data-field="name">' + esc(r.name || r.id) + "</div>" +
         '<div class="unit-meta">' + staleTag + cov +
         '<span class="last" title="Senaste händelse / last event ' + esc(r.last_event_at ? clock(r.last_event_at) : "–") + '">' +
