@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import json
 import random
+import uuid
 
 from bedflow.simulator import Simulator
 from schemas import privacy
@@ -124,6 +125,7 @@ def hostile_records(codec: SchemaSet, *, seed: int = 11, lengths_per_field: bool
                 jobs += [(rnd.choice(ascii_spells), L, "start") for L in (64, 127, 3136, 3199, 3455, 3711)]
             for pin, length, where in jobs:
                 d = neighbour(record, NEIGHBOURS[next(counter) % len(NEIGHBOURS)], field)
+                d["event_id"] = str(uuid.UUID(int=rnd.getrandbits(128), version=4))  # never a duplicate
                 d[field] = fit(pin, length, where)
                 out.append((etype, field, d[field], codec.encode_single_object(name, d)))
     return out
