@@ -50,13 +50,6 @@ PUBLIC = "public"   # no token needed: the page shell and its static files (they
 VIEWER = "viewer"   # any known token; what the rows show depends on the viewer's scope
 ADMIN = "admin"     # admin token only
 
-# Status fields that count patients (hidden when small); staffed beds are capacity and always shown.
-STATUS_COUNTS = ("occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready", "out_of_area_in",
-                 "free_beds", "out_of_area_out")
-WAIT_COUNTS = ("waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation")
-WAIT_SHARES = ("share_within_limit", "share_over_180")
-DETAIL_LEVELS = ("hospital", "ward")  # below region level
-
 
 def role_region(role: str) -> str | None:
     return role.split(":", 1)[1] if role.startswith("region:") else None
@@ -142,52 +135,6 @@ class Scope:
         if self.region is None:
             return list(rows)
         return [r for r in rows if r.get(field) == self.region]
-
-    def status(self, rows: list[dict], level: str) -> list[dict]:
-        """Status rows at `level`: detail levels limited to a region viewer's own region, and counts
-        1..threshold hidden in rows outside the viewer's region."""
-        if level not in DETAIL_LEVELS:
-            return rows
-        out = []
-        for r in self.own(rows):
-            if self.viewer.sees_detail_of(r.get("region_code")):
-                out.append(r)
-                continue
-            r = _hide(r, STATUS_COUNTS, self.threshold)
-            if r.get("occupied") is None:  # no back door through staffed − free
-                r["occupancy_pct"] = r["free_beds"] = None
-            out.append(r)
-        return out
-
-    def waitlist(self, rows: list[dict], region: str | None = None) -> list[dict]:
-        """Waiting-list rows (MVO group × phase within a region: below region level), each of its
-        `region_code` or else of `region`. A region viewer gets its own region's rows; outside the
-        viewer's region counts 1..threshold are hidden, and the shares too when any count is (a share
-        and the total would give the count back)."""
-        out = []
-        for r in rows:
-            where = r.get("region_code", region)
-            if self.region is not None and where != self.region:
-                continue
-            if self.viewer.sees_detail_of(where):
-                out.append(r)
-                continue
-            hidden = _hide(r, WAIT_COUNTS, self.threshold)
-            if any(hidden.get(c) is None and r.get(c) is not None for c in WAIT_COUNTS):
-                for c in WAIT_SHARES:
-                    if c in hidden:
-                        hidden[c] = None
-            out.append(hidden)
-        return out
-
-
-def _hide(row: dict, fields: Iterable[str], threshold: int) -> dict:
-    row = dict(row)
-    for c in fields:
-        v = row.get(c)
-        if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= threshold:
-            row[c] = None
-    return row
 
 
 SCOPE = web.RequestKey("scope", Scope)
