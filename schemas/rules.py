@@ -112,8 +112,10 @@ RULES: dict[str, Rule] = {
              f"Dates and instants must lie between {EARLIEST_DATE} and {LATEST_DATE}: check the field's "
              "format and year."),
         Rule("PRV-001", "privacy", "reject", "personal identity number",
-             "A field holds what looks like a personal identity number or coordination number. Never "
-             "send one: use the pseudonymous patient_ref. The stored copy has been redacted."),
+             "A field holds what looks like a personal identity number or coordination number, in any "
+             "spelling (with or without century; '-', '+', a space or nothing before the last four digits; "
+             "full-width digits, Unicode dashes and spaces too). Never send one: use the pseudonymous "
+             "patient_ref. The stored copy has been redacted."),
         Rule("SNK-001", "store", "reject", "the store refused the record",
              "The record passed the rules but the store could not write a row made from it (a value out of "
              "its column's range). The rest of its batch was written; correct the values and resend."),
