@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import random
 import time
+import uuid
 
 from confluent_kafka import Consumer
 
@@ -31,8 +32,6 @@ SENDER = "SE2321000016-0001"
 
 
 def _ev(event_type: str, region: str, at: dt.datetime, **fields) -> dict:
-    import uuid
-
     return {"event_id": str(uuid.uuid4()), "event_type": event_type, "occurred_at": at.isoformat(),
             "sender_id": SENDER, "region_code": region, **fields}
 
