@@ -153,7 +153,9 @@ class Worker:
             return []
         now = dt.datetime.now(dt.timezone.utc)
         dead = [dead_letter_row(e, why, now) for e, why in blamed]
-        self.sink.write({"deadletters": dead})
+        for r in self.sink.write({"deadletters": dead}):  # still on the dead-letter topic (below)
+            log.error("ClickHouse refused the dead letter of %s@%s (%s)", r.row.source_topic, r.row.source_offset,
+                      r.reason)
         self.sink.forget([e.event_id for e, _ in blamed])
         self.metrics.rejections.labels("SNK-001").inc(len(dead))
         out.deadletters += [dead_letter_message(d) for d in dead]
