@@ -20,9 +20,9 @@ from schemas import privacy, reference
 from schemas.model import EVENT_TYPES, ContactDecided, Event, PatientTransferred, WardCensus
 
 Severity = Literal["reject", "finding"]
-Family = Literal["decoding", "shape", "codes", "meaning", "privacy", "store"]
+Family = Literal["decoding", "shape", "codes", "meaning", "privacy", "store", "access"]
 # A store rejection is not a choice either: the row cannot be written, whatever a region prefers.
-FIXED_SEVERITY: frozenset[str] = frozenset({"decoding", "privacy", "store"})
+FIXED_SEVERITY: frozenset[str] = frozenset({"decoding", "privacy", "store", "access"})
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,9 @@ RULES: dict[str, Rule] = {
              "spelling (with or without century; '-', '+', a space or nothing before the last four digits; "
              "full-width digits, Unicode dashes and spaces too). Never send one: use the pseudonymous "
              "patient_ref. The stored copy has been redacted."),
+        Rule("SEC-001", "access", "reject", "event for another region",
+             "With one input topic per region (bedflow.beds.v1.XX, bedflow.waitlist.v1.XX), a sender may "
+             "write only its own region's topic, and every event on it must carry that region_code."),
         Rule("SNK-001", "store", "reject", "the store refused the record",
              "The record passed the rules but the store could not write a row made from it (a value out of "
              "its column's range). The rest of its batch was written; correct the values and resend."),
@@ -189,6 +192,8 @@ class ValidationContext:
     decided_at: Callable[[str], dt.datetime | None] = lambda key: None
     config: RuleConfig = field(default_factory=RuleConfig)
     expected_topic: str | None = None
+    # The region of the per-region input topic the record came from (None: a shared topic).
+    topic_region: str | None = None
     # True when the caller has shown that no string in the record can hold a PIN (the worker checks the
     # raw Avro bytes with privacy.bytes_may_hold_pin: one C-level scan instead of one per field).
     pin_free: bool = False
@@ -359,6 +364,9 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
     if cls is None:
         violations.append(_v(ctx, region, "SHP-004", f"event_type={etype!r}", "event_type"))
         return _finish(violations, None, record)
+    if ctx.topic_region is not None and region != ctx.topic_region:
+        violations.append(_v(ctx, region, "SEC-001", f"region_code={region!r} on the topic of region {ctx.topic_region}",
+                             "region_code"))
     if ctx.expected_topic and cls.topic != ctx.expected_topic:
         violations.append(_v(ctx, region, "SHP-006", f"{etype} arrived on {ctx.expected_topic}"))
     unknown = sorted(set(record) - set(cls.model_fields))

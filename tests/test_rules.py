@@ -40,6 +40,7 @@ CASES = {
     "SHP-004": (with_(GOOD_ADMIT, event_type="PatientTeleported"), GOOD_ADMIT, {}),
     "SHP-005": (with_(GOOD_ADMIT, favourite_colour="blue"), GOOD_ADMIT, {}),
     "SHP-006": (GOOD_DECIDED, GOOD_ADMIT, {"expected_topic": "bedflow.beds.v1"}),
+    "SEC-001": (with_(GOOD_ADMIT, region_code="03"), GOOD_ADMIT, {"topic_region": "01"}),
     "SHP-007": (with_(GOOD_ADMIT, stay_id="VT\x10" + "70-0000"), GOOD_ADMIT, {}),
     "COD-001": (with_(GOOD_ADMIT, region_code="02"), GOOD_ADMIT, {}),
     "COD-002": (with_(GOOD_ADMIT, home_municipality_code="0280"), GOOD_ADMIT, {}),
@@ -107,6 +108,10 @@ def test_severity_per_region_from_config():
     # privacy cannot be relaxed
     cfg2 = RuleConfig(severity={"PRV-001": "finding"})
     assert validate_record(with_(GOOD_ADMIT, patient_ref="121212-1212"), ctx(config=cfg2)).status == "rejected"
+    # nor can a region's own topic be used for another region's events
+    cfg3 = RuleConfig.from_mapping({"SEC-001": "finding", "region_03": {"SEC-001": "finding"}})
+    other = with_(GOOD_ADMIT, region_code="03")
+    assert validate_record(other, ctx(config=cfg3, topic_region="01")).status == "rejected"
 
 
 def test_config_rejects_unknown_rule_ids():
