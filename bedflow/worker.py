@@ -48,7 +48,7 @@ def schema_set(settings: Settings) -> SchemaSet:
 def intake_options(settings: Settings) -> IntakeOptions:
     return IntakeOptions(
         bootstrap=settings.bootstrap, consumer_group=settings.consumer_group,
-        topics=(settings.topic_beds, settings.topic_waitlist), partitions=settings.partitions,
+        topics=tuple(settings.input_topics().values()), partitions=settings.partitions,
         batch_size=settings.sink_batch_size, batch_seconds=settings.sink_batch_seconds,
         session_timeout_ms=settings.session_timeout_ms, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         log_level=settings.log_level, security=settings.kafka_security())

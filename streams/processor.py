@@ -77,6 +77,7 @@ class Processor:
         self.clock_skew = dt.timedelta(seconds=clock_skew_seconds)
         self.metrics = metrics
         self.beds_topic, self.waitlist_topic = topics
+        self._sources: dict[str, tuple[str, str | None]] = {}
         self.progress = Progress(epoch)
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._recent_max = recent_ids
@@ -191,7 +192,7 @@ class Processor:
             return
         self.waitlist.trim()  # the previous batch is written: what is forgotten is in the store
         keys = [f"{r['sender_id']}:{r['contact_id']}" for rec, r in decoded
-                if rec.topic == self.waitlist_topic and isinstance(r, dict)
+                if self._source(rec.topic)[0] == WAITLIST and isinstance(r, dict)
                 and isinstance(r.get("sender_id"), str) and isinstance(r.get("contact_id"), str)]
         missing = self.stored_contacts.maybe(self.waitlist.missing(keys))
         if missing:
@@ -213,6 +214,19 @@ class Processor:
             else:
                 m.findings.labels(key[1]).inc(n)
 
+    def _source(self, topic: str) -> tuple[str, str | None]:
+        """The contract topic a source topic carries and, for a per-region input topic (`<topic>.<region>`,
+        the only one a region's sender may write in the deployed layout), that region."""
+        known = self._sources.get(topic)
+        if known is None:
+            known = (BEDS if topic == self.beds_topic else WAITLIST, None)
+            for base, contract in ((self.beds_topic, BEDS), (self.waitlist_topic, WAITLIST)):
+                suffix = topic[len(base) + 1:]
+                if topic.startswith(base + ".") and suffix in reference.regions():
+                    known = (contract, suffix)
+            self._sources[topic] = known
+        return known
+
     def _ctx(self, now) -> ValidationContext:
         return ValidationContext(now=now, clock_skew=self.clock_skew, known_wards=self._known_wards,
                                  decided_at=self.waitlist.decided_at, config=self.rule_config)
@@ -221,7 +235,7 @@ class Processor:
         if isinstance(record, DecodeError):
             return decoding_verdict(record.rule_id, privacy.clean_text(str(record)))
         ctx = self._ctx(now)
-        ctx.expected_topic = BEDS if rec.topic == self.beds_topic else WAITLIST
+        ctx.expected_topic, ctx.topic_region = self._source(rec.topic)
         ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
         return validate_record(record, ctx)
 
