@@ -155,3 +155,21 @@ def test_decoder_errors_never_quote_a_number():
 def test_a_canonical_uuid_only_is_not_scanned():
     assert privacy.pin_fields({"event_id": "19121212-1212-4abc-8def-0123456789ab"}) == []
     assert privacy.pin_fields({"event_id": "191212121212----4abc8def0123456789ab"}) == ["event_id"]
+
+
+def test_the_fast_pattern_matches_exactly_what_the_plain_one_does():
+    import random
+    import re
+
+    plain = re.compile(rf"(?<![0-9]){privacy._BODY}(?![0-9])")
+    rnd = random.Random(4)
+    for _ in range(20_000):
+        s = "".join(rnd.choice("0123456789012345678901 -+x\t") for _ in range(rnd.randrange(5, 30)))
+        assert [m.span() for m in privacy.PIN_RE.finditer(s)] == [m.span() for m in plain.finditer(s)], s
+
+
+def test_change_messages_pass_as_they_are_unless_one_holds_a_number():
+    msg = {"ward_id": "SE2321000016-A101", "ward_name": "Avd Öst", "staffed_beds": 12, "last_event_at": None}
+    assert privacy.clean_message(msg) is msg
+    bad = privacy.clean_message({**msg, "ward_name": "Avd 19121212\u20131212"})
+    assert bad["ward_name"] == "Avd " + privacy.REDACTED and bad["staffed_beds"] == 12
