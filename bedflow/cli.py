@@ -88,8 +88,11 @@ def cmd_rules(args) -> int:
 
 # -- worker / serve / up ------------------------------------------------------------------------------
 def _logging(level: str):
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from schemas.privacy import CleanFormatter
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO))
+    for handler in logging.getLogger().handlers:  # every line redacted: see CleanFormatter
+        handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
 def _admin_token(settings: Settings) -> str:

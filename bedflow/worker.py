@@ -27,6 +27,7 @@ from schemas.generate import published_schemas
 from schemas.model import EVENT_TYPES, WaitlistEvent
 from sinks import recovery
 from sinks.clickhouse import ClickHouse
+from schemas.privacy import clean_text
 from schemas.rules import store_rejection
 from sinks.writer import Refused, Sink, is_refusal, reason
 from streams.domain.waitlist import WaitlistState
@@ -148,14 +149,14 @@ class Worker:
         blamed, unexplained = blame(rows["events"], refused)
         for r in unexplained:  # a dead letter itself, or a row no record of the batch explains
             log.error("ClickHouse refused a %s row no record of the batch explains (%s); not written",
-                      r.table, r.reason)
+                      r.table, clean_text(r.reason))
         if not blamed:
             return []
         now = dt.datetime.now(dt.timezone.utc)
         dead = [dead_letter_row(e, why, now) for e, why in blamed]
         for r in self.sink.write({"deadletters": dead}):  # still on the dead-letter topic (below)
             log.error("ClickHouse refused the dead letter of %s@%s (%s)", r.row.source_topic, r.row.source_offset,
-                      r.reason)
+                      clean_text(r.reason))
         self.sink.forget([e.event_id for e, _ in blamed])
         self.metrics.rejections.labels("SNK-001").inc(len(dead))
         out.deadletters += [dead_letter_message(d) for d in dead]
@@ -176,7 +177,7 @@ class Worker:
         pairs = [OutOfAreaRow(h, t, self.processor.beds.matrix.get((h, t), 0), version)
                  for h, t in sorted({(r.home_region, r.treating_region) for r in rows["out_of_area_current"]})]
         for r in self.sink.write({"ward_current": fresh, "out_of_area_current": pairs}):
-            log.error("ClickHouse refused a rebuilt %s row (%s)", r.table, r.reason)
+            log.error("ClickHouse refused a rebuilt %s row (%s)", r.table, clean_text(r.reason))
         contacts = {e.entity_key for e in blamed}  # their stored state is the one before this batch
         out.ward_status = [m for m in out.ward_status if m.get("ward_id") not in wards]
         out.ward_status += [status_message(self.processor.beds.status(w)) for w in wards]
@@ -245,7 +246,7 @@ def until_reachable(what: str, read: Callable, max_backoff: float = 5.0):
         except Exception as exc:  # noqa: BLE001
             if is_refusal(exc):
                 raise
-            log.warning("ClickHouse read failed while %s (%s); retrying in %.1f s", what, reason(exc), delay)
+            log.warning("ClickHouse read failed while %s (%s); retrying in %.1f s", what, clean_text(reason(exc)), delay)
             time.sleep(delay)
             delay = min(max_backoff, delay * 2)
 

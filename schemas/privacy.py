@@ -14,6 +14,7 @@ normal form, so the usual case costs one regex search.
 """
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from typing import Any
@@ -406,3 +407,11 @@ def clean_message(message: dict) -> dict:
         elif isinstance(v, (dict, list, tuple)):
             return clean(message)
     return clean(message) if contains_pin("\x1f".join(strings)) else message
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines without identity numbers: a message or a traceback (a validation error quoting its
+    input, a store error quoting a value) may hold one, and log files are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Callable, Iterator
 
+from schemas import privacy
 from streams.broker import KafkaSecurity, faust_app, faust_broker_settings
 from streams.processor import SourceRecord
 
@@ -199,8 +200,9 @@ def intake_main(opts: IntakeOptions, conn: Connection):
     import faust
 
     _die_with_parent()
-    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO))
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(privacy.CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     app = build_app(opts, PipeSubmit(conn))
     faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 

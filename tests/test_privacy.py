@@ -173,3 +173,25 @@ def test_change_messages_pass_as_they_are_unless_one_holds_a_number():
     assert privacy.clean_message(msg) is msg
     bad = privacy.clean_message({**msg, "ward_name": "Avd 19121212\u20131212"})
     assert bad["ward_name"] == "Avd " + privacy.REDACTED and bad["staffed_beds"] == 12
+
+
+def test_log_lines_and_tracebacks_are_redacted():
+    import io
+    import logging
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(privacy.CleanFormatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.clean")
+    log.addHandler(handler)
+    try:
+        log.warning("stay %s", "19121212-1212")
+        try:
+            raise ValueError("input_value='20121212 1212'")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert "19121212" not in text and "20121212" not in text
+    assert text.count(privacy.REDACTED) >= 2 and "Traceback" in text  # the message and the exception line
