@@ -141,6 +141,30 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_analyst_grants(args) -> int:
+    """The analysts' read-only ClickHouse user (deploy/ runs this as a Job)."""
+    from sinks.clickhouse import ClickHouse
+
+    settings = _settings(args)
+    _logging(settings.log_level)
+    dsn = settings.resolved_clickhouse_dsn()
+    if dsn.startswith("chdb:"):
+        print("bedflow analyst-grants: the embedded engine (chDB) has no users; give a ClickHouse server "
+              "(BEDFLOW_CLICKHOUSE_DSN=http(s)://…)", file=sys.stderr)
+        return 2
+    db = ClickHouse(dsn)
+    try:
+        db.migrate()  # the views the grants name
+        n = db.grant_analysts(settings.analyst_password_sha256)
+    except ValueError as e:
+        print(f"bedflow analyst-grants: {e} (BEDFLOW_ANALYST_PASSWORD_SHA256)", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(f"analysts' role and read-only user granted ({n} statements)")
+    return 0
+
+
 def cmd_up(args) -> int:
     from bedflow.up import up
 
@@ -224,6 +248,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the page and API from a ClickHouse server")
     _common(p, broker=False, web=True)
     p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("analyst-grants", help="create the analysts' read-only ClickHouse user (a server, not chDB)")
+    _common(p, broker=False)
+    p.set_defaults(fn=cmd_analyst_grants)
 
     p = sub.add_parser("publish", help="validate, encode and send event files to the platform")
     _common(p, store=False)

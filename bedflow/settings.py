@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # The audit log of the page and API (every request): empty = <data_dir>/audit.log, rotated at 50 MB
     # with ten old files; "stdout" = JSON lines on stdout for a cluster's log system; else that file.
     audit_log: str = ""
+    # SHA-256 (hex) of the analysts' ClickHouse password, for `bedflow analyst-grants` (never the password).
+    analyst_password_sha256: str = ""
 
     # Kafka security for a production cluster (empty = PLAINTEXT, as the embedded broker).
     kafka_security_protocol: Literal["", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = ""

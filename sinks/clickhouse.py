@@ -91,6 +91,23 @@ class ClickHouse:
         return applied
 
 
+    def grant_analysts(self, password_sha256: str) -> int:
+        """Create the analysts' read-only role and user (migrations/analyst_grants.sql) on a ClickHouse
+        server; the embedded engine has no users. Returns the number of statements run."""
+        statements = analyst_grant_statements(password_sha256)
+        for statement in statements:
+            self.command(statement)
+        return len(statements)
+
+
+def analyst_grant_statements(password_sha256: str) -> list[str]:
+    """The grants file's statements with the password hash put in (64 hex digits, nothing else)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", password_sha256 or ""):
+        raise ValueError("the analysts' password hash must be 64 hex digits (SHA-256 of the password)")
+    sql = resources.files("sinks").joinpath("migrations/analyst_grants.sql").read_text(encoding="utf-8")
+    return [s.replace("${BEDFLOW_ANALYST_PASSWORD_SHA256}", password_sha256.lower()) for s in _statements(sql)]
+
+
 def migrations() -> list[tuple[int, str, str]]:
     out = []
     for f in resources.files("sinks").joinpath("migrations").iterdir():

@@ -26,6 +26,7 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 OPERATIONS = DEPLOY / "OPERATIONS.md"
 
 BRIEF_COMMANDS = {"up", "worker", "serve", "publish", "simulate", "validate", "report"}
+STORE_ONLY_COMMANDS = {"analyst-grants"}  # talk to ClickHouse only, never to Kafka
 POD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet", "CronJob"}
 
 
@@ -234,7 +235,7 @@ def test_every_bedflow_command_is_a_cli_subcommand():
     assert {c[0] for _, c in commands if c} >= {"worker", "serve"}
     for where, argv in commands:
         assert argv, f"{where}: no subcommand (the image default is not relied on)"
-        assert argv[0] in BRIEF_COMMANDS, f"{where}: `bedflow {argv[0]}` is not a bedflow subcommand"
+        assert argv[0] in BRIEF_COMMANDS | STORE_ONLY_COMMANDS, f"{where}: `bedflow {argv[0]}` is not a bedflow subcommand"
         try:
             cli_parser().parse_args(argv)
         except SystemExit:
@@ -648,6 +649,8 @@ def _k8s_kafka_clients_as_bedflow() -> list[tuple[str, dict, dict]]:
     whose command uses BEDFLOW_BOOTSTRAP (the worker's wait-for-topics init container)."""
     out = []
     for d, pod, c in _k8s_containers():
+        if c.get("args", [None])[0] in STORE_ONLY_COMMANDS:
+            continue  # no Kafka credentials where Kafka is not used
         if _bedflow_image(c["image"]) or "BEDFLOW_BOOTSTRAP" in " ".join(map(str, c.get("command", []))):
             out.append((f"{d['metadata']['name']}/{c['name']}", pod, c))
     return out

@@ -98,3 +98,26 @@ def test_waitlist_snapshots_hide_at_least_what_the_api_hides(db):
     by_region = {key[0]: r for key, r in view.items()}
     assert by_region["12"]["waiting"] == 8 and by_region["12"]["le_60"] is None and by_region["12"]["le_30"] is None
     assert by_region["01"]["waiting"] is None
+
+
+def test_analyst_grants_take_only_a_hash_and_refuse_the_embedded_engine(db, tmp_path):
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from sinks.clickhouse import analyst_grant_statements
+
+    digest = hashlib.sha256(b"ett hemligt l\xc3\xb6senord").hexdigest()
+    statements = analyst_grant_statements(digest)
+    assert len(statements) == len(_statements(GRANTS)) and not any("${" in s for s in statements)
+    user = next(s for s in statements if s.startswith("CREATE USER"))
+    assert f"BY '{digest}'" in user
+    db.query(f"EXPLAIN AST {user}")  # still a statement the engine parses
+    for bad in ("", "secret", digest[:-1] + "'", digest + "00"):  # a plain password or an injection: refused
+        with pytest.raises(ValueError):
+            analyst_grant_statements(bad)
+    r = subprocess.run([sys.executable, "-m", "bedflow.cli", "analyst-grants", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "BEDFLOW_ANALYST_PASSWORD_SHA256": digest})
+    assert r.returncode == 2 and "chDB" in r.stderr and "Traceback" not in r.stderr
