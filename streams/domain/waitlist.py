@@ -2,7 +2,7 @@
 
 Contact state is built from last-writer-wins registers like the ward state (idempotent, order-free).
 The measures are a pure function of weighted rows `(mvo_group, phase, wait_days, guarantee, deviation,
-count)`, so the same code serves a test's handful of contacts and the API's SQL pre-aggregation.
+count, past_target)`, so the same code serves a test's handful of contacts and the API's SQL pre-aggregation.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
+from zoneinfo import ZoneInfo
 
 from schemas import reference
 from streams.domain.beds import NEVER, Stamp
@@ -177,6 +178,13 @@ class Limits:
 
 
 # -- measures ---------------------------------------------------------------------------------------
+# Days are calendar days in the national model's time zone (issue 12 point 10): a contact decided at
+# 23:30 on day D has waited 1 day at 00:30 on D+1. The zone is a parameter (the settings' timezone).
+TZ = "Europe/Stockholm"
+GUARANTEE_PHASES = (1, 2)  # the phases under the care guarantee: the only ones with a >180-day share
+FOLLOW_UP = 4  # measured against the medical target date, not the decision date
+
+
 @dataclass(frozen=True)
 class WaitRow:
     mvo_group: str
@@ -185,10 +193,16 @@ class WaitRow:
     guarantee: bool
     deviation: bool
     count: int = 1
+    past_target: bool | None = None  # waiting past the medical target date (None: no target date)
 
 
-def wait_days(decided_at: dt.datetime, at: dt.datetime) -> int:
-    return (at - decided_at).days
+def local_date(t: dt.datetime, tz: str = TZ) -> dt.date:
+    return t.astimezone(ZoneInfo(tz)).date()
+
+
+def wait_days(decided_at: dt.datetime, at: dt.datetime, tz: str = TZ) -> int:
+    """Calendar days in `tz` from the decision to `at` (not 24-hour periods)."""
+    return (local_date(at, tz) - local_date(decided_at, tz)).days
 
 
 def is_waiting(c: Contact, at: dt.datetime) -> bool:
@@ -197,9 +211,12 @@ def is_waiting(c: Contact, at: dt.datetime) -> bool:
             and (c.closed_at is None or c.closed_at > at))
 
 
-def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str | None = None) -> list[WaitRow]:
+def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str | None = None,
+                       tz: str = TZ) -> list[WaitRow]:
+    today = local_date(at, tz)
     return [
-        WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at), c.guarantee, c.deviation is not None)
+        WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at, tz), c.guarantee, c.deviation is not None,
+                past_target=None if c.medical_target_date is None else c.medical_target_date < today)
         for c in contacts
         if is_waiting(c, at) and (region is None or c.region_code == region)
     ]
@@ -207,15 +224,21 @@ def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str
 
 @dataclass
 class GroupMeasure:
+    """One MVO group × phase. Both care-guarantee shares are of the same population, `measured`: the
+    contacts waiting under the guarantee (guarantee flag set), less those with an active deviation when
+    deviations are excluded; so share_within_limit + share over the limit = 1 and the >180 share is a part
+    of the latter. Each share is published with its numerator and denominator."""
     mvo_group: str
     phase: int
     waiting: int = 0
     buckets: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _ in BUCKETS})
     limit_days: int | None = None
-    measured: int = 0  # contacts the compliance share is computed over
+    measured: int = 0  # the denominator of share_within_limit and share_over_180
     within_limit: int = 0
     over_180: int = 0
     with_deviation: int = 0
+    target_measured: int = 0  # follow-ups waiting with a medical target date: the denominator of share_past_target
+    past_target: int = 0
 
     @property
     def share_within_limit(self) -> float | None:
@@ -223,15 +246,19 @@ class GroupMeasure:
 
     @property
     def share_over_180(self) -> float | None:
-        base = self.waiting - self.with_deviation if self.exclude_deviations else self.waiting
-        return round(self.over_180 / base, 4) if base else None
+        return round(self.over_180 / self.measured, 4) if self.phase in GUARANTEE_PHASES and self.measured else None
 
-    exclude_deviations: bool = True
+    @property
+    def share_past_target(self) -> float | None:
+        return round(self.past_target / self.target_measured, 4) if self.target_measured else None
 
     def as_dict(self) -> dict:
         return {"mvo_group": self.mvo_group, "phase": self.phase, "waiting": self.waiting, **self.buckets,
                 "limit_days": self.limit_days, "with_deviation": self.with_deviation,
-                "share_within_limit": self.share_within_limit, "share_over_180": self.share_over_180}
+                "measured": self.measured, "within_limit": self.within_limit, "over_180": self.over_180,
+                "share_within_limit": self.share_within_limit, "share_over_180": self.share_over_180,
+                "target_measured": self.target_measured, "past_target": self.past_target,
+                "share_past_target": self.share_past_target}
 
 
 def bucket_of(days: int) -> str:
@@ -242,10 +269,13 @@ def bucket_of(days: int) -> str:
 
 
 def measures(rows: Iterable[WaitRow], at: dt.datetime, region: str | None, limits: Limits | None = None,
-             exclude_deviations: bool = True) -> list[GroupMeasure]:
-    """Per MVO group × phase: count, wait buckets, share within the applicable limit (guarantee contacts;
-    those with an active deviation left out by default) and share waiting over 180 days."""
+             exclude_deviations: bool = True, tz: str = TZ) -> list[GroupMeasure]:
+    """Per MVO group × phase: count, wait buckets (calendar days since the decision), and the shares:
+    within the applicable limit and over 180 days, both of the guarantee contacts waiting (those with an
+    active deviation left out by default); for follow-ups (phase 4) the share waiting past the medical
+    target date, of those waiting with one."""
     limits = limits or Limits()
+    on = local_date(at, tz)
     out: dict[tuple[str, int], GroupMeasure] = {}
     for r in rows:
         if r.phase == 5:
@@ -253,15 +283,57 @@ def measures(rows: Iterable[WaitRow], at: dt.datetime, region: str | None, limit
         g = out.get((r.mvo_group, r.phase))
         if g is None:
             g = out[(r.mvo_group, r.phase)] = GroupMeasure(
-                r.mvo_group, r.phase, limit_days=limits.limit_for(region, r.mvo_group, r.phase, at.date()),
-                exclude_deviations=exclude_deviations)
+                r.mvo_group, r.phase, limit_days=limits.limit_for(region, r.mvo_group, r.phase, on))
         g.waiting += r.count
         g.buckets[bucket_of(r.wait_days)] += r.count
         g.with_deviation += r.count if r.deviation else 0
-        counted = not (exclude_deviations and r.deviation)
-        if counted:
+        if r.guarantee and not (exclude_deviations and r.deviation):
+            g.measured += r.count
             g.over_180 += r.count if r.wait_days > 180 else 0
-            if r.guarantee and g.limit_days is not None:
-                g.measured += r.count
-                g.within_limit += r.count if r.wait_days <= g.limit_days else 0
+            g.within_limit += r.count if g.limit_days is not None and r.wait_days <= g.limit_days else 0
+        if r.phase == FOLLOW_UP and r.past_target is not None:
+            g.target_measured += r.count
+            g.past_target += r.count if r.past_target else 0
     return sorted(out.values(), key=lambda g: (g.mvo_group, g.phase))
+
+
+# -- roll-up of month-end snapshots: region → healthcare region → nation -----------------------------
+SNAPSHOT_COUNTS = ("waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation", "measured",
+                   "within_limit", "over_180", "target_measured", "past_target")
+
+
+def with_shares(row: dict) -> dict:
+    """A row's shares from its counts (the definitions of GroupMeasure); None where a count is not stored."""
+    m, t = row.get("measured"), row.get("target_measured")
+    row["share_within_limit"] = round(row["within_limit"] / m, 4) if m and row.get("limit_days") else None
+    row["share_over_180"] = round(row["over_180"] / m, 4) if m and row["phase"] in GUARANTEE_PHASES else None
+    row["share_past_target"] = round(row["past_target"] / t, 4) if t else None
+    return row
+
+
+def roll_up(rows: Iterable[Mapping], areas_of: Mapping[str, Iterable[str]]) -> list[dict]:
+    """Snapshot rows (per region × MVO group × phase, with the counts of SNAPSHOT_COUNTS) summed into
+    areas (`areas_of`: region code → its areas: healthcare regions, where Halland is in two, or the
+    nation): counts add, shares are recomputed from the summed counts, never averaged. A count some region
+    did not store (a month closed before the counts were) is None. limit_days is kept when every region
+    has the same; with different limits the share is of each region's own limit."""
+    out: dict[tuple[str, str, int], dict] = {}
+    limits: dict[tuple[str, str, int], set] = {}
+    for r in rows:
+        for area in areas_of.get(r["region_code"], ()):
+            key = (area, r["mvo_group"], r["phase"])
+            g = out.get(key)
+            if g is None:
+                g = out[key] = {"area": area, "mvo_group": r["mvo_group"], "phase": r["phase"], "limit_days": None,
+                                "regions": 0, **{c: 0 for c in SNAPSHOT_COUNTS}}
+            limits.setdefault(key, set()).add(r.get("limit_days"))
+            g["regions"] += 1
+            for c in SNAPSHOT_COUNTS:
+                g[c] = None if g[c] is None or r.get(c) is None else g[c] + int(r[c])
+    for key, g in out.items():
+        seen = limits[key]
+        g["limit_days"] = next(iter(seen)) if len(seen) == 1 else None
+        with_shares(g)
+        if len(seen) > 1 and None not in seen and g["measured"]:  # each region's own limit: the sum still holds
+            g["share_within_limit"] = round(g["within_limit"] / g["measured"], 4)
+    return [out[k] for k in sorted(out)]
