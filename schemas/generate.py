@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 from schemas.model import EVENT_TYPES, NAMESPACE, Event
 
 AVSC_DIR = Path(__file__).parent / "avsc"
+HISTORY = "history"  # superseded versions, kept so that old writers stay readable (schemas/README.md)
 _TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}
 _DATE = {"type": "int", "logicalType": "date"}
 
@@ -28,6 +29,9 @@ def _avro_type(annotation) -> tuple[object, bool]:
         raise TypeError(f"unsupported union {annotation}")
     if origin is typing.Annotated:
         return _avro_type(args[0])
+    if origin in (tuple, list):  # tuple[str, ...] / list[str]: an Avro array
+        item = args[0]
+        return {"type": "array", "items": _avro_type(item)[0]}, False
     if origin is typing.Literal:
         kinds = {type(a) for a in args}
         if kinds == {str}:
@@ -71,15 +75,24 @@ def render(schema: dict) -> str:
 
 
 def write(directory: Path = AVSC_DIR) -> list[Path]:
+    """Write every schema; a published version that changes is never lost: it moves to history/ first."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for full_name, schema in all_schemas().items():
         path = directory / f"{full_name}.avsc"
-        path.write_text(render(schema), encoding="utf-8")
+        text = render(schema)
+        if path.exists() and path.read_text(encoding="utf-8") != text:
+            history = directory / HISTORY
+            history.mkdir(exist_ok=True)
+            n = len(list(history.glob(f"{full_name}.*.avsc"))) + 1
+            path.rename(history / f"{full_name}.{n:03d}.avsc")
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
 def published_schemas(directory: Path = AVSC_DIR) -> list[dict]:
-    """Every schema version on disk (older versions kept for old writers), oldest file first."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.avsc"))]
+    """Every schema version on disk, oldest first: history/ (superseded versions, kept for old writers)
+    and then the current ones, so that the current version is each name's reader."""
+    paths = sorted((directory / HISTORY).glob("*.avsc")) + sorted(directory.glob("*.avsc"))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]

@@ -22,6 +22,7 @@ Deviation = Literal["patient_chosen", "medical", "special"]
 RemovalReason = Literal["referred_elsewhere", "no_longer_needed", "duplicate", "cleanup"]
 Phase = Literal[1, 2, 3, 4, 5]
 Sex = Literal[1, 2, 3]
+AdmissionKind = Literal["planned", "acute"]
 Count = Annotated[int, Field(ge=0)]  # int ≥ 0 in EVENTS.md; negatives get their own (meaning) rule
 
 
@@ -61,6 +62,9 @@ class WardDeclared(BedEvent):
     ward_kind: WardKind
     staffed_beds: int
     budgeted_beds: int | None = None
+    # The MVO specialties the ward serves (a ward shared by orthopaedics and surgery lists both); null =
+    # only its own mvo_code. Outliers are patients whose responsible specialty is not among them.
+    served_mvo_codes: tuple[str, ...] | None = None
 
 
 class CapacityChanged(BedEvent):
@@ -76,7 +80,11 @@ class PatientAdmitted(BedEvent):
     stay_id: str
     patient_ref: str
     responsible_mvo_code: str
-    home_municipality_code: str
+    # Mandatory when it exists: null for a patient with no Swedish registration (home region unknown).
+    home_municipality_code: str | None
+    # The sender's own outlier flag (utlokaliserad), where its system has one; null = derived by the platform.
+    outlier: bool | None = None
+    admission_kind: AdmissionKind | None = None
 
 
 class PatientTransferred(Event):
@@ -126,6 +134,13 @@ class WardCensus(BedEvent):
     outliers: int
     discharge_ready: int
     out_of_area: int
+    # What `occupied` counts: false/null = the patients present (v1's meaning), true = present + on leave
+    # (a region whose beds stay occupied during leave). `on_leave` is the number on leave either way.
+    occupied_includes_leave: bool | None = None
+
+    def present_patients(self) -> int:
+        """The patients present on the ward, whatever `occupied` includes."""
+        return max(0, self.occupied - self.on_leave) if self.occupied_includes_leave else self.occupied
 
 
 class WaitlistEvent(Event):
@@ -151,9 +166,9 @@ class ContactDecided(WaitlistEvent):
     referral_id: str | None = None
     referral_sent_at: AwareDatetime | None = None
     referral_arrived_at: AwareDatetime | None = None
-    birth_year: int
-    sex: Sex
-    home_municipality_code: str
+    birth_year: int | None = None  # not reported by every region
+    sex: Sex | None = None
+    home_municipality_code: str | None  # mandatory when it exists: null = no Swedish registration
 
 
 class DeviationSet(WaitlistEvent):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import AwareDatetime, ValidationError
@@ -85,8 +85,10 @@ RULES: dict[str, Rule] = {
         Rule("MNG-001", "meaning", "reject", "negative count",
              "Counts and bed numbers cannot be negative."),
         Rule("MNG-002", "meaning", "reject", "census counts inconsistent",
-             "In a census, overcrowded must equal max(0, occupied − staffed) and on leave, outliers, "
-             "discharge-ready and out-of-area cannot exceed occupied plus on leave."),
+             "In a census, overcrowded must equal max(0, occupied − staffed), occupied counting the patients "
+             "on leave or not as the census declares (occupied_includes_leave; undeclared, either is "
+             "accepted); outliers, discharge-ready and out-of-area cannot exceed the ward's patients "
+             "(present plus on leave), nor on leave an occupied that includes it."),
         Rule("MNG-003", "meaning", "reject", "activity starts before the decision",
              "started_at must not be before the contact's decided_at."),
         Rule("MNG-004", "meaning", "reject", "occurred in the future",
@@ -103,8 +105,8 @@ RULES: dict[str, Rule] = {
         Rule("MNG-009", "meaning", "finding", "implausible birth year",
              "birth_year should be between 1900 and the current year."),
         Rule("MNG-010", "meaning", "finding", "census disagrees with ADT",
-             "The ward's census differs from the count built from its admissions and discharges; "
-             "check for missing ADT events."),
+             "The ward's census differs from the count built from its admissions and discharges (present "
+             "compared with present, on leave with on leave); check for missing ADT events."),
         Rule("MNG-011", "meaning", "reject", "implausibly large count",
              f"No ward has more than {MAX_WARD_COUNT:,} beds or patients: check the field (a count of one "
              "ward, not of a hospital or region)."),
@@ -267,6 +269,9 @@ def _code_violations(ctx, region, ev: Event) -> list[Violation]:
         val = fields.get(f)
         if val is not None and val not in reference.specialties():
             out.append(_v(ctx, region, "COD-003", f"{f}='{val}'", f))
+    for val in fields.get("served_mvo_codes") or ():
+        if val not in reference.specialties():
+            out.append(_v(ctx, region, "COD-003", f"served_mvo_codes: '{val}'", "served_mvo_codes"))
     for f in _HSA_FIELDS:
         val = fields.get(f)
         if val is not None and not reference.is_hsa_id(val):
@@ -291,6 +296,31 @@ def _date_fields(cls: type[Event]) -> tuple[str, ...]:
 _DATE_FIELDS = {cls: _date_fields(cls) for cls in EVENT_TYPES.values()}  # once: per record it is a lookup
 
 
+def census_overcrowded(ev: WardCensus) -> tuple[int, ...]:
+    """The overcrowding a census's own counts give: max(0, occupied − staffed) on the basis it declares
+    (occupied_includes_leave); undeclared, both bases (present only, present + on leave) are valid."""
+    present = ev.present_patients()
+    if ev.occupied_includes_leave is None:
+        return (max(0, present - ev.staffed_beds), max(0, present + ev.on_leave - ev.staffed_beds))
+    return (max(0, ev.occupied - ev.staffed_beds),)
+
+
+def _census_violations(ctx, region, ev: WardCensus) -> list[Violation]:
+    out = []
+    if ev.occupied_includes_leave and ev.on_leave > ev.occupied:
+        return [_v(ctx, region, "MNG-002", f"on_leave={ev.on_leave} exceeds occupied={ev.occupied}, which "
+                                           "includes the patients on leave (occupied_includes_leave)")]
+    expected = census_overcrowded(ev)
+    if ev.overcrowded not in expected:
+        out.append(_v(ctx, region, "MNG-002", f"overcrowded={ev.overcrowded} but max(0, occupied − staffed)="
+                                              f"{' or '.join(map(str, sorted(set(expected))))}"))
+    patients = ev.present_patients() + ev.on_leave
+    for f in ("outliers", "discharge_ready", "out_of_area"):
+        if getattr(ev, f) > patients:
+            out.append(_v(ctx, region, "MNG-002", f"{f}={getattr(ev, f)} exceeds the ward's patients"))
+    return out
+
+
 def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
     out = []
     fields = ev.__dict__
@@ -301,14 +331,7 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
         elif isinstance(val, int) and val > MAX_WARD_COUNT:
             out.append(_v(ctx, region, "MNG-011", f"{f}={val}", f))
     if isinstance(ev, WardCensus) and not out:
-        expected = max(0, ev.occupied - ev.staffed_beds)
-        if ev.overcrowded != expected:
-            out.append(_v(ctx, region, "MNG-002",
-                          f"overcrowded={ev.overcrowded} but max(0, occupied − staffed)={expected}"))
-        admitted = ev.occupied + ev.on_leave
-        for f in ("outliers", "discharge_ready", "out_of_area"):
-            if getattr(ev, f) > admitted:
-                out.append(_v(ctx, region, "MNG-002", f"{f}={getattr(ev, f)} exceeds the ward's patients"))
+        out += _census_violations(ctx, region, ev)
     for f in _DATE_FIELDS[type(ev)]:
         val = fields[f]
         if val is not None:
@@ -326,7 +349,7 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
             out.append(_v(ctx, region, "MNG-007", f"phase {ev.phase}", "activity_code"))
         if ev.phase == 4 and ev.medical_target_date is None:
             out.append(_v(ctx, region, "MNG-008", "", "medical_target_date"))
-        if not 1900 <= ev.birth_year <= ctx.now.year:
+        if ev.birth_year is not None and not 1900 <= ev.birth_year <= ctx.now.year:
             out.append(_v(ctx, region, "MNG-009", f"birth_year={ev.birth_year}", "birth_year"))
     started = fields.get("started_at")
     if started is not None:
@@ -337,10 +360,38 @@ def _meaning_violations(ctx, region, ev: Event) -> list[Violation]:
     return out
 
 
+_CANNOT_USE = " The event cannot be used without it, so it is rejected whatever the configured severity."
+
+
 def _finish(violations: list[Violation], event: Event | None, record: dict) -> Verdict:
+    if event is None and not any(v.severity == "reject" for v in violations):
+        # A shape rule relaxed to a finding, but there is no event to apply: reject (never pass on None).
+        violations = [replace(v, severity="reject", message=v.message + _CANNOT_USE)
+                      if RULES[v.rule_id].family == "shape" and v.severity == "finding" and v.rule_id != "SHP-005"
+                      else v for v in violations]
+        if not any(v.severity == "reject" for v in violations):
+            violations.append(Violation("SHP-001", "reject", RULES["SHP-001"].title + "." + _CANNOT_USE))
     if any(v.severity == "reject" for v in violations):
         return Verdict("rejected", violations, None, record)
     return Verdict("finding" if violations else "accepted", violations, event, record)
+
+
+_NULLABLE = {cls: frozenset(f for f, info in cls.model_fields.items() if type(None) in typing.get_args(info.annotation))
+             for cls in EVENT_TYPES.values()}
+
+
+def _without_relaxed_fields(cls: type[Event], record: dict, shape: list[Violation]) -> Event | None:
+    """A region relaxed every shape rule that fired to a finding: if each bad field is one the contract
+    lets be null, the event is read with those fields as not reported (null). Otherwise None."""
+    if not shape or any(v.severity == "reject" for v in shape):
+        return None
+    bad = {v.field.split(".")[0] if v.field else None for v in shape}
+    if None in bad or not bad <= _NULLABLE[cls]:
+        return None
+    try:
+        return cls.model_validate({**record, **dict.fromkeys(bad)})
+    except ValidationError:
+        return None
 
 
 def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
@@ -375,8 +426,11 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
     try:
         event = cls.model_validate(record)
     except ValidationError as err:
-        violations += _shape_violations(ctx, region, err)
-        return _finish(violations, None, record)
+        shape = _shape_violations(ctx, region, err)
+        violations += shape
+        event = _without_relaxed_fields(cls, record, shape)
+        if event is None:
+            return _finish(violations, None, record)
     violations += _code_violations(ctx, region, event)
     violations += _meaning_violations(ctx, region, event)
     return _finish(violations, event, record)
@@ -388,12 +442,17 @@ def store_rejection(detail: str) -> Violation:
     return Violation("SNK-001", rule.severity, privacy.clean_text(f"{rule.title}: {detail}. {rule.advice}"))
 
 
+CENSUS_COMPARED = ("present", "on_leave", "discharge_ready", "outliers", "out_of_area")
+
+
 def census_disagreement(ctx: ValidationContext, region: str, census: WardCensus,
                         adt: Mapping[str, int]) -> list[Violation]:
-    """MNG-010: a census for a ward that also has ADT is compared with the ADT-built counts."""
-    diffs = [f"{k}: census {getattr(census, k)} vs ADT {adt[k]}"
-             for k in ("occupied", "on_leave", "discharge_ready", "outliers", "out_of_area")
-             if k in adt and getattr(census, k) != adt[k]]
+    """MNG-010 (a finding, never a rejection): a census for a ward that also has ADT is compared with the
+    ADT-built counts like with like: patients present with present, on leave with on leave, whatever the
+    census's occupied includes and whatever the platform's leave policy."""
+    own = {"present": census.present_patients(), "on_leave": census.on_leave,
+           "discharge_ready": census.discharge_ready, "outliers": census.outliers, "out_of_area": census.out_of_area}
+    diffs = [f"{k}: census {own[k]} vs ADT {adt[k]}" for k in CENSUS_COMPARED if k in adt and own[k] != adt[k]]
     return [_v(ctx, region, "MNG-010", "; ".join(diffs))] if diffs else []
 
 

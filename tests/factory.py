@@ -45,10 +45,13 @@ def stay_event(kind, ward_id, stay, minutes, region="01") -> dict:
     return ev(kind, minutes, region, ward_id=ward_id, stay_id=stay)
 
 
-def census(ward_id, minutes, staffed, occupied, on_leave=0, outliers=0, ready=0, ooa=0, region="01", overcrowded=None):
+def census(ward_id, minutes, staffed, occupied, on_leave=0, outliers=0, ready=0, ooa=0, region="01", overcrowded=None,
+           includes_leave=None):
+    """`includes_leave` (occupied_includes_leave) is sent only when given, as a v1 sender leaves it out."""
+    extra = {} if includes_leave is None else {"occupied_includes_leave": includes_leave}
     return ev("WardCensus", minutes, region, ward_id=ward_id, staffed_beds=staffed, occupied=occupied,
               on_leave=on_leave, overcrowded=max(0, occupied - staffed) if overcrowded is None else overcrowded,
-              outliers=outliers, discharge_ready=ready, out_of_area=ooa)
+              outliers=outliers, discharge_ready=ready, out_of_area=ooa, **extra)
 
 
 def decided(contact, minutes=0, region="01", phase=1, mvo="511", guarantee=True, decided_at=None, **kw) -> dict:

@@ -28,6 +28,8 @@ def _value(rnd: random.Random, t):
                 milliseconds=rnd.choice([0, 1, rnd.randrange(2**48), 253402300799999]))
         if t.get("logicalType") == "date":
             return dt.date.fromordinal(rnd.choice([1, 719163, rnd.randrange(1, 3652059)]))
+        if t.get("type") == "array":  # served_mvo_codes
+            return [_value(rnd, t["items"]) for _ in range(rnd.choice([0, 1, 3]))]
         return _value(rnd, t["type"])
     return {"string": lambda: rnd.choice(TEXTS), "int": lambda: rnd.choice(INTS),
             "long": lambda: rnd.choice(INTS + [2**63 - 1, -2**63]), "boolean": lambda: rnd.random() < 0.5,
