@@ -64,6 +64,8 @@ def example_report(seed: int = 7) -> MorningReport:
             occ = round(staffed * (target + rnd.uniform(-0.025, 0.025)))
             y_staffed = staffed + rnd.choice([0, 0, 2, -3, 4])
             y_occ = occ - rnd.randint(-18, 22)
+            # Some wards overcrowded while others have free beds: the hospital has both (free beds then
+            # follow: free − overcrowded = staffed − occupied, summed over the same wards).
             t = Figures.of(staffed, occ, max(0, occ - staffed) + rnd.randint(0, 4), round(staffed * rnd.uniform(.01, .03)),
                            round(staffed * rnd.uniform(.03, .06)))
             y = Figures.of(y_staffed, y_occ, max(0, y_occ - y_staffed) + rnd.randint(0, 4),

@@ -87,9 +87,10 @@ def test_report_room_near_whom(report, html):
     by_code = {r.code: r for r in report.regions}
     for need in needs:
         reg = by_code[need.region_code]
-        assert (reg.today.escalation_level or 0) >= 3 or (reg.today.free or 0) < 0
-        # neighbours first, and they all have free beds
-        assert all(o.free > 0 for o in need.neighbours + need.healthcare_region)
+        # escalation, or more overcrowded patients than free beds (both summed over wards, never netted)
+        assert (reg.today.escalation_level or 0) >= 3 or reg.today.overcrowded > reg.today.free
+        # neighbours first, and they all have free beds left once their own overcrowded patients have one
+        assert all(o.spare == o.free - o.overcrowded > 0 for o in need.neighbours + need.healthcare_region)
         codes_nb = [o.region_code for o in need.neighbours]
         codes_hr = [o.region_code for o in need.healthcare_region]
         assert not set(codes_nb) & set(codes_hr)
@@ -165,7 +166,7 @@ REGION_CODES = ["01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13"
 
 FAKE_NATION = {
     "id": "SE", "name": "Sverige", "staffed_beds": 21345, "occupied": 20112, "present": 19530, "on_leave": 582,
-    "free_beds": 1233, "occupancy_pct": 94.2, "overcrowded": 412, "outliers": 618, "discharge_ready": 903,
+    "free_beds": 1645, "occupancy_pct": 94.2, "overcrowded": 412, "outliers": 618, "discharge_ready": 903,
     "out_of_area_in": 1210, "out_of_area_out": 1210, "escalation_level": 2,
     "escalation_rule": "occupancy_pct >= 92 (nation)", "last_event_at": "2025-01-15T06:59:58+01:00",
     "stale": False, "coverage": 0.93,
@@ -173,7 +174,7 @@ FAKE_NATION = {
 
 FAKE_HCR = [
     {"id": "Stockholm-Gotland", "name": "Stockholm-Gotland", "staffed_beds": 5310, "occupied": 5402,
-     "present": 5240, "on_leave": 162, "free_beds": -92, "occupancy_pct": 101.7, "overcrowded": 161,
+     "present": 5240, "on_leave": 162, "free_beds": 69, "occupancy_pct": 101.7, "overcrowded": 161,
      "outliers": 140, "discharge_ready": 210, "out_of_area_in": 320, "out_of_area_out": 180,
      "escalation_level": 4, "escalation_rule": "occupancy_pct > 100", "last_event_at": "2025-01-15T06:59:58+01:00",
      "stale": False, "coverage": 0.97},
@@ -189,9 +190,9 @@ FAKE_HCR = [
 
 FAKE_REGIONS = [
     {"id": "01", "name": "Region Stockholm", "healthcare_region": "Stockholm-Gotland", "staffed_beds": 5163,
-     "occupied": 5260, "present": 5101, "on_leave": 159, "free_beds": -97, "occupancy_pct": 101.9,
+     "occupied": 5260, "present": 5101, "on_leave": 159, "free_beds": 61, "occupancy_pct": 101.9,
      "overcrowded": 158, "outliers": 137, "discharge_ready": 205, "out_of_area_in": 300, "out_of_area_out": 170,
-     "escalation_level": 4, "escalation_rule": "occupancy_pct > 100", "last_event_at": "2025-01-15T06:59:58+01:00",
+     "out_of_area_in_census": 12, "escalation_level": 4, "escalation_rule": "occupancy_pct > 100", "last_event_at": "2025-01-15T06:59:58+01:00",
      "stale": False, "coverage": 0.97},
     {"id": "09", "name": "Region Gotland", "healthcare_region": "Stockholm-Gotland", "staffed_beds": 147,
      "occupied": 142, "present": 139, "on_leave": 3, "free_beds": 5, "occupancy_pct": 96.6, "overcrowded": None,
@@ -364,6 +365,10 @@ async def _page_scenario():
             await page.wait_for_selector('#status-body tr[data-id="01"]')
             ids = await page.locator("#status-body tr.row").evaluate_all("rs => rs.map(r => r.dataset.id)")
             assert ids == ["01", "09"]
+            # census-only wards' out-of-area count shown apart from in / out (issue 12 point 7)
+            r01 = page.locator('#status-body tr[data-id="01"]')
+            assert await r01.locator('[data-field="out_of_area_in_census"]').get_attribute("data-value") == "12"
+            assert await page.locator('#status-body tr[data-id="09"] [data-field="out_of_area_in_census"]').count() == 0
 
             # heat map 21 x 21
             await page.wait_for_selector("#heatmap .hm-cell")

@@ -69,9 +69,13 @@ def status_equations(hospitals: list[dict], wards: list[dict], leave_policy: str
     """Every linear relation a viewer knows among the cells ('h'|'w', id, field)."""
     eqs = []
     regions = {h["region_code"] for h in hospitals}
-    for f in SUMMED:
+    for f in (*SUMMED, "free_beds"):  # free beds: each ward's max(0, staffed − occupied), summed (issue 12)
         for region in regions:  # the region row is public: its total over the hospitals
-            eqs.append(({("h", h["id"], f): 1 for h in hospitals if h["region_code"] == region}, 0))
+            coef = {("h", h["id"], f): 1 for h in hospitals if h["region_code"] == region}
+            if f == "out_of_area_in":  # ... and for "in", the matrix column: its ICU wards too
+                coef.update({("w", w["id"], f): 1 for w in wards if w["region_code"] == region
+                             and w["ward_kind"] == "icu"})
+            eqs.append((coef, 0))
         for h in hospitals:
             coef = {("h", h["id"], f): -1}
             coef.update({("w", w["id"], f): 1 for w in wards if w["hospital_id"] == h["id"] and w["ward_kind"] != "icu"})
@@ -84,10 +88,9 @@ def status_equations(hospitals: list[dict], wards: list[dict], leave_policy: str
             else:
                 eqs.append(({c("occupied"): 1, c("present"): -1}, 0))
             eqs.append(({c("occupancy_pct"): 1, c("occupied"): -100 / r["staffed_beds"]}, 0))
-            if (r["free_beds"] or 0) > 0:  # None: hidden, and the attacker cannot tell the branch
-                eqs.append(({c("free_beds"): 1, c("occupied"): 1}, r["staffed_beds"]))
-            if (r["overcrowded"] or 0) > 0 and kind == "w":  # a hospital's is the sum of its wards'
-                eqs.append(({c("overcrowded"): 1, c("occupied"): -1}, -r["staffed_beds"]))
+            # free − overcrowded = staffed − occupied in every row (a ward has one or the other; a hospital
+            # sums its wards'): linear, known to everyone. Which of the two a hidden ward has is not shown.
+            eqs.append(({c("free_beds"): 1, c("overcrowded"): -1, c("occupied"): 1}, r["staffed_beds"]))
     return eqs
 
 

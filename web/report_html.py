@@ -107,11 +107,12 @@ def _badge(level: int | None, rule: str | None = None) -> str:
 
 
 # Columns of the comparison tables: (attribute, Swedish, English, "higher is worse")
+# Free beds and overcrowding side by side, each summed over the wards: neither is netted against the other.
 COLUMNS = [
     ("staffed", "Vårdplatser", "Staffed beds", False),
     ("occupied", "Belagda", "Occupied", True),
-    ("free", "Lediga", "Free", False),
     ("occupancy_pct", "Beläggning", "Occupancy", True),
+    ("free", "Lediga", "Free", False),
     ("overcrowded", "Överbeläggningar", "Overcrowded", True),
     ("outliers", "Utlokaliserade", "Outliers", True),
     ("discharge_ready", "Utskrivningsklara", "Discharge-ready", True),
@@ -131,7 +132,7 @@ def _value_cell(attr: str, today: Figures, yesterday: Figures | None, worse_up: 
     cls = ""
     if d is not None and abs(d) >= (0.05 if attr == "occupancy_pct" else 1):
         cls = "worse" if (d > 0) == worse_up else "better"
-    neg = " neg" if attr == "free" and v is not None and v < 0 else ""
+    neg = " neg" if attr == "overcrowded" and (today.shortage or 0) > 0 else ""  # more than its free beds
     over = " neg" if attr == "occupancy_pct" and v is not None and v > 100 else ""
     return (f'<td class="num{neg}{over}" data-field="{attr}"><span class="val">{main}</span>'
             f'<span class="chg {cls}" data-change="{attr}">{ch}</span></td>')
@@ -251,10 +252,11 @@ def _nation_section(rep: MorningReport) -> str:
     tiles = "".join([
         _tile("Vårdplatser", "Staffed beds", _int(n.staffed), d("staffed")),
         _tile("Belagda", "Occupied", _int(n.occupied), d("occupied")),
-        _tile("Lediga", "Free beds", _int(n.free), d("free"), alert=(n.free or 0) < 0),
         _tile("Beläggning", "Occupancy", _pct(n.occupancy_pct), d("occupancy_pct", True),
               alert=(n.occupancy_pct or 0) > 100),
-        _tile("Överbeläggningar", "Overcrowded", _int(n.overcrowded), d("overcrowded")),
+        _tile("Lediga", "Free beds", _int(n.free), d("free")),
+        _tile("Överbeläggningar", "Overcrowded", _int(n.overcrowded), d("overcrowded"),
+              alert=(n.shortage or 0) > 0),
         _tile("Utlokaliserade", "Outliers", _int(n.outliers), d("outliers")),
         _tile("Utskrivningsklara", "Discharge-ready", _int(n.discharge_ready), d("discharge_ready")),
         _tile("Täckning", "Coverage", _pct(rep.coverage * 100, 0) if rep.coverage is not None else "–",
@@ -271,10 +273,12 @@ def _nation_section(rep: MorningReport) -> str:
         items.append(f"<li>{_badge(lvl)} {ESC_NAMES[lvl]}: <b>{len(names)}</b> "
                      f"{'region' if len(names) == 1 else 'regioner / regions'}"
                      f"{': ' + _e(', '.join(names)) if names and lvl >= 3 else ''}</li>")
-    neg = [r for r in rep.regions if r.today.free is not None and r.today.free < 0]
-    if neg:
-        items.append("<li>Negativt antal lediga / negative free beds: " +
-                     _e(", ".join(f"{r.name.replace('Region ', '')} ({_int(r.today.free)})" for r in neg)) + "</li>")
+    short = [r for r in rep.regions if (r.today.shortage or 0) > 0]
+    if short:
+        items.append('<li id="shortage">Fler överbelagda än lediga vårdplatser / more overcrowded patients than free '
+                     "beds: " + _e(", ".join(f"{r.name.replace('Region ', '')} ({_int(r.today.overcrowded)} "
+                                             f"överbelagda / overcrowded, {_int(r.today.free)} lediga / free)"
+                                             for r in short)) + "</li>")
     stale = [r for r in rep.regions if r.stale]
     items.append(f"<li>Dataluckor / data gaps: <b>{len(rep.data_gaps)}</b>"
                  + (f" – inaktuella regioner / stale regions: {_e(', '.join(r.name for r in stale))}" if stale else "")
@@ -295,27 +299,30 @@ def _nation_section(rep: MorningReport) -> str:
 def _room_section(rep: MorningReport) -> str:
     needs = room_near_whom(rep)
     parts = ['<section id="room"><h2>Plats nära vem <span class="en">/ Room near whom</span></h2>'
-             '<p class="note">Regioner med eskaleringsnivå ≥ 3 eller negativt antal lediga vårdplatser, med '
-             'grannregioner (regions.csv) som har lediga vårdplatser, därefter övriga regioner i samma '
-             'sjukvårdsregion. Inaktuella regioner erbjuds inte. / Regions at escalation level ≥ 3 or with '
-             'negative free beds; neighbouring regions with free beds first, then the rest of the healthcare '
-             'region. Stale regions are not offered.</p>']
+             '<p class="note">Regioner med eskaleringsnivå ≥ 3 eller fler överbelagda patienter än lediga '
+             'vårdplatser, med grannregioner (regions.csv) som har lediga vårdplatser kvar när deras egna '
+             'överbelagda fått plats, därefter övriga regioner i samma sjukvårdsregion. Inaktuella regioner '
+             'erbjuds inte. / Regions at escalation level ≥ 3 or with more overcrowded patients than free beds; '
+             'neighbouring regions with free beds left once their own overcrowded patients have one first, then '
+             'the rest of the healthcare region. Stale regions are not offered.</p>']
     if not needs:
         parts.append("<p>Ingen region behöver avlastning i dag. <span class=\"en\">/ No region needs relief "
                       "today.</span></p>")
 
     def opts(lst: list[RoomOption]) -> str:
         if not lst:
-            return '<p class="note">inga med lediga vårdplatser / none with free beds</p>'
+            return '<p class="note">inga med lediga vårdplatser över / none with free beds to spare</p>'
         return "<ol>" + "".join(
-            f'<li><b>{_e(o.name)}</b> ({_e(o.region_code)}): <span class="free">{_int(o.free)}</span> lediga / free'
+            f'<li><b>{_e(o.name)}</b> ({_e(o.region_code)}): <span class="free">{_int(o.spare)}</span> att erbjuda '
+            f'/ to offer ({_int(o.free)} lediga / free, {_int(o.overcrowded)} överbelagda / overcrowded)'
             f' · {_pct(o.occupancy_pct)} · nivå / level {_badge(o.escalation_level)}</li>' for o in lst) + "</ol>"
 
     for nd in needs:
         parts.append(
             f'<div class="need lvl-{nd.escalation_level or 0}" data-region="{_e(nd.region_code)}">'
             f'<h3>{_badge(nd.escalation_level)} {_e(nd.name)} ({_e(nd.region_code)})</h3>'
-            f'<div class="why">{_e(_reason(nd.escalation_level, nd.free))} · lediga / free: {_int(nd.free)}</div>'
+            f'<div class="why">{_e(_reason(nd.escalation_level, nd.shortage))} · lediga / free: {_int(nd.free)} · '
+            f'överbelagda / overcrowded: {_int(nd.overcrowded)}</div>'
             f'<div class="grp">Grannregioner <span class="en">/ Neighbouring regions</span></div>{opts(nd.neighbours)}'
             f'<div class="grp">Övriga i sjukvårdsregionen <span class="en">/ Rest of the healthcare region</span>'
             f'</div>{opts(nd.healthcare_region)}</div>')
@@ -323,12 +330,12 @@ def _room_section(rep: MorningReport) -> str:
     return "".join(parts)
 
 
-def _reason(level: int | None, free: int | None) -> str:
+def _reason(level: int | None, shortage: int | None) -> str:
     reasons = []
     if (level or 0) >= 3:
         reasons.append(f"nivå / level {level}")
-    if free is not None and free < 0:
-        reasons.append(f"{_signed(free)} lediga / free beds")
+    if shortage:
+        reasons.append(f"{_int(shortage)} fler överbelagda än lediga / more overcrowded than free beds")
     return ", ".join(reasons)
 
 

@@ -14,9 +14,9 @@ class Figures:
     """Bed figures of one unit (hospital, region, nation) at one instant. `None` = not known/suppressed."""
     staffed: int | None = None            # disponibla vårdplatser
     occupied: int | None = None           # belagda vårdplatser (under the leave policy)
-    free: int | None = None               # lediga = staffed − occupied (may be negative)
+    free: int | None = None               # lediga: Σ over wards of max(0, staffed − occupied), never netted
     occupancy_pct: float | None = None    # beläggning = occupied / staffed × 100
-    overcrowded: int | None = None        # överbeläggningar
+    overcrowded: int | None = None        # överbeläggningar: Σ over wards of max(0, occupied − staffed)
     outliers: int | None = None           # utlokaliserade patienter
     discharge_ready: int | None = None    # utskrivningsklara
     escalation_level: int | None = None   # 1..4
@@ -26,10 +26,28 @@ class Figures:
     def of(cls, staffed: int, occupied: int, overcrowded: int | None = None, outliers: int | None = None,
            discharge_ready: int | None = None, escalation_level: int | None = None,
            escalation_rule: str | None = None) -> "Figures":
-        """Build from staffed and occupied, deriving free beds and occupancy %."""
+        """Build from staffed, occupied and overcrowded, deriving free beds and occupancy %. Summed over the
+        same wards, free − overcrowded = staffed − occupied (each ward has one or the other), so free beds
+        follow from the overcrowding; without it only a single ward's max(0, staffed − occupied) is known."""
         pct = round(occupied / staffed * 100, 1) if staffed else None
-        return cls(staffed, occupied, staffed - occupied, pct, overcrowded, outliers, discharge_ready,
+        free = staffed - occupied + overcrowded if overcrowded is not None else max(0, staffed - occupied)
+        return cls(staffed, occupied, free, pct, overcrowded, outliers, discharge_ready,
                    escalation_level, escalation_rule)
+
+    @property
+    def shortage(self) -> int | None:
+        """Overcrowded patients beyond the unit's own free beds (0 when its free beds would take them all):
+        the shortfall that needs room elsewhere. A decision figure, never shown in place of free beds."""
+        if self.free is None or self.overcrowded is None:
+            return None
+        return max(0, self.overcrowded - self.free)
+
+    @property
+    def spare(self) -> int | None:
+        """Free beds left once the unit's own overcrowded patients had one: what it can offer others."""
+        if self.free is None or self.overcrowded is None:
+            return None
+        return max(0, self.free - self.overcrowded)
 
 
 @dataclass
@@ -87,6 +105,8 @@ class RoomOption:
     occupancy_pct: float | None
     escalation_level: int | None
     relation: str                           # "neighbour" | "healthcare_region"
+    overcrowded: int = 0                    # its own overcrowded patients (they come first)
+    spare: int = 0                          # free − overcrowded > 0: what it can offer
 
 
 @dataclass
@@ -95,19 +115,23 @@ class RoomNeed:
     name: str
     escalation_level: int | None
     free: int | None
-    neighbours: list[RoomOption]            # neighbouring regions (regions.csv) with free beds, most first
-    healthcare_region: list[RoomOption]     # the rest of its healthcare region(s) with free beds
+    neighbours: list[RoomOption]            # neighbouring regions (regions.csv) with spare beds, most first
+    healthcare_region: list[RoomOption]     # the rest of its healthcare region(s) with spare beds
+    overcrowded: int | None = None
+    shortage: int | None = None             # overcrowded beyond its own free beds
 
 
 # =============================================================================== room near whom
 
 def needs_room(f: Figures) -> bool:
-    return (f.escalation_level or 0) >= 3 or (f.free is not None and f.free < 0)
+    """Escalation level 3 or more, or more overcrowded patients than free beds (a shortage the region's
+    own free beds cannot cover: what "negative free beds" meant before free beds stopped being netted)."""
+    return (f.escalation_level or 0) >= 3 or (f.shortage or 0) > 0
 
 
 def room_near_whom(report: MorningReport) -> list[RoomNeed]:
-    """For each region with escalation ≥ 3 or negative free beds: neighbouring regions with free beds
-    (regions.csv neighbours), then the rest of its healthcare region(s) with free beds. Stale regions are
+    """For each region with escalation ≥ 3 or a shortage: neighbouring regions with spare beds
+    (regions.csv neighbours), then the rest of its healthcare region(s) with spare beds. Stale regions are
     not offered as room (their numbers cannot be trusted)."""
     ref = reference.regions()
     by_code = {r.code: r for r in report.regions}
@@ -119,22 +143,23 @@ def room_near_whom(report: MorningReport) -> list[RoomNeed]:
 
     def option(r: RegionRow, relation: str) -> RoomOption | None:
         f = r.today
-        if r.stale or f.free is None or f.free <= 0:
+        if r.stale or not f.spare:
             return None
-        return RoomOption(r.code, r.name, f.free, f.occupancy_pct, f.escalation_level, relation)
+        return RoomOption(r.code, r.name, f.free, f.occupancy_pct, f.escalation_level, relation,
+                          f.overcrowded, f.spare)
 
     needs: list[RoomNeed] = []
-    for r in sorted(report.regions, key=lambda r: (-(r.today.escalation_level or 0), r.today.free or 0)):
+    for r in sorted(report.regions, key=lambda r: (-(r.today.escalation_level or 0), -(r.today.shortage or 0))):
         f = r.today
         if not needs_room(f):
             continue
         nb_codes = ref[r.code].neighbours if r.code in ref else ()
         nbs = [o for c in nb_codes if c in by_code and (o := option(by_code[c], "neighbour"))]
-        nbs.sort(key=lambda o: -o.free)
+        nbs.sort(key=lambda o: -o.spare)
         mine = set(hcrs(r))
         taken = {r.code, *nb_codes}
         rest = [o for other in report.regions
                 if other.code not in taken and mine & set(hcrs(other)) and (o := option(other, "healthcare_region"))]
-        rest.sort(key=lambda o: -o.free)
-        needs.append(RoomNeed(r.code, r.name, f.escalation_level, f.free, nbs, rest))
+        rest.sort(key=lambda o: -o.spare)
+        needs.append(RoomNeed(r.code, r.name, f.escalation_level, f.free, nbs, rest, f.overcrowded, f.shortage))
     return needs

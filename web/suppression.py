@@ -15,9 +15,14 @@ are hidden that no published sum or in-row identity gives a hidden one back (sec
   leave-not-occupied policy (occupied = present). Under leave-occupied, occupied = present + on leave:
   present and on leave are hidden together, and always when occupied is. The escalation level and its
   words ("occupancy 4.2 % < 90 %") go with occupancy.
-- Waiting lists (MVO group × phase rows; no margin is published): waiting = the sum of the five wait
-  buckets, so a lone hidden bucket takes a second one with it; a hidden total hides the whole row; the
-  shares go when any count does.
+- Waiting lists (MVO group × phase rows): waiting = the sum of the five wait buckets, so a lone hidden
+  bucket takes a second one with it; a hidden total hides the whole row; a share's numerator and
+  denominator go together, and with any hidden bucket; the shares go when any count does. Rolled-up
+  snapshot rows (healthcare region, nation) hide every count hidden in one of their regions
+  (web/api.py's snapshot_rollups).
+- Out-of-area "in" of a region row is the matrix column, ICU wards included: for that field a region's ICU
+  wards are children of the region beside its hospitals (never exactly one of them hidden). Census-only
+  wards' out-of-area counts are a field of their own, summed like the others.
 - The out-of-area matrix (region × region; its row and column sums are published as the regions'
   out-of-area figures): no row or column with exactly one hidden cell, and no hidden cell that is the
   only link between two groups of hidden cells (a bridge is determined by the sums).
@@ -42,10 +47,13 @@ class Unit:
     fields: tuple[str, ...]
     tests: tuple[str, ...]
     within: str | None = None  # a unit whose hidden cells this one always hides too
+    icu_in_region: bool = False  # the region row's figure counts the ICU wards too (they are its children)
 
 
 def status_units(leave_policy: str = "leave_not_occupied") -> tuple[Unit, ...]:
-    singles = tuple(Unit(f, (f,), (f,)) for f in ("outliers", "discharge_ready", "out_of_area_in"))
+    singles = tuple(Unit(f, (f,), (f,)) for f in ("outliers", "discharge_ready", "out_of_area_in_census")) + (
+        # the region's out-of-area "in" is the matrix column: every ADT ward's patients, ICU included
+        Unit("out_of_area_in", ("out_of_area_in",), ("out_of_area_in",), icu_in_region=True),)
     if leave_policy == "leave_occupied":  # occupied = present + on leave
         return (Unit("occupancy", ("occupied", "free_beds", "occupancy_pct", "overcrowded"), ("occupied", "overcrowded")),
                 Unit("stay", ("present", "on_leave"), ("present", "on_leave"), within="occupancy")) + singles
@@ -68,14 +76,28 @@ def _protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, thresh
     key = unit.tests[0]
     hidden = {("h", h["id"]) for h in hospitals if starts_hidden("h", h)}
     known = {h["id"] for h in hospitals if ("h", h["id"]) not in hidden}
-    hidden_h = [h for h in hospitals if ("h", h["id"]) in hidden]
-    if len(hidden_h) == 1:  # region total − the others would give it: hide a second hospital
-        extra = _cheapest((h for h in hospitals if h["id"] in known), key)
-        if extra is not None:
-            hidden.add(("h", extra["id"]))
-            known.discard(extra["id"])
-        else:  # the region's only hospital: it equals the region row, which every viewer sees
-            known.add(hidden_h[0]["id"])
+    # Sums the region row publishes: its hospitals, and for some fields its hospitals and ICU wards
+    # (both then hold: the hospitals' sum is published too, through the morning report and the views).
+    groups = [[("h", h) for h in hospitals]]
+    if unit.icu_in_region:
+        icu = [("w", w) for w in wards if w.get("ward_kind") == "icu"]
+        hidden |= {("w", w["id"]) for _, w in icu if starts_hidden("w", w)}
+        groups.append(groups[0] + icu)
+    changed = True
+    while changed:  # hidden only grows: this ends
+        changed = False
+        for group in groups:
+            hidden_g = [(k, r) for k, r in group if (k, r["id"]) in hidden]
+            if len(hidden_g) != 1:
+                continue
+            # region total − the others would give it: hide a second one
+            extra = _cheapest((r for k, r in group if (k, r["id"]) not in hidden), key)
+            if extra is not None:
+                hidden.add((next(k for k, r in group if r is extra), extra["id"]))
+                known.discard(extra["id"])
+                changed = True
+            elif hidden_g[0][0] == "h" and len(groups[-1]) == 1:
+                known.add(hidden_g[0][1]["id"])  # the region's only child: it equals the region row, seen by all
     children: dict[str, list[dict]] = {}
     for w in wards:
         if starts_hidden("w", w):
@@ -126,14 +148,18 @@ def suppress_status(hospitals: list[dict], wards: list[dict], threshold: int, *,
 
 # ------------------------------------------------------------------------------------- waiting lists
 WAIT_BUCKETS = ("le_30", "le_60", "le_90", "le_180", "gt_180")
-WAIT_SHARES = ("share_within_limit", "share_over_180")
+WAIT_SHARES = ("share_within_limit", "share_over_180", "share_past_target")
+# The counts behind the shares: a share's numerator and denominator are hidden together (either, with the
+# share's bucket limits, narrows the other), and go with any hidden bucket (they are parts of bucket sums).
+WAIT_MEASURE = ("measured", "within_limit", "over_180")
+WAIT_TARGET = ("target_measured", "past_target")
 
 
 def suppress_wait_row(row: dict, threshold: int) -> dict:
     """One waiting-list row (MVO group × phase) for a viewer outside its region."""
     row = dict(row)
     if small(row.get("waiting"), threshold):  # 1..N waiting: nothing of the row tells more
-        for f in ("waiting", "with_deviation", *WAIT_BUCKETS, *WAIT_SHARES):
+        for f in ("waiting", "with_deviation", *WAIT_BUCKETS, *WAIT_SHARES, *WAIT_MEASURE, *WAIT_TARGET):
             if f in row:
                 row[f] = None
         return row
@@ -144,6 +170,10 @@ def suppress_wait_row(row: dict, threshold: int) -> dict:
             hidden.append(extra["id"])
     if small(row.get("with_deviation"), threshold):
         hidden.append("with_deviation")
+    if any(b in hidden for b in WAIT_BUCKETS) or any(small(row.get(f), threshold) for f in WAIT_MEASURE):
+        hidden += [f for f in WAIT_MEASURE if f in row]
+    if any(small(row.get(f), threshold) for f in WAIT_TARGET):
+        hidden += [f for f in WAIT_TARGET if f in row]
     for f in hidden:
         row[f] = None
     if hidden:  # a share and its base give a count back

@@ -42,7 +42,7 @@
 
   var COUNT_FIELDS = {
     staffed_beds: 1, occupied: 1, present: 1, on_leave: 1, overcrowded: 1, outliers: 1,
-    discharge_ready: 1, out_of_area_in: 1, out_of_area_out: 1, waiting: 1, patients: 1,
+    discharge_ready: 1, out_of_area_in: 1, out_of_area_out: 1, out_of_area_in_census: 1, waiting: 1, patients: 1,
     le_30: 1, le_60: 1, le_90: 1, le_180: 1, gt_180: 1
   };
 
@@ -85,7 +85,6 @@
       var pct = v <= 1.0001 ? v * 100 : v; // accept 0..1 or 0..100
       return Math.round(pct) + " %";
     }
-    if (field === "free_beds" && isNum(v)) return (v < 0 ? "−" + fmtInt(-v) : fmtInt(v));
     if (isNum(v)) return fmtInt(v);
     return esc(v);
   }
@@ -312,7 +311,15 @@
         Math.round(r.coverage * 100) + " %</span>" : "";
     var staleTag = r.stale ? '<span class="stale-tag" title="Ingen händelse på ' + REF.stale_after_minutes +
       ' min / no event for ' + REF.stale_after_minutes + ' min">inaktuell / stale</span>' : "";
+    // Free beds and overcrowding are each summed over the wards (never netted): both are shown, and the
+    // overcrowding is marked when it is more than the unit's own free beds.
     var free = r.free_beds;
+    var short = isNum(r.overcrowded) && isNum(free) && r.overcrowded > free;
+    // Census-only wards report out-of-area patients without home regions: apart from in / out, which balance.
+    var census = r.out_of_area_in_census;
+    var censusHtml = census === 0 || census === undefined ? "" :
+      '<div class="sub" title="Avdelningar som bara rapporterar räkning: hemregion okänd / census-only wards: home region unknown">' +
+      "enl. räkning / census " + cell("out_of_area_in_census", census) + "</div>";
     return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
       (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : view.level === "region" ? ' title="' + esc(NO_DETAIL) + '"' : "") + ">" +
       '<td class="name"><div class="unit-name" data-field="name">' + esc(r.name || r.id) + "</div>" +
@@ -324,13 +331,13 @@
       '<td class="num big">' + cell("staffed_beds", r.staffed_beds) + "</td>" +
       '<td class="num big">' + cell("occupied", r.occupied) +
         '<div class="sub">närv. ' + cell("present", r.present) + " · perm. " + cell("on_leave", r.on_leave) + "</div></td>" +
-      '<td class="num big' + (isNum(free) && free < 0 ? " neg" : "") + '">' + cell("free_beds", free) + "</td>" +
+      '<td class="num big">' + cell("free_beds", free) + "</td>" +
       '<td class="occ">' + occBar(r.occupancy_pct) + "</td>" +
-      '<td class="num">' + cell("overcrowded", r.overcrowded, isNum(r.overcrowded) && r.overcrowded > 0 ? "warn" : "") + "</td>" +
+      '<td class="num' + (short ? " neg" : "") + '">' + cell("overcrowded", r.overcrowded, isNum(r.overcrowded) && r.overcrowded > 0 ? "warn" : "") + "</td>" +
       '<td class="num">' + cell("outliers", r.outliers) + "</td>" +
       '<td class="num">' + cell("discharge_ready", r.discharge_ready) + "</td>" +
       '<td class="num inout">' + cell("out_of_area_in", r.out_of_area_in) + ' <span class="muted">/</span> ' +
-        cell("out_of_area_out", r.out_of_area_out) + "</td>" +
+        cell("out_of_area_out", r.out_of_area_out) + censusHtml + "</td>" +
       '<td class="esc">' + badge(r.escalation_level, r.escalation_rule) + "</td>" +
       "</tr>";
   }
@@ -357,8 +364,8 @@
       });
     var e = box.querySelector('[data-field="escalation_level"]');
     if (e) e.outerHTML = badge(r.escalation_level, r.escalation_rule).replace('class="badge', 'class="t-value badge big');
-    var fb = box.querySelector('[data-field="free_beds"]');
-    if (fb) fb.classList.toggle("neg", isNum(r.free_beds) && r.free_beds < 0);
+    var oc = box.querySelector('[data-field="overcrowded"]');
+    if (oc) oc.classList.toggle("neg", isNum(r.overcrowded) && isNum(r.free_beds) && r.overcrowded > r.free_beds);
     var occ = box.querySelector('[data-field="occupancy_pct"]');
     if (occ) occ.className = "t-value " + occClass(r.occupancy_pct) + "-text";
     var cov = r.coverage;
