@@ -182,18 +182,19 @@ SURG, SHARED, EMERG, ICU, MED = (f"SE2321000016-W00{i}" for i in range(1, 6))
 
 
 def test_outliers_by_responsible_specialty_and_ward_kind():
-    # Wards: surgery (301); a surgery ward shared with orthopaedics (serves 301 and 311); an emergency
-    # short-stay ward; an ICU (411); internal medicine (101).
+    # Wards: surgery (301); a surgery ward shared with orthopaedics (declares 311; its own 301 always);
+    # an emergency short-stay ward; an ICU (411); internal medicine (101).
     # Patients (responsible MVO): s1 orthopaedics 311 on surgery → outlier (same aggregated group
-    # "Kirurgi", which the old comparison missed); s2 311 on the shared ward → not; s3 medicine 101 on the
+    # "Kirurgi", which the old comparison missed); s2 311 and s9 301 on the shared ward → not; s3 101 on the
     # short-stay ward → not; s4 101 on the ICU → not; s5 on the ICU flagged by its sender (no bed on its
     # ward) → outlier; s6 surgery 301 on medicine flagged false by its sender → not; s7 101 on medicine →
     # not; s8 surgery 301 on medicine → outlier.
     b = BedState()
-    for e in [ward(SURG, 0, mvo="301"), ward(SHARED, 0, mvo="301", served_mvo_codes=["301", "311"]),
+    for e in [ward(SURG, 0, mvo="301"), ward(SHARED, 0, mvo="301", served_mvo_codes=["311"]),
               ward(EMERG, 0, mvo="046", kind="short_stay"), ward(ICU, 0, mvo="411", kind="icu"),
               ward(MED, 0, mvo="101"),
-              admit(SURG, "s1", 1, mvo="311"), admit(SHARED, "s2", 2, mvo="311"), admit(EMERG, "s3", 3, mvo="101"),
+              admit(SURG, "s1", 1, mvo="311"), admit(SHARED, "s2", 2, mvo="311"), admit(SHARED, "s9", 2, mvo="301"),
+              admit(EMERG, "s3", 3, mvo="101"),
               admit(ICU, "s4", 4, mvo="101"), admit(ICU, "s5", 5, mvo="101", outlier=True),
               admit(MED, "s6", 6, mvo="301", outlier=False), admit(MED, "s7", 7, mvo="101"),
               admit(MED, "s8", 8, mvo="301")]:
