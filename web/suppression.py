@@ -242,3 +242,30 @@ def _component(cells: set[tuple[str, str]], start: tuple[str, str]) -> set[tuple
                 seen.add(nxt)
                 todo.append(nxt)
     return seen
+
+
+MOVEMENT_KINDS = ("admissions_planned", "admissions_acute", "admissions_unknown", "transfers")
+
+
+def suppress_movement_kinds(kinds: dict[tuple[str, str], dict[str, int]], shown: dict[tuple[str, str], int | None],
+                            threshold: int, *, open_cell: Callable[[str, str], bool] = lambda home, treating: False
+                            ) -> dict[tuple[str, str], dict[str, int | None]]:
+    """The out-of-area window's breakdown per cell (sinks.queries.out_of_area_window_kinds), for the cells
+    `suppress_matrix` shows: the kinds add up to the cell, so a hidden cell hides them all, and in a shown
+    cell a lone small kind takes a second one with it (the smallest other, zeros included)."""
+    out: dict[tuple[str, str], dict[str, int | None]] = {}
+    for cell, total in shown.items():
+        k = {name: kinds.get(cell, {}).get(name, 0) for name in MOVEMENT_KINDS}
+        if open_cell(*cell):
+            out[cell] = dict(k)
+            continue
+        if total is None:
+            out[cell] = dict.fromkeys(MOVEMENT_KINDS)
+            continue
+        hidden = [name for name in MOVEMENT_KINDS if small(k[name], threshold)]
+        if len(hidden) == 1:
+            extra = _cheapest(({"id": n, "v": k[n]} for n in MOVEMENT_KINDS if n not in hidden), "v")
+            if extra is not None:
+                hidden.append(extra["id"])
+        out[cell] = {name: None if name in hidden else k[name] for name in MOVEMENT_KINDS}
+    return out
