@@ -142,8 +142,10 @@ def test_ward_counts_exact(loaded):
     assert (b["occupied"], b["staffed_beds"], b["free_beds"]) == (0, 5, 5)
     assert (c["occupied"], c["out_of_area_in"]) == (1, 1)
     assert (d["occupied"], d["ward_kind"]) == (1, "icu")
-    assert (e["occupied"], e["on_leave"], e["overcrowded"], e["outliers"], e["out_of_area_in"], e["source"]) == \
-        (12, 1, 2, 2, 3, "census")
+    # a census-only ward's out-of-area count has no home regions: apart from "in" (issue 12 point 7)
+    assert (e["occupied"], e["on_leave"], e["overcrowded"], e["outliers"], e["out_of_area_in_census"], e["source"]) \
+        == (12, 1, 2, 2, 3, "census")
+    assert e["out_of_area_in"] == 0
 
 
 def test_region_and_nation_totals_exact(loaded):
@@ -155,6 +157,10 @@ def test_region_and_nation_totals_exact(loaded):
     assert (regions["12"]["out_of_area_in"], regions["12"]["out_of_area_out"]) == (1, 1)
     nation = rows_by_id(worker, "level=nation")["SE"]
     assert (nation["staffed_beds"], nation["occupied"], nation["overcrowded"]) == (20, 16, 3)
+    # free beds summed over wards, not netted (issue 12 point 9): A 0, B 5, C 2, E 0 (the ICU ward D apart);
+    # netted it was 20 − 16 = 4. Out-of-area: in = out = s4 + s5 = 2; E's census 3 apart.
+    assert nation["free_beds"] == 7 and r01["free_beds"] == 5
+    assert (nation["out_of_area_in"], nation["out_of_area_out"], nation["out_of_area_in_census"]) == (2, 2, 3)
     assert nation["occupancy_pct"] == 80.0
     hospitals = rows_by_id(worker, "level=hospital&region=01")
     assert set(hospitals) == {H1} and hospitals[H1]["occupied"] == 3

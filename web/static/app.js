@@ -417,10 +417,16 @@
 
   function renderHeatmap(data) {
     var m = {};
+    var kinds = {};  // windows: admissions planned / acute / not stated and inter-regional transfers, when sent
     var max = 0;
     ((data && data.rows) || []).forEach(function (r) {
       var k = r.home_region + ":" + r.treating_region;
       m[k] = r.patients;
+      if (r.transfers !== undefined) {
+        kinds[k] = " (planerade / planned " + fmtField("patients", r.admissions_planned) + ", akuta / acute " +
+          fmtField("patients", r.admissions_acute) + ", ej angivet / not stated " + fmtField("patients", r.admissions_unknown) +
+          ", överflyttningar / transfers " + fmtField("patients", r.transfers) + ")";
+      }
       if (isNum(r.patients) && r.patients > max) max = r.patients;
     });
     var n = REGIONS.length, cs = 25, left = 150, top = 100;
@@ -443,7 +449,7 @@
         var col = heatColor(v, max);
         var fill = diag ? "#e3e6ea" : (v === null ? "url(#hm-hatch)" : (col ? col.fill : "#f7f9fb"));
         var label = diag ? "" : (v === null ? smallLabel() : (isNum(v) && v > 0 ? (v >= 1000 ? Math.round(v / 100) / 10 + "k" : String(v)) : ""));
-        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? smallLabel() + " (dolt / suppressed)" : (v || 0) + " patienter / patients"));
+        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? smallLabel() + " (dolt / suppressed)" : (v || 0) + " patienter / patients" + (kinds[k] || "")));
         s.push('<g class="hm-cell" data-home="' + home[0] + '" data-treating="' + tr[0] + '" data-value="' + esc(rawAttr(has ? v : 0)) + '">' +
           "<title>" + esc(tip) + "</title>" +
           '<rect x="' + (x + 1) + '" y="' + (y + 1) + '" width="' + (cs - 2) + '" height="' + (cs - 2) + '" rx="3" fill="' + fill + '"></rect>' +
