@@ -87,12 +87,18 @@ def cmd_rules(args) -> int:
 
 
 # -- worker / serve / up ------------------------------------------------------------------------------
-def _logging(level: str):
+def _logging(level: str, log_file: str = ""):
+    """The log to stderr, or to `log_file` with only warnings and errors on stderr too."""
     from schemas.privacy import CleanFormatter
 
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO))
-    for handler in logging.getLogger().handlers:  # every line redacted: see CleanFormatter
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers[0].setLevel(logging.WARNING)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:  # every line redacted: see CleanFormatter
         handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers, force=True)
 
 
 def _admin_token(settings: Settings) -> str:
@@ -106,7 +112,7 @@ def cmd_worker(args) -> int:
     from streams.broker import wait_for_broker
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_file)
     if not settings.bootstrap:
         print("bedflow worker: no broker given (--bootstrap or BEDFLOW_BOOTSTRAP); `bedflow up` starts one",
               file=sys.stderr)
@@ -129,7 +135,7 @@ def cmd_serve(args) -> int:
     from bedflow.views import api_app
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_file)
     db = ClickHouse(settings.resolved_clickhouse_dsn())
     db.migrate()
     token = _admin_token(settings)
@@ -146,7 +152,7 @@ def cmd_analyst_grants(args) -> int:
     from sinks.clickhouse import ClickHouse
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_file)
     dsn = settings.resolved_clickhouse_dsn()
     if dsn.startswith("chdb:"):
         print("bedflow analyst-grants: the embedded engine (chDB) has no users; give a ClickHouse server "
@@ -169,7 +175,9 @@ def cmd_up(args) -> int:
     from bedflow.up import up
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    if not settings.log_file:  # the console shows bedflow's own lines; everything is in the file
+        settings = settings.model_copy(update={"log_file": str(settings.data_dir / "logs" / "bedflow.log")})
+    _logging(settings.log_level, settings.log_file)
     return up(settings, _config(settings), simulate=args.simulate, sim_seed=args.seed, sim_scale=args.scale,
               sim_days=args.days)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 import time
 from collections import Counter
@@ -39,7 +40,8 @@ class Publisher:
         self.schema_ids: dict[str, int] = {}
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 10, "compression.type": "lz4", "message.timeout.ms": 30000,
-                                  "socket.timeout.ms": 10000, **settings.kafka_config()})
+                                  "socket.timeout.ms": 10000, "logger": logging.getLogger("bedflow.kafka"),
+                                  **settings.kafka_config()})
         self.delivered = Counter()
         self.failed: list[str] = []
         self.topics = {"bedflow.beds.v1": settings.topic_beds, "bedflow.waitlist.v1": settings.topic_waitlist}

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # after_s seconds into the worker's life. Empty in normal use.
     fault_clickhouse_outage: str = ""
     log_level: str = "info"
+    # Where the log goes: empty = stderr; a path = that file, with only warnings on stderr (`bedflow up`
+    # writes <data dir>/logs/bedflow.log, so its console shows the platform's lines, not faust's start-up).
+    log_file: str = ""
 
     def kafka_security(self):
         from streams.broker import KafkaSecurity

@@ -60,7 +60,7 @@ bedflow is up
   Kafka        : {settings.bootstrap}{'   (embedded Tansu broker)' if broker else ''}
   ClickHouse   : {settings.resolved_clickhouse_dsn()}   ({n} events restored)
   publish      : bedflow publish --bootstrap {settings.bootstrap} examples/region-01.jsonl
-Ctrl-C stops everything.
+{f"  log          : {settings.log_file}{chr(10)}" if settings.log_file else ""}Ctrl-C stops everything.
 """, flush=True)
             if simulate:
                 threading.Thread(target=run_simulation, name="simulate", daemon=True,

@@ -52,7 +52,7 @@ def intake_options(settings: Settings) -> IntakeOptions:
         topics=tuple(settings.input_topics().values()), partitions=settings.partitions,
         batch_size=settings.sink_batch_size, batch_seconds=settings.sink_batch_seconds,
         session_timeout_ms=settings.session_timeout_ms, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        log_level=settings.log_level, security=settings.kafka_security())
+        log_level=settings.log_level, log_file=settings.log_file, security=settings.kafka_security())
 
 
 class Worker:
@@ -200,6 +200,7 @@ class Worker:
     def start_producer(self):
         self.producer = Producer({"bootstrap.servers": self.settings.bootstrap, "enable.idempotence": True,
                                   "acks": "all", "linger.ms": 20, "compression.type": "lz4",
+                                  "logger": logging.getLogger("bedflow.kafka"),  # librdkafka's lines into our log
                                   **self.settings.kafka_config()})
 
     def emit(self, out: Outputs):

@@ -48,6 +48,7 @@ class IntakeOptions:
     session_timeout_ms: int = 10_000
     fetch_max_wait_ms: int = 100
     log_level: str = "info"
+    log_file: str = ""  # empty: stderr
     security: KafkaSecurity = KafkaSecurity()
 
 
@@ -200,11 +201,13 @@ def intake_main(opts: IntakeOptions, conn: Connection):
     import faust
 
     _die_with_parent()
-    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO))
+    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
+                        **({"filename": opts.log_file} if opts.log_file else {}))
     for handler in logging.getLogger().handlers:
         handler.setFormatter(privacy.CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     app = build_app(opts, PipeSubmit(conn))
-    faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False,
+                 **({"logfile": opts.log_file} if opts.log_file else {})).execute_from_commandline()
 
 
 # -- the parent's side of the pipe --------------------------------------------------------------------
