@@ -52,26 +52,9 @@ def http_call(port: int, method: str, path: str, token: str | None, timeout: flo
         return e.code, e.read()
 
 
-def children(pid: int, *, skip: bytes = b"") -> list[int]:
-    """The live child processes of `pid` (from /proc), leaving out those whose command line holds `skip`.
-    The worker's intake is one (streams/intake.py); multiprocessing's resource tracker is another."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = (d / "cmdline").read_bytes()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z" and not (skip and skip in cmdline):
-                out.append(int(d.name))
-    return out
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Every live process started by `pid`, at any depth (pid → command line), from /proc. A broker
-    started in a session of its own is still a descendant."""
-    parent, cmd = {}, {}
+def _processes() -> dict[int, tuple[int, str, bytes]]:
+    """Every live (not zombie) process: pid → (parent pid, state, command line), from /proc."""
+    out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
@@ -80,14 +63,26 @@ def descendants(pid: int) -> dict[int, str]:
             except (OSError, IndexError):
                 continue
             if fields[0] != "Z":
-                parent[int(d.name)] = int(fields[1])
-                cmd[int(d.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+                out[int(d.name)] = (int(fields[1]), fields[0], cmdline)
+    return out
+
+
+def children(pid: int, *, skip: bytes = b"") -> list[int]:
+    """The live child processes of `pid` (from /proc), leaving out those whose command line holds `skip`.
+    The worker's intake is one (streams/intake.py); multiprocessing's resource tracker is another."""
+    return [p for p, (ppid, _, cmdline) in _processes().items() if ppid == pid and not (skip and skip in cmdline)]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process started by `pid`, at any depth (pid → command line), from /proc. A broker
+    started in a session of its own is still a descendant."""
+    procs = _processes()
     out, todo = {}, [pid]
     while todo:
         p = todo.pop()
-        for child, ppid in parent.items():
+        for child, (ppid, _, cmdline) in procs.items():
             if ppid == p and child not in out:
-                out[child] = cmd[child]
+                out[child] = cmdline.replace(b"\0", b" ").decode(errors="replace")
                 todo.append(child)
     return out
 
@@ -335,3 +330,16 @@ def committed_total(bootstrap: str, group: str, topic: str) -> int:
         return sum(max(0, tp.offset) for tp in committed)
     finally:
         c.close()
+
+
+def publish(worker: "Worker", events: list[dict]):
+    """Send events as a careless sender would (Publisher.send does not validate) and wait for delivery."""
+    from bedflow.publish import Publisher
+    from bedflow.settings import Settings
+    from schemas.model import EVENT_TYPES
+
+    pub = Publisher(Settings(topic_beds=worker.topics["beds"], topic_waitlist=worker.topics["waitlist"]),
+                    worker.bootstrap)
+    for e in events:
+        pub.send(EVENT_TYPES[e["event_type"]].model_validate(e))
+    assert pub.flush(60) == 0 and not pub.failed

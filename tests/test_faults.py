@@ -9,22 +9,11 @@ import time
 
 import pytest
 
-from bedflow.settings import Settings
-from schemas.model import EVENT_TYPES
-from bedflow.publish import Publisher
 from tests.bulk import bulk_events, expected_state, expected_ward_numbers, ward_numbers
 from tests.harness import (
-    Worker, check_copies, children, committed_total, gone, hold_merges, store_rows, wait_until, written_not_committed,
-    written_positions,
+    Worker, check_copies, children, committed_total, gone, hold_merges, publish, store_rows, wait_until,
+    written_not_committed, written_positions,
 )
-
-
-def publish(worker: Worker, events: list[dict]):
-    pub = Publisher(Settings(topic_beds=worker.topics["beds"], topic_waitlist=worker.topics["waitlist"]),
-                    worker.bootstrap)
-    for e in events:
-        pub.send(EVENT_TYPES[e["event_type"]].model_validate(e))
-    assert pub.flush(60) == 0 and not pub.failed
 
 
 def caught_up(worker: Worker, sent: int) -> bool:

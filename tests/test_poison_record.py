@@ -16,14 +16,12 @@ import uuid
 
 from confluent_kafka import Consumer
 
-from bedflow.publish import Publisher
 from bedflow.settings import Settings
 from bedflow.worker import blame
 from schemas import reference
-from schemas.model import EVENT_TYPES
 from sinks.writer import Refused
 from streams.rows import EventRow, OutOfAreaRow, WardStatusRow
-from tests.harness import Worker, committed_total, wait_until
+from tests.harness import Worker, committed_total, publish, wait_until
 
 BIG = 2**31 - 2
 OUTAGE_AFTER, OUTAGE_SECONDS = 30, 60  # seconds after the worker starts; the issue asks for 60 s down
@@ -62,15 +60,6 @@ def contact(contact_id: str, at, target: str | None = None) -> dict:
                mvo_code="511", activity_code=None, guarantee=True, decided_at=at.isoformat(),
                medical_target_date=target, referral_id=None, referral_sent_at=None, referral_arrived_at=None,
                birth_year=1970, sex=2, home_municipality_code="0380")
-
-
-def publish(worker: Worker, events: list[dict]):
-    # Publisher.send does not validate: the bad records reach the platform as a careless sender's would
-    pub = Publisher(Settings(topic_beds=worker.topics["beds"], topic_waitlist=worker.topics["waitlist"]),
-                    worker.bootstrap)
-    for e in events:
-        pub.send(EVENT_TYPES[e["event_type"]].model_validate(e))
-    assert pub.flush(60) == 0 and not pub.failed
 
 
 def sent_to(worker: Worker) -> int:
