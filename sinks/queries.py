@@ -4,6 +4,7 @@ ReplacingMergeTree, so every read of current state uses FINAL."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sinks.clickhouse import ClickHouse
 
@@ -67,22 +68,26 @@ def out_of_area_window(db: ClickHouse, window: str, now: dt.datetime) -> dict[tu
     return {(h, t): int(n) for h, t, n in rows}
 
 
-def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime,
-                    phase: int | None = None) -> list[tuple[str, int, int, bool, bool, int]]:
+def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | None = None,
+                    tz: str = "Europe/Stockholm") -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
     """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
-    `(mvo_group, phase, wait_days, guarantee, deviation, count)`, in the order of the domain's WaitRow.
-    mvo_group is as stored ('' when unknown)."""
+    `(mvo_group, phase, wait_days, guarantee, deviation, count, past_target)`, in the order of the domain's
+    WaitRow. wait_days are calendar days in `tz`; past_target: the medical target date is before `at`'s
+    date in `tz` (NULL without one). mvo_group is as stored ('' when unknown)."""
     at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    today = at.astimezone(ZoneInfo(tz)).date()
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
     _, rows = db.query(
-        "SELECT mvo_group, phase, intDiv(dateDiff('second', decided_at, {at:DateTime64(3)}), 86400) AS days, "
-        "guarantee, deviation IS NOT NULL AS dev, count() "
+        "SELECT mvo_group, phase, dateDiff('day', toDate(decided_at, {tz:String}), {today:Date}) AS days, "
+        "guarantee, deviation IS NOT NULL AS dev, count(), "
+        "if(medical_target_date IS NULL, NULL, medical_target_date < {today:Date}) AS past "
         "FROM waitlist_contacts FINAL "
         "WHERE region_code = {region:String} AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL "
         "AND decided_at <= {at:DateTime64(3)} AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)}) "
-        f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev",
-        {"region": region, "at": at_utc, "phase": phase or 0})
-    return [(g, int(p), int(d), bool(gu), bool(dv), int(n)) for g, p, d, gu, dv, n in rows]
+        f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev, past",
+        {"region": region, "at": at_utc, "phase": phase or 0, "tz": tz, "today": today})
+    return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past))
+            for g, p, d, gu, dv, n, past in rows]
 
 
 def care_elsewhere(db: ClickHouse, region: str) -> dict:
@@ -107,7 +112,8 @@ def deadletters(db: ClickHouse, limit: int, region: str | None = None) -> list[d
 def snapshot_rows(db: ClickHouse, month: dt.date) -> list[dict]:
     return db.query_dicts(
         "SELECT month, region_code, mvo_group, phase, waiting, le_30, le_60, le_90, le_180, gt_180, limit_days, "
-        "share_within_limit, share_over_180, closed_at FROM waitlist_snapshots FINAL "
+        "with_deviation, measured, within_limit, over_180, share_within_limit, share_over_180, target_measured, "
+        "past_target, share_past_target, closed_at FROM waitlist_snapshots FINAL "
         "WHERE month = {month:Date} ORDER BY region_code, mvo_group, phase", {"month": month})
 
 

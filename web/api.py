@@ -21,12 +21,12 @@ from aiohttp import web
 from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
-from streams.domain.waitlist import Limits, WaitRow, measures
+from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
 from web.access import (ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, param_date,
                         param_instant, param_int, param_month, param_region, scope_of)
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import suppress_matrix, suppress_wait_row
+from web.suppression import WAIT_SHARES, suppress_matrix, suppress_wait_row
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("bedflow.api")
@@ -126,7 +126,7 @@ class Api:
         phase = param_int(request.query, "phase", 1, 5)
         at = param_instant(request.query, "at", dt.datetime.now(dt.timezone.utc))
         rows = await asyncio.to_thread(waitlist_measures, self.db, region, at, self.policy.limits, phase,
-                                       self.policy.exclude_deviations)
+                                       self.policy.exclude_deviations, self.policy.timezone)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
         return _json({"region": region, "at": at, "phase": phase,
                       "rows": wait_rows(scope, self.policy, rows, region), "care_elsewhere": elsewhere})
@@ -136,8 +136,16 @@ class Api:
         month = param_month(request.query)
         # Reading never closes a month (any viewer could freeze it before the regions have delivered): only
         # the admin's POST .../close or the schedule (close_due_month) does. An open month answers no rows.
+        last_year = month.replace(year=month.year - 1)
         rows = await asyncio.to_thread(queries.snapshot_rows, self.db, month)
-        return _json(snapshot_answer(month, rows, self.policy.timezone, wait_rows(scope, self.policy, rows)))
+        before = await asyncio.to_thread(queries.snapshot_rows, self.db, last_year)
+        answer = snapshot_answer(month, rows, self.policy.timezone, wait_rows(scope, self.policy, rows))
+        answer.update(snapshot_rollups(scope, self.policy, rows))
+        # the same month last year beside it (issue 12); null while that month is not closed
+        answer["previous_year"] = None if not before else {
+            **snapshot_answer(last_year, before, self.policy.timezone, wait_rows(scope, self.policy, before)),
+            **snapshot_rollups(scope, self.policy, before)}
+        return _json(answer)
 
     async def close_snapshot(self, request: web.Request):
         # admin only: the route's rule (create_app)
@@ -306,19 +314,58 @@ class SnapshotRow(NamedTuple):
     le_180: int
     gt_180: int
     limit_days: int | None
+    with_deviation: int
+    measured: int  # the one denominator of share_within_limit and share_over_180
+    within_limit: int
+    over_180: int
     share_within_limit: float | None
     share_over_180: float | None
+    target_measured: int  # follow-ups waiting with a medical target date: the denominator of share_past_target
+    past_target: int
+    share_past_target: float | None
     closed_at: dt.datetime
 
 
 def waitlist_measures(db: ClickHouse, region: str, at: dt.datetime, limits: Limits, phase: int | None = None,
-                      exclude_deviations: bool = True) -> list[dict]:
-    """Waiting-list measures for a region at an instant: SQL pre-aggregates open contacts by wait day,
-    the domain function does the buckets and shares (one implementation for tests and the API)."""
+                      exclude_deviations: bool = True, tz: str = TZ) -> list[dict]:
+    """Waiting-list measures for a region at an instant: SQL pre-aggregates open contacts by calendar wait
+    day in `tz`, the domain function does the buckets and shares (one implementation for tests and the API)."""
     # a contact without a known MVO group is counted under "okänd", as rows_from_contacts does
-    rows = [WaitRow(g or "okänd", p, d, gu, dv, n)
-            for g, p, d, gu, dv, n in queries.waitlist_counts(db, region, at, phase)]
-    return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations)]
+    rows = [WaitRow(g or "okänd", p, d, gu, dv, n, past)
+            for g, p, d, gu, dv, n, past in queries.waitlist_counts(db, region, at, phase, tz)]
+    return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations, tz)]
+
+
+def snapshot_rollups(scope: Scope, policy: ViewPolicy, rows: list[dict]) -> dict:
+    """A month's snapshot summed to healthcare regions and the nation (counts added, shares recomputed).
+    For a viewer who does not see every region in full, a rolled-up count is hidden when it holds a count
+    hidden in any of its regions (so no hidden count is a published total minus shown ones), and its
+    shares go with any hidden count. A region viewer, who sees no other region's waiting list, gets none
+    (an area less its own region would give the others)."""
+    if scope.region is not None:
+        return {"healthcare_regions": None, "nation": None}
+    hidden: dict[tuple[str, str, int], set[str]] = {}
+    for r in rows:
+        if scope.viewer.sees_detail_of(r["region_code"]):
+            continue
+        shown = suppress_wait_row(r, policy.small_count_threshold)
+        gone = {f for f, v in shown.items() if v is None and r.get(f) is not None}
+        if gone:
+            hidden.setdefault((r["region_code"], r["mvo_group"], r["phase"]), set()).update(gone)
+    out = {}
+    for name, areas_of in (("healthcare_regions", {c: reg.healthcare_regions for c, reg in reference.regions().items()}),
+                           ("nation", {c: ("SE",) for c in reference.regions()})):
+        rolled = roll_up(rows, areas_of)
+        for g in rolled:
+            gone = set().union(*(hidden.get((region, g["mvo_group"], g["phase"]), set())
+                                 for region, areas in areas_of.items() if g["area"] in areas))
+            for f in gone:
+                g[f] = None
+            if gone:
+                for f in WAIT_SHARES:
+                    g[f] = None
+        out[name] = rolled
+    return out
 
 
 def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.datetime | None = None) -> int:
@@ -331,7 +378,8 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.date
     measured = SnapshotRow._fields[2:-1]
     rows = [SnapshotRow(month, region, *(m[f] for f in measured), now)
             for (region,) in regions
-            for m in waitlist_measures(db, region, at, policy.limits, None, policy.exclude_deviations)]
+            for m in waitlist_measures(db, region, at, policy.limits, None, policy.exclude_deviations,
+                                       policy.timezone)]
     db.insert("waitlist_snapshots", rows, SnapshotRow._fields)
     return len(rows)
 
