@@ -103,6 +103,7 @@ class Worker:
             recent_ids=recovery.recent_event_ids(self.db, epoch, written, event_types=WAITLIST_TYPES,
                                                  limit=self.settings.recent_event_ids),
             contact_keys=recovery.contact_keys(self.db))
+        self.metrics.saw_regions(self.processor.newest_by_region)  # "region silent" holds across a restart
         log.info("restored state from %d accepted events in %.1f s (bed events; contacts are read when touched; written: %s)", n, time.monotonic() - t0,
                  {f"{t}/{p}": o for (t, p), o in sorted(written.items())})
         return n
@@ -127,6 +128,7 @@ class Worker:
     def handle(self, records: list[SourceRecord]):
         """Process and write one batch; its positions are written once the store has it. Records whose
         rows the store refuses are dead-lettered (SNK-001) before the progress rows vouch for the batch."""
+        started = time.perf_counter()
         batch, out = self.processor.process(records)
         rows = dict(batch.rows)
         progress = rows.pop("progress")
@@ -137,10 +139,9 @@ class Worker:
         self.processor.progress.commit()
         if blamed:
             self._rebuild_without(blamed, rows, out)
-        self.metrics.sink_lag_seconds.set(0)
-        now = dt.datetime.now(dt.timezone.utc)
-        for region, newest in self.processor.newest_by_region.items():
-            self.metrics.freshness_seconds.labels(region).set(max(0.0, (now - newest).total_seconds()))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.saw_regions(self.processor.newest_by_region)
+        self.metrics.saw_senders(rows.get("sender_last_seen", ()))
         return out
 
     def _dead_letter_refused(self, rows: dict, refused: list[Refused], out: Outputs) -> list[EventRow]:
@@ -332,7 +333,7 @@ async def _run(settings, config, admin_token, serve_api, on_restored, on_stop) -
     worker.start_producer()
     if on_restored:
         on_restored(restored)
-    intake = Intake(intake_options(settings))
+    intake = Intake(intake_options(settings), on_lag=worker.metrics.set_consumer_lag)
     batches = threading.Thread(target=worker.serve_batches, args=(intake,), name="bedflow-batch", daemon=True)
     batches.start()
     child_ended = asyncio.ensure_future(asyncio.to_thread(intake.child.join))

@@ -7,6 +7,10 @@ each batch over a pipe; the worker (bedflow/worker.py) runs the batches in order
 its id once it is written. Only then does the child ack the batch's events (streams/progress.py has
 the rule): no offset is committed before the state change it caused is durable.
 
+Every few seconds the child also measures the lag of the partitions it holds (end offset minus the next
+offset to write) and sends it over a second pipe, so that the number keeps moving while a batch is
+stuck (ClickHouse down): that is when it matters.
+
 Either process dying takes the other with it: the child gets SIGKILL when its parent dies
 (PR_SET_PDEATHSIG) and stops on the pipe's end; the worker stops when the child is gone unasked.
 """
@@ -50,6 +54,7 @@ class IntakeOptions:
     log_level: str = "info"
     log_file: str = ""  # empty: stderr
     security: KafkaSecurity = KafkaSecurity()
+    lag_seconds: float = 5.0  # how often the consumer lag is measured (one ListOffsets request)
 
 
 def exit_unwritten():
@@ -62,11 +67,58 @@ def exit_unwritten():
 # -- the child: faust consumes and ships batches ---------------------------------------------------
 
 Submit = Callable[[list[SourceRecord]], "asyncio.Future[None]"]
+Lags = dict[tuple[str, int], int]
 
 
-def build_app(opts: IntakeOptions, submit: Submit):
+def partition_lag(listed_end: int | None, fetched_end: int | None, done: int) -> int:
+    """Records of a partition not yet written: its end offset minus `done`, the next offset to write.
+    The end is the larger of the broker's answer to ListOffsets and the high watermark of the last fetch:
+    Tansu's ListOffsets gives the last record batch's base offset + 1 (short by the batch's size), while
+    a fetch's watermark is exact but stands still when nothing is fetched (the buffer full in an outage)."""
+    ends = [e for e in (listed_end, fetched_end) if e is not None and e >= 0]
+    return max(0, max(ends, default=done) - done)
+
+
+async def consumer_lag(consumer, written: dict[tuple[str, int], int]) -> Lags | None:
+    """The lag of every partition the faust consumer holds (None before it has started). The next
+    offset to write is the newest of: what this process has written (`written`) and the group's
+    committed offset (faust's record of it, read at assignment); else the partition's first offset."""
+    try:
+        tps = consumer.assignment()
+    except Exception:  # noqa: BLE001 — the consumer is not started yet
+        return None
+    if not tps:
+        return {}
+    try:
+        listed = await consumer.highwaters(*tps)
+    except Exception:  # noqa: BLE001 — broker away: the fetch watermarks still say something
+        listed = {}
+    committed = getattr(consumer, "_committed_offset", {})  # faust internal: absent, written offsets still serve
+    done: dict = {}
+    for tp in tps:
+        known = [v for v in (written.get((tp.topic, tp.partition)), committed.get(tp)) if v is not None]
+        if known:
+            done[tp] = max(known)
+    missing = [tp for tp in tps if tp not in done]
+    if missing:
+        try:
+            done.update(await consumer.earliest_offsets(*missing))
+        except Exception:  # noqa: BLE001
+            done.update((tp, 0) for tp in missing)
+    lags: Lags = {}
+    for tp in tps:
+        try:
+            fetched = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 — not fetched yet
+            fetched = None
+        lags[(tp.topic, tp.partition)] = partition_lag(listed.get(tp), fetched, done.get(tp) or 0)
+    return lags
+
+
+def build_app(opts: IntakeOptions, submit: Submit, report_lag: Callable[[Lags], None] | None = None):
     """The faust app: an agent per source topic collects batches and hands each to `submit`, whose
-    future resolves once the batch is written; only then are its events acked."""
+    future resolves once the batch is written; only then are its events acked. With `report_lag`, a
+    timer hands it the lag of the partitions held, every `opts.lag_seconds`."""
     app = faust_app(
         opts.consumer_group,
         fetch_max_wait_ms=opts.fetch_max_wait_ms,
@@ -81,6 +133,14 @@ def build_app(opts: IntakeOptions, submit: Submit):
         **faust_broker_settings(opts.session_timeout_ms),
     )
     inflight = asyncio.Semaphore(2)  # batches handed over but not yet written: bounds memory
+    written_upto: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to write
+
+    if report_lag is not None:
+        @app.timer(interval=opts.lag_seconds, name="bedflow.consumer_lag")
+        async def measure_lag():
+            lags = await consumer_lag(app.consumer, written_upto)
+            if lags is not None:
+                report_lag(lags)
 
     def make_agent(names: tuple[str, ...]):
         topic = app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -103,6 +163,9 @@ def build_app(opts: IntakeOptions, submit: Submit):
                 inflight.release()
                 for e in events:
                     await manual.ack(e)
+                for m in (e.message for e in events):
+                    if m.offset >= written_upto.get((m.topic, m.partition), 0):
+                        written_upto[(m.topic, m.partition)] = m.offset + 1
 
             async def flush():
                 nonlocal batch
@@ -196,7 +259,19 @@ def _die_with_parent():
         pass
 
 
-def intake_main(opts: IntakeOptions, conn: Connection):
+def _lag_sender(conn: Connection | None) -> Callable[[Lags], None] | None:
+    if conn is None:
+        return None
+
+    def send(lags: Lags):
+        try:
+            conn.send(lags)  # a few hundred bytes every few seconds: never blocks on a reading parent
+        except OSError:  # the parent is gone: the batch pipe notices it too
+            pass
+    return send
+
+
+def intake_main(opts: IntakeOptions, conn: Connection, lag_conn: Connection | None = None):
     """Entry point of the child process: run the faust worker until SIGTERM/SIGINT."""
     import faust
 
@@ -205,7 +280,7 @@ def intake_main(opts: IntakeOptions, conn: Connection):
                         **({"filename": opts.log_file} if opts.log_file else {}))
     for handler in logging.getLogger().handlers:
         handler.setFormatter(privacy.CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    app = build_app(opts, PipeSubmit(conn))
+    app = build_app(opts, PipeSubmit(conn), _lag_sender(lag_conn))
     faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False,
                  **({"logfile": opts.log_file} if opts.log_file else {})).execute_from_commandline()
 
@@ -213,14 +288,32 @@ def intake_main(opts: IntakeOptions, conn: Connection):
 # -- the parent's side of the pipe --------------------------------------------------------------------
 
 class Intake:
-    """The worker's handle on the intake child: start it, take its batches in order, answer each."""
+    """The worker's handle on the intake child: start it, take its batches in order, answer each.
+    `on_lag` gets the consumer lag of the partitions the child holds, from a thread of its own."""
 
-    def __init__(self, opts: IntakeOptions):
+    def __init__(self, opts: IntakeOptions, on_lag: Callable[[Lags], None] | None = None):
         ctx = multiprocessing.get_context("spawn")
         self._here, there = ctx.Pipe()
-        self.child = ctx.Process(target=intake_main, args=(opts, there), name="bedflow-intake")
+        lag_here, lag_there = ctx.Pipe(duplex=False) if on_lag else (None, None)
+        self.child = ctx.Process(target=intake_main, args=(opts, there, lag_there), name="bedflow-intake")
         self.child.start()
         there.close()
+        if on_lag:
+            lag_there.close()
+            threading.Thread(target=self._lags, args=(lag_here, on_lag), name="bedflow-intake-lag",
+                             daemon=True).start()
+
+    @staticmethod
+    def _lags(conn: Connection, on_lag: Callable[[Lags], None]):
+        while True:
+            try:
+                lags = conn.recv()
+            except (EOFError, OSError):
+                return  # the intake stopped
+            try:
+                on_lag(lags)
+            except Exception:  # noqa: BLE001 — a metric must never stop the worker
+                log.exception("consumer lag not recorded")
 
     def batches(self) -> Iterator[tuple[int, list[SourceRecord]]]:
         """(batch id, records) in arrival order, until the intake stops."""

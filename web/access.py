@@ -394,9 +394,13 @@ class Access:
 
     def _record(self, viewer: Viewer | None, request: web.Request, status: int, started: float) -> None:
         route = self._route(request)
-        self.audit(viewer, request, status, route, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.audit(viewer, request, status, route, seconds)
         if self.metrics is not None:
             self.metrics.api_requests.labels(route, str(status)).inc()
+            # duck-typed metrics (web never imports bedflow): a stand-in without the histogram still works
+            if (histogram := getattr(self.metrics, "api_seconds", None)) is not None:
+                histogram.labels(route).observe(seconds)
 
     def audit(self, viewer: Viewer | None, request: web.Request, status: int, route: str, seconds: float) -> None:
         """One audit entry: who (token name and role; none for a missing or wrong token), what (method,
