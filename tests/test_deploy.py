@@ -26,7 +26,7 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 OPERATIONS = DEPLOY / "OPERATIONS.md"
 
 BRIEF_COMMANDS = {"up", "worker", "serve", "publish", "simulate", "validate", "report"}
-STORE_ONLY_COMMANDS = {"analyst-grants"}  # talk to ClickHouse only, never to Kafka
+STORE_ONLY_COMMANDS = {"analyst-grants", "report"}  # talk to ClickHouse only, never to Kafka
 POD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet", "CronJob"}
 
 
@@ -357,7 +357,7 @@ def test_compose_secrets_are_files():
 def test_service_target_ports_match_container_ports():
     docs = _k8s_docs()
     pods = [(d["spec"]["template"]["metadata"]["labels"], _pod_spec(d)) for d in docs
-            if _pod_spec(d) is not None and d["kind"] != "Job"]
+            if _pod_spec(d) is not None and d["kind"] not in ("Job", "CronJob")]
     for svc in (d for d in docs if d["kind"] == "Service"):
         selector = svc["spec"]["selector"]
         matching = [pod for labels, pod in pods if selector.items() <= labels.items()]
@@ -428,7 +428,7 @@ def test_pod_disruption_budgets_select_workloads():
     names = set()
     for pdb in pdbs:
         sel = pdb["spec"]["selector"]["matchLabels"]
-        hit = [d for d in docs if _pod_spec(d) is not None and d["kind"] != "Job"
+        hit = [d for d in docs if _pod_spec(d) is not None and d["kind"] not in ("Job", "CronJob")
                and sel.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
         assert hit, pdb["metadata"]["name"]
         names.update(d["metadata"]["name"] for d in hit)
@@ -570,7 +570,7 @@ def test_kubectl_kustomize_builds():
         pytest.skip("kubectl without kustomize")
     assert r.returncode == 0, r.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(r.stdout) if d]
-    assert kinds.count("StatefulSet") == 2
+    assert kinds.count("StatefulSet") == 3  # Kafka, ClickHouse, ClickHouse Keeper
 
 
 def test_kubeconform_validates():
@@ -801,3 +801,205 @@ def test_kafka_scripts_create_the_bedflow_user():
     ops = OPERATIONS.read_text()
     assert re.search(r"create secret generic kafka-bedflow\b", ops)
     assert "BEDFLOW_KAFKA_SASL_PASSWORD" in ops and "bedflow_password" in ops
+
+
+# --- ClickHouse cluster: Keeper, replication, release line, backups --------------------------------
+
+import xml.etree.ElementTree as ET  # noqa: E402
+
+
+def _configmap_xml(name: str, key: str) -> ET.Element:
+    return ET.fromstring(_configmaps()[name][key])
+
+
+def _engine_version() -> tuple[int, int]:
+    """(major, minor) of the embedded engine the tests run (chDB)."""
+    import tempfile
+
+    from sinks.clickhouse import ClickHouse
+
+    with tempfile.TemporaryDirectory() as d:
+        db = ClickHouse(f"chdb://{d}/ch")
+        try:
+            version = db.command("SELECT version()")
+        finally:
+            db.close()
+    major, minor = str(version).split(".")[:2]
+    return int(major), int(minor)
+
+
+def _tag(image: str) -> str:
+    return image.rsplit(":", 1)[1]
+
+
+def _server_images() -> dict[str, str]:
+    """Every clickhouse-server / clickhouse-keeper image in k8s and compose, by where it is used."""
+    images = {f"{d['metadata']['name']}/{c['name']}": c["image"] for d, _, c in _k8s_containers()
+              if c["image"].startswith(("clickhouse/clickhouse-server:", "clickhouse/clickhouse-keeper:"))}
+    images["compose clickhouse"] = _compose()["services"]["clickhouse"]["image"]
+    return images
+
+
+def test_clickhouse_release_is_an_lts_on_the_engines_line():
+    major, minor = _engine_version()
+    images = _server_images()
+    assert {"clickhouse/clickhouse", "clickhouse-keeper/keeper", "clickhouse-backup/backup",
+            "compose clickhouse"} <= set(images)
+    tags = {_tag(i) for i in images.values()}
+    assert len(tags) == 1, f"servers, Keeper, backup client and compose on one release: {images}"
+    tag = tags.pop()
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+\.\d+)?", tag)
+    assert m, f"pin a release line or version, not {tag!r}"
+    t_major, t_minor = int(m.group(1)), int(m.group(2))
+    assert t_major == major, f"server {tag} is not on the engine's line {major}.x"
+    assert t_minor in (3, 8), f"{tag} is not an LTS (ClickHouse's LTS releases are YY.3 and YY.8)"
+    assert t_minor <= minor, f"server {tag} is newer than the engine the tests run ({major}.{minor})"
+
+
+def test_keeper_is_three_raft_nodes_and_clickhouse_uses_them():
+    sts = _k8s("StatefulSet", "clickhouse-keeper")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    headless = _k8s("Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"]
+    pod = sts["spec"]["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    keeper = _configmap_xml("clickhouse-keeper-config", "keeper_config.xml").find("keeper_server")
+    servers = keeper.findall("raft_configuration/server")
+    assert [s.findtext("id") for s in servers] == ["1", "2", "3"]
+    hosts = [s.findtext("hostname") for s in servers]
+    assert hosts == [f"clickhouse-keeper-{i}.{headless['metadata']['name']}.bedflow.svc.cluster.local"
+                     for i in range(3)]
+    raft_port = {s.findtext("port") for s in servers}
+    client_port = keeper.findtext("tcp_port")
+    ports = {p["name"]: str(p["containerPort"]) for p in pod["containers"][0]["ports"]}
+    assert raft_port == {ports["raft"]} and client_port == ports["client"]
+    # the server id comes from the ordinal: 1..3 as in raft_configuration
+    assert keeper.find("server_id").get("from_env") == "KEEPER_SERVER_ID"
+    assert "KEEPER_SERVER_ID=$(( ${HOSTNAME##*-} + 1 ))" in " ".join(pod["containers"][0]["command"])
+    # the ClickHouse servers know all three
+    zk = _configmap_xml("clickhouse-config", "replication.xml").find("zookeeper")
+    assert [(n.findtext("host"), n.findtext("port")) for n in zk.findall("node")] == \
+        [(h, client_port) for h in hosts]
+    pdb = _k8s("PodDisruptionBudget", "clickhouse-keeper")
+    assert pdb["spec"]["maxUnavailable"] == 1, "two of three keep the quorum"
+
+
+def test_clickhouse_database_is_replicated_and_survives_a_lost_replica():
+    sts = _k8s("StatefulSet", "clickhouse")
+    assert sts["spec"]["replicas"] >= 2, "a replica can be lost only if there are two"
+    assert _k8s("Service", sts["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    # the entrypoint would create CLICKHOUSE_DB as a plain Atomic database
+    assert "CLICKHOUSE_DB" not in env
+    assert env["CLICKHOUSE_ALWAYS_RUN_INITDB_SCRIPTS"]["value"] == "true"
+    mounts = {m["mountPath"]: m.get("subPath") for m in c["volumeMounts"]}
+    init = [p for p in mounts if p.startswith("/docker-entrypoint-initdb.d/") and p.endswith(".sql")]
+    assert len(init) == 1
+    sql = _configmaps()["clickhouse-config"][mounts[init[0]]]
+    assert re.fullmatch(r"CREATE DATABASE IF NOT EXISTS bedflow ENGINE = Replicated\('/clickhouse/databases/bedflow', "
+                        r"'\{shard\}', '\{replica\}'\);\s*", sql), sql
+    repl = _configmap_xml("clickhouse-config", "replication.xml")
+    assert repl.findtext("macros/shard") and repl.find("macros/replica").get("from_env") in env
+    host_var = repl.find("interserver_http_host").get("from_env")
+    assert env[host_var]["value"] == f"$(POD_NAME).{sts['spec']['serviceName']}.bedflow.svc.cluster.local"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # the analysts' SQL-made user and role reach every replica
+    dirs = repl.find("user_directories")
+    assert dirs.get("replace") == "replace" and dirs.findtext("replicated/zookeeper_path")
+    assert dirs.find("local_directory") is None
+    pw_var = repl.find("interserver_http_credentials/password").get("from_env")
+    assert env[pw_var]["valueFrom"]["secretKeyRef"]["name"] == "clickhouse-interserver"
+    # the replicas reach each other's interserver port; the policy selects the servers only
+    pol = _k8s("NetworkPolicy", "clickhouse-interserver")
+    assert pol["spec"]["podSelector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+    assert [p["port"] for r in pol["spec"]["ingress"] for p in r["ports"]] == [int(repl.findtext("interserver_http_port"))]
+    # every bedflow pod uses that database
+    cms = _configmaps()
+    for d, _, bc in _k8s_containers():
+        if _bedflow_image(bc["image"]):
+            dsn = _env_of(bc, cms).get("BEDFLOW_CLICKHOUSE_DSN", "")
+            assert dsn.endswith(":8123/bedflow"), (d["metadata"]["name"], dsn)
+
+
+def test_clickhouse_profile_async_inserts_and_replicated_engines_only():
+    profile = _configmap_xml("clickhouse-config", "bedflow-profile.xml").find("profiles/default")
+    assert profile.findtext("async_insert") == "1"
+    assert profile.findtext("wait_for_async_insert") == "1", "a worker must know its rows are stored"
+    assert profile.findtext("database_replicated_allow_only_replicated_engine") == "1"
+    c = _k8s("StatefulSet", "clickhouse")["spec"]["template"]["spec"]["containers"][0]
+    assert any(m["mountPath"].startswith("/etc/clickhouse-server/users.d/") and m.get("subPath") == "bedflow-profile.xml"
+               for m in c["volumeMounts"])
+    # compose: the same async-insert settings (one server, no Replicated database there)
+    compose = _compose()
+    ch = compose["services"]["clickhouse"]
+    target = next(x["target"] for x in ch["configs"] if x["source"] == "clickhouse_profile")
+    assert target.startswith("/etc/clickhouse-server/users.d/")
+    cp = ET.fromstring(compose["configs"]["clickhouse_profile"]["content"]).find("profiles/default")
+    for key in ("async_insert", "wait_for_async_insert"):
+        assert cp.findtext(key) == profile.findtext(key), key
+
+
+def test_backup_cronjob():
+    cj = _k8s("CronJob", "clickhouse-backup")
+    assert cj["spec"]["timeZone"] == "Europe/Stockholm"
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    assert len(cj["spec"]["schedule"].split()) == 5
+    c = _pod_spec(cj)["containers"][0]
+    script = "\n".join(c["command"])
+    assert "BACKUP DATABASE bedflow TO S3(" in script and "system.backups" in script
+    # it asks every replica of the StatefulSet, by its stable name
+    sts = _k8s("StatefulSet", "clickhouse")
+    for i in range(sts["spec"]["replicas"]):
+        assert f"clickhouse-{i}" in script
+    assert f".{sts['spec']['serviceName']}.bedflow.svc.cluster.local" in script
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e}
+    assert refs == {"clickhouse-credentials", "clickhouse-backup-s3"}
+    ops = OPERATIONS.read_text()
+    assert "RESTORE DATABASE bedflow" in ops and "restore drill" in ops.lower()
+
+
+# --- the morning report as PDF ----------------------------------------------------------------------
+
+def test_report_cronjob_runs_at_seven_in_stockholm_and_files_the_pdf(monkeypatch):
+    cj = _k8s("CronJob", "bedflow-morning-report")
+    assert cj["spec"]["schedule"] == "0 7 * * *"
+    assert cj["spec"]["timeZone"] == "Europe/Stockholm"
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = _pod_spec(cj)
+    report = next(c for c in _containers(pod) if _bedflow_image(c["image"]))
+    args = cli_parser().parse_args([str(a) for a in report["args"]])
+    assert args.fn.__name__ == "cmd_report"
+    # the settings validate and it talks to ClickHouse only: no Kafka password
+    s = _validate_settings(_env_of(report, _configmaps()), "bedflow-morning-report/report", monkeypatch)
+    assert s.clickhouse_dsn.startswith("http")
+    assert not any(e["name"] == "BEDFLOW_KAFKA_SASL_PASSWORD" for e in report.get("env", []))
+    assert pod["securityContext"]["runAsUser"] == 10001
+    # chromium needs a writable HOME and /tmp on a read-only root, and more than 64 MiB of /dev/shm
+    mounts = {m["mountPath"] for m in report["volumeMounts"]}
+    assert {"/tmp", "/dev/shm", "/var/lib/bedflow"} <= mounts
+    # the filer writes what the report wrote, onto the PVC
+    out_dir = str(args.out).rsplit("/", 1)[0]
+    filer = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    shared = [m["name"] for m in report["volumeMounts"] if m["mountPath"] == out_dir]
+    assert shared and any(m["name"] == shared[0] and m["mountPath"] == out_dir for m in filer["volumeMounts"])
+    claim = next(volumes[m["name"]]["persistentVolumeClaim"]["claimName"] for m in filer["volumeMounts"]
+                 if "persistentVolumeClaim" in volumes[m["name"]])
+    assert _k8s("PersistentVolumeClaim", claim)
+    script = "\n".join(filer["command"])
+    assert str(args.out) in script and "%PDF-" in script
+
+
+def test_image_can_render_the_report_pdf():
+    text = DOCKERFILE.read_text()
+    final = re.split(r"(?m)^FROM ", text)[-1]
+    assert re.search(r"apt-get install [^\n]*\bchromium\b", final), "the runtime image needs Debian's chromium"
+    assert re.search(r"apt-get install [^\n]*\bfonts-dejavu", final), "the report's font"
+    assert "rm -rf /var/lib/apt/lists" in final
+    build = re.split(r"(?m)^FROM ", text)[-2]
+    assert re.search(r"pip install \. \"playwright[^\"]*\"", build), "web/pdf.py drives chromium with Playwright"
+    pdf = (ROOT / "web" / "pdf.py").read_text()
+    assert '"chromium"' in pdf, "web/pdf.py no longer looks for Debian's chromium"
