@@ -73,10 +73,12 @@ class ClickHouse:
     # -- migrations ----------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded, in version order. Returns the names applied."""
-        self.command(
+        _, ((engine,),) = self.query("SELECT engine FROM system.databases WHERE name = currentDatabase()")
+        adapt = replicated if engine == "Replicated" else (lambda statement: statement)
+        self.command(adapt(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
-        )
+        ))
         _, rows = self.query("SELECT version FROM schema_migrations")
         done = {r[0] for r in rows}
         applied = []
@@ -84,7 +86,7 @@ class ClickHouse:
             if version in done:
                 continue
             for statement in _statements(sql):
-                self.command(statement)
+                self.command(adapt(statement))
             self.insert("schema_migrations", [(version, name, _now())], ["version", "name", "applied_at"])
             applied.append(name)
             log.info("applied migration %s", name)
@@ -98,6 +100,17 @@ class ClickHouse:
         for statement in statements:
             self.command(statement)
         return len(statements)
+
+
+_MERGETREE = re.compile(r"\bENGINE\s*=\s*(?!Replicated)(\w*MergeTree)\b")
+
+
+def replicated(statement: str) -> str:
+    """A migration statement for a database with ENGINE = Replicated (the production cluster, deploy/):
+    its MergeTree tables become Replicated…MergeTree, which that database gives their Keeper path and
+    replica name. ClickHouse does not convert them itself: a plain MergeTree table there would only have
+    its definition replicated, not its rows."""
+    return _MERGETREE.sub(r"ENGINE = Replicated\1", statement)
 
 
 def analyst_grant_statements(password_sha256: str) -> list[str]:

@@ -174,3 +174,31 @@ def test_the_largest_sums_of_accepted_counts_fit_every_column_and_view(tmp_path)
         assert (r["on_leave"], r["out_of_area_in"]) == (big, big)
     finally:
         db.close()
+
+
+def test_on_a_replicated_database_every_table_of_every_migration_is_replicated(tmp_path):
+    """The production cluster's database is ENGINE = Replicated (deploy/k8s/30-clickhouse.yaml), which
+    replicates a plain MergeTree table's definition but not its rows: migrate() makes each one a
+    Replicated…MergeTree there. chDB has no Keeper, so the rewritten statements are parsed by the engine."""
+    import re
+
+    from sinks.clickhouse import _statements, replicated
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    try:
+        tables = 0
+        for _, name, sql in migrations():
+            for statement in _statements(sql):
+                out = replicated(statement)
+                assert not re.search(r"ENGINE\s*=\s*(?!Replicated)\w*MergeTree", out), (name, out)
+                if "MergeTree" in statement:
+                    tables += 1
+                    assert re.search(r"ENGINE = Replicated\w*MergeTree", out), (name, out)
+                    db.query(f"EXPLAIN AST {out}")  # still a statement the engine parses
+                else:
+                    assert out == statement  # views, ALTERs, inserts: unchanged
+        assert tables >= 10
+        assert replicated("ENGINE = ReplacingMergeTree(version)") == "ENGINE = ReplicatedReplacingMergeTree(version)"
+        assert replicated("ENGINE = ReplicatedMergeTree") == "ENGINE = ReplicatedMergeTree"  # not twice
+    finally:
+        db.close()
