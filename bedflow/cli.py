@@ -87,17 +87,39 @@ def cmd_rules(args) -> int:
 
 
 # -- worker / serve / up ------------------------------------------------------------------------------
-def _logging(level: str, log_file: str = ""):
-    """The log to stderr, or to `log_file` with only warnings and errors on stderr too."""
-    from schemas.privacy import CleanFormatter
+def _logging(level: str, log_file: str = "", log_format: str | None = None):
+    """The log to stderr, or to `log_file` with only warnings and errors on stderr too. `log_format`
+    "json" (BEDFLOW_LOG_FORMAT; default "text") writes one JSON object a line, for a cluster's log system:
+    time (UTC), level, logger, message and, for an error, exc."""
+    import json
+    import os
 
+    from schemas.privacy import CleanFormatter, redact_text
+
+    class JsonLines(CleanFormatter):
+        # The message and traceback are redacted before encoding and the whole line after it, as
+        # CleanFormatter does for text: no identity number in any log line, whatever its form.
+        def format(self, record: logging.LogRecord) -> str:
+            entry = {"time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+                     "level": record.levelname, "logger": record.name, "message": redact_text(record.getMessage())}
+            if record.exc_info:
+                entry["exc"] = redact_text(self.formatException(record.exc_info))
+            if record.stack_info:
+                entry["stack"] = redact_text(self.formatStack(record.stack_info))
+            return redact_text(json.dumps(entry, ensure_ascii=False, default=str))
+
+    if log_format is None:  # the callers pass only level and file: the setting's environment variable
+        log_format = os.environ.get("BEDFLOW_LOG_FORMAT", "text")
+    if log_format not in ("text", "json"):
+        raise SystemExit(f"BEDFLOW_LOG_FORMAT: 'text' or 'json', not {log_format!r}")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers[0].setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:  # every line redacted: see CleanFormatter
-        handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonLines() if log_format == "json" else
+                             CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers, force=True)
 
 

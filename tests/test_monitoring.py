@@ -4,6 +4,7 @@ ServiceMonitor finds the worker and web pods, and the files parse."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -217,3 +218,62 @@ def test_service_monitor_scrapes_worker_and_web():
     # Prometheus has no token: /metrics must be public in the deployed configuration
     cm = next(d for d in _docs(K8S / "10-config.yaml") if d["metadata"]["name"] == "bedflow-config")
     assert endpoint["path"] in tomllib.loads(cm["data"]["bedflow.toml"])["access"]["public"]
+
+
+# -- JSON logs -------------------------------------------------------------------------------------------
+
+PIN = "19121212-1212"  # the Tax Agency's test person: a valid identity number
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers:
+        h.close()
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_json_logs_one_redacted_object_a_line(tmp_path, monkeypatch, restore_logging, how):
+    from bedflow.cli import _logging
+
+    log_file = tmp_path / "bedflow.log"
+    if how == "argument":
+        _logging("info", str(log_file), "json")
+    else:
+        monkeypatch.setenv("BEDFLOW_LOG_FORMAT", "json")
+        _logging("info", str(log_file))
+    log = logging.getLogger("bedflow.test")
+    log.info("record %s refused: personnummer %s, ward åäö \"quoted\"", 7, PIN)
+    try:
+        raise ValueError(f"bad value\n{PIN.replace('-', '')}")
+    except ValueError:
+        log.exception("batch failed")
+    for h in logging.getLogger().handlers:
+        h.flush()
+    text = log_file.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) == 2, text  # a traceback stays inside its line
+    first, second = (json.loads(line) for line in lines)
+    assert first["level"] == "INFO" and first["logger"] == "bedflow.test"
+    assert first["message"] == 'record 7 refused: personnummer [REDACTED-PIN], ward åäö "quoted"'
+    assert first["time"].endswith("+00:00")
+    assert second["message"] == "batch failed" and "ValueError" in second["exc"]
+    assert PIN not in text and PIN.replace("-", "") not in text and "[REDACTED-PIN]" in second["exc"]
+
+
+def test_text_logs_stay_the_default(tmp_path, monkeypatch, restore_logging):
+    from bedflow.cli import _logging
+
+    monkeypatch.delenv("BEDFLOW_LOG_FORMAT", raising=False)
+    log_file = tmp_path / "bedflow.log"
+    _logging("info", str(log_file))
+    logging.getLogger("bedflow.test").info("personnummer %s", PIN)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    line = log_file.read_text()
+    assert "INFO bedflow.test: personnummer [REDACTED-PIN]" in line and not line.startswith("{")
+    with pytest.raises(SystemExit, match="BEDFLOW_LOG_FORMAT"):
+        _logging("info", str(log_file), "xml")
