@@ -60,12 +60,25 @@ def out_of_area_now(db: ClickHouse) -> dict[tuple[str, str], int]:
 
 
 def out_of_area_window(db: ClickHouse, window: str, now: dt.datetime) -> dict[tuple[str, str], int]:
-    """Out-of-area admissions whose admission falls in the window (by event time)."""
+    """Patients who came into care outside their home region in the window (by event time): admissions
+    and inter-regional transfers (streams.domain.beds.BedState.movement)."""
+    return {(h, t): sum(n.values()) for (h, t), n in out_of_area_window_kinds(db, window, now).items()}
+
+
+def out_of_area_window_kinds(db: ClickHouse, window: str, now: dt.datetime) -> dict[tuple[str, str], dict[str, int]]:
+    """The same per home × treating region, by kind: `admissions_planned`, `admissions_acute`,
+    `admissions_unknown` (kind not sent) and `transfers`; only the kinds that occur."""
     since = (now - WINDOWS[window]).astimezone(dt.timezone.utc).replace(tzinfo=None)
     _, rows = db.query(
-        "SELECT home_region, treating_region, uniqExact(event_id) FROM out_of_area_admissions "
-        "WHERE occurred_at >= {since:DateTime64(3)} GROUP BY home_region, treating_region", {"since": since})
-    return {(h, t): int(n) for h, t, n in rows}
+        "SELECT home_region, treating_region, movement, admission_kind, uniqExact(event_id) "
+        "FROM out_of_area_admissions WHERE occurred_at >= {since:DateTime64(3)} "
+        "GROUP BY home_region, treating_region, movement, admission_kind", {"since": since})
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for h, t, movement, kind, n in rows:
+        key = "transfers" if movement == "transfer" else f"admissions_{kind or 'unknown'}"
+        cell = out.setdefault((h, t), {})
+        cell[key] = cell.get(key, 0) + int(n)
+    return out
 
 
 def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | None = None,
