@@ -124,5 +124,14 @@ def test_worker_metrics_tell_the_truth(broker, tmp_path):
         assert _samples(t, "bedflow_events_in_total") == {(("topic", w.topics["beds"]),): 3 + len(more)}
         assert _samples(t, "bedflow_batch_duration_seconds_count")[()] > 3
         assert _samples(t, "bedflow_region_last_event_timestamp_seconds")[(("region", "01"),)] == minutes(20 + 41)
+
+        # A restarted worker knows every region's last event before any new one arrives (restored from
+        # ClickHouse), so "region silent" neither fires nor goes blind across a restart.
+        w.stop()
+        w.start()
+        restored = {(("region", "01"),): minutes(20 + 41), (("region", "03"),): minutes(5)}
+        wait_until(lambda: _samples(text(), "bedflow_region_last_event_timestamp_seconds") == restored, 30,
+                   what="the restored last-event times", worker=w)  # the API answers before the restore ends
+        assert _samples(text(), "bedflow_events_in_total") == {}  # nothing new was consumed
     finally:
         w.stop()
