@@ -64,6 +64,20 @@ def test_metrics_registry_lag_and_timestamps():
     assert "bedflow_sink_lag_seconds" not in text and "bedflow_freshness_seconds" not in text
 
 
+def test_label_values_are_never_free_text():
+    """Only region codes and HSA-ids become labels, even if a relaxed rule lets another value through."""
+    m = Metrics()
+    t = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.timezone.utc)
+    m.saw_senders([SenderSeenRow("Avd 7 Kalle 19121212-1212", "Stockholm", t)])
+    m.saw_regions({"Stockholm": t, "01": t})
+    text = m.render().decode()
+    assert _samples(text, "bedflow_sender_last_event_timestamp_seconds") == {
+        (("region", "other"), ("sender", "other")): t.timestamp()}
+    assert set(_samples(text, "bedflow_region_last_event_timestamp_seconds")) == {(("region", "01"),),
+                                                                                  (("region", "other"),)}
+    assert "Kalle" not in text and "19121212" not in text
+
+
 # -- a real worker ------------------------------------------------------------------------------------
 
 OUTAGE_AFTER, OUTAGE_FOR = 40, 15
