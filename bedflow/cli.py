@@ -87,39 +87,18 @@ def cmd_rules(args) -> int:
 
 
 # -- worker / serve / up ------------------------------------------------------------------------------
-def _logging(level: str, log_file: str = "", log_format: str | None = None):
-    """The log to stderr, or to `log_file` with only warnings and errors on stderr too. `log_format`
-    "json" (BEDFLOW_LOG_FORMAT; default "text") writes one JSON object a line, for a cluster's log system:
-    time (UTC), level, logger, message and, for an error, exc."""
-    import json
-    import os
+def _logging(level: str, log_file: str = "", log_format: str = "text"):
+    """The log to stderr, or to `log_file` with only warnings and errors on stderr too; "text" or "json"
+    lines (BEDFLOW_LOG_FORMAT), every one redacted (schemas.privacy.log_formatter)."""
+    from schemas.privacy import log_formatter
 
-    from schemas.privacy import CleanFormatter, redact_text
-
-    class JsonLines(CleanFormatter):
-        # The message and traceback are redacted before encoding and the whole line after it, as
-        # CleanFormatter does for text: no identity number in any log line, whatever its form.
-        def format(self, record: logging.LogRecord) -> str:
-            entry = {"time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
-                     "level": record.levelname, "logger": record.name, "message": redact_text(record.getMessage())}
-            if record.exc_info:
-                entry["exc"] = redact_text(self.formatException(record.exc_info))
-            if record.stack_info:
-                entry["stack"] = redact_text(self.formatStack(record.stack_info))
-            return redact_text(json.dumps(entry, ensure_ascii=False, default=str))
-
-    if log_format is None:  # the callers pass only level and file: the setting's environment variable
-        log_format = os.environ.get("BEDFLOW_LOG_FORMAT", "text")
-    if log_format not in ("text", "json"):
-        raise SystemExit(f"BEDFLOW_LOG_FORMAT: 'text' or 'json', not {log_format!r}")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers[0].setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    for handler in handlers:  # every line redacted: see CleanFormatter
-        handler.setFormatter(JsonLines() if log_format == "json" else
-                             CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for handler in handlers:
+        handler.setFormatter(log_formatter(log_format))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers, force=True)
 
 
@@ -134,7 +113,7 @@ def cmd_worker(args) -> int:
     from streams.broker import wait_for_broker
 
     settings = _settings(args)
-    _logging(settings.log_level, settings.log_file)
+    _logging(settings.log_level, settings.log_file, settings.log_format)
     if not settings.bootstrap:
         print("bedflow worker: no broker given (--bootstrap or BEDFLOW_BOOTSTRAP); `bedflow up` starts one",
               file=sys.stderr)
@@ -157,7 +136,7 @@ def cmd_serve(args) -> int:
     from bedflow.views import api_app
 
     settings = _settings(args)
-    _logging(settings.log_level, settings.log_file)
+    _logging(settings.log_level, settings.log_file, settings.log_format)
     db = ClickHouse(settings.resolved_clickhouse_dsn())
     db.migrate()
     token = _admin_token(settings)
@@ -174,7 +153,7 @@ def cmd_analyst_grants(args) -> int:
     from sinks.clickhouse import ClickHouse
 
     settings = _settings(args)
-    _logging(settings.log_level, settings.log_file)
+    _logging(settings.log_level, settings.log_file, settings.log_format)
     dsn = settings.resolved_clickhouse_dsn()
     if dsn.startswith("chdb:"):
         print("bedflow analyst-grants: the embedded engine (chDB) has no users; give a ClickHouse server "
@@ -199,7 +178,7 @@ def cmd_up(args) -> int:
     settings = _settings(args)
     if not settings.log_file:  # the console shows bedflow's own lines; everything is in the file
         settings = settings.model_copy(update={"log_file": str(settings.data_dir / "logs" / "bedflow.log")})
-    _logging(settings.log_level, settings.log_file)
+    _logging(settings.log_level, settings.log_file, settings.log_format)
     return up(settings, _config(settings), simulate=args.simulate, sim_seed=args.seed, sim_scale=args.scale,
               sim_days=args.days)
 

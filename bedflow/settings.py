@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     # Where the log goes: empty = stderr; a path = that file, with only warnings on stderr (`bedflow up`
     # writes <data dir>/logs/bedflow.log, so its console shows the platform's lines, not faust's start-up).
     log_file: str = ""
+    log_format: Literal["text", "json"] = "text"  # json: one object a line, for a cluster's log system
 
     def kafka_security(self):
         from streams.broker import KafkaSecurity

@@ -52,7 +52,7 @@ def intake_options(settings: Settings) -> IntakeOptions:
         topics=tuple(settings.input_topics().values()), partitions=settings.partitions,
         batch_size=settings.sink_batch_size, batch_seconds=settings.sink_batch_seconds,
         session_timeout_ms=settings.session_timeout_ms, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        log_level=settings.log_level, log_file=settings.log_file, security=settings.kafka_security())
+        log_level=settings.log_level, log_file=settings.log_file, log_format=settings.log_format, security=settings.kafka_security())
 
 
 class Worker:

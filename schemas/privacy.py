@@ -415,3 +415,28 @@ class CleanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_text(super().format(record))
+
+
+class CleanJsonFormatter(CleanFormatter):
+    """One JSON object a line (time in UTC, level, logger, message, and exc for an error), for a cluster's
+    log system; the message and traceback are redacted before encoding and the whole line after it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime as dt
+        import json
+
+        entry = {"time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": redact_text(record.getMessage())}
+        if record.exc_info:
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact_text(self.formatStack(record.stack_info))
+        return redact_text(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def log_formatter(log_format: str) -> logging.Formatter:
+    """The formatter of every log handler of ours: "text" or "json", both redacted."""
+    if log_format == "json":
+        return CleanJsonFormatter()
+    return CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+

@@ -53,6 +53,7 @@ class IntakeOptions:
     fetch_max_wait_ms: int = 100
     log_level: str = "info"
     log_file: str = ""  # empty: stderr
+    log_format: str = "text"  # or "json" (schemas.privacy.log_formatter)
     security: KafkaSecurity = KafkaSecurity()
     lag_seconds: float = 5.0  # how often the consumer lag is measured (one ListOffsets request)
 
@@ -279,7 +280,7 @@ def intake_main(opts: IntakeOptions, conn: Connection, lag_conn: Connection | No
     logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
                         **({"filename": opts.log_file} if opts.log_file else {}))
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(privacy.CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(privacy.log_formatter(opts.log_format))
     app = build_app(opts, PipeSubmit(conn), _lag_sender(lag_conn))
     faust.Worker(app, loglevel=opts.log_level, quiet=True, redirect_stdouts=False,
                  **({"logfile": opts.log_file} if opts.log_file else {})).execute_from_commandline()

@@ -243,8 +243,10 @@ def test_json_logs_one_redacted_object_a_line(tmp_path, monkeypatch, restore_log
     if how == "argument":
         _logging("info", str(log_file), "json")
     else:
+        from bedflow.settings import Settings
+
         monkeypatch.setenv("BEDFLOW_LOG_FORMAT", "json")
-        _logging("info", str(log_file))
+        _logging("info", str(log_file), Settings().log_format)
     log = logging.getLogger("bedflow.test")
     log.info("record %s refused: personnummer %s, ward åäö \"quoted\"", 7, PIN)
     try:
@@ -275,5 +277,9 @@ def test_text_logs_stay_the_default(tmp_path, monkeypatch, restore_logging):
         h.flush()
     line = log_file.read_text()
     assert "INFO bedflow.test: personnummer [REDACTED-PIN]" in line and not line.startswith("{")
-    with pytest.raises(SystemExit, match="BEDFLOW_LOG_FORMAT"):
-        _logging("info", str(log_file), "xml")
+    from pydantic import ValidationError
+
+    from bedflow.settings import Settings
+
+    with pytest.raises(ValidationError, match="log_format"):
+        Settings(log_format="xml")
