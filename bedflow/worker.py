@@ -309,7 +309,7 @@ def run(settings: Settings, config: Config, *, admin_token: str, serve_api: bool
 
 async def _run(settings, config, admin_token, serve_api, on_restored, on_stop) -> int:
     from bedflow.views import api_app
-    from web.api import start_site
+    from web.api import metrics_app, start_site
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -322,6 +322,9 @@ async def _run(settings, config, admin_token, serve_api, on_restored, on_stop) -
         runner = await start_site(api_app(worker.db, settings, config, worker.metrics, admin_token),
                                   settings.host, settings.port)
         log.info("API and page on http://%s:%d/", settings.host, settings.port)
+    else:  # no API: /metrics alone, for the probes and Prometheus
+        runner = await start_site(metrics_app(worker.metrics), settings.host, settings.port)
+        log.info("metrics on http://%s:%d/metrics (no API)", settings.host, settings.port)
     restoring = asyncio.ensure_future(asyncio.to_thread(worker.restore))
     await asyncio.wait([restoring, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     if not restoring.done():  # asked to stop while restoring: nothing consumed, nothing to hand back

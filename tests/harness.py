@@ -98,8 +98,9 @@ def gone(pid: int) -> bool:
 
 class Worker:
     def __init__(self, bootstrap: str, workdir: Path, suffix: str, *, partitions: int = 3, env: dict | None = None,
-                 config_file: Path | None = None):
+                 config_file: Path | None = None, args: tuple[str, ...] = ()):
         self.bootstrap, self.workdir, self.suffix = bootstrap, workdir, suffix
+        self.args = args  # extra `bedflow worker` arguments
         self.port = free_port()
         self.partitions = partitions
         self.topics = {name: f"t.{suffix}.{name}" for name in
@@ -135,7 +136,7 @@ class Worker:
     def start(self, wait_ready: bool = True) -> "Worker":
         self.starts += 1
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "bedflow.cli", "worker"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bedflow.cli", "worker", *self.args], env=self.env,
                                      stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if wait_ready:

@@ -149,3 +149,34 @@ def test_worker_metrics_tell_the_truth(broker, tmp_path):
         assert _samples(text(), "bedflow_events_in_total") == {}  # nothing new was consumed
     finally:
         w.stop()
+
+
+def test_a_worker_without_the_api_serves_metrics_alone(broker, tmp_path):
+    """`bedflow worker --no-api` (the deployed workers): /metrics answers for the probes and Prometheus,
+    and nothing else does — the page and the API are bedflow-web's."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    w = Worker(broker.bootstrap, tmp_path, f"noapi{os.getpid()}", partitions=1, args=("--no-api",))
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{w.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+        except OSError:
+            return 0, ""
+
+    w.start(wait_ready=False)
+    try:
+        wait_until(lambda: get("/metrics")[0] == 200, 90, what="the worker's /metrics")
+        publish(w, [ward("SE2321000016-A101", 0), admit("SE2321000016-A101", "s1", 5)])
+        wait_until(lambda: "bedflow_batch_duration_seconds_count" in get("/metrics")[1] and
+                   _samples(get("/metrics")[1], "bedflow_events_in_total") and
+                   sum(_samples(get("/metrics")[1], "bedflow_events_in_total").values()) >= 2, 60,
+                   what="two events counted")
+        assert get("/api/v1/status")[0] == 404 and get("/")[0] == 404
+    finally:
+        w.stop()

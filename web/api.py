@@ -414,6 +414,17 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     return app
 
 
+def metrics_app(metrics) -> web.Application:
+    """/metrics alone, for a worker without the API (`bedflow worker --no-api`): process counters, lag and
+    freshness, no patient counts; its port is for the cluster's probes and Prometheus only."""
+    async def view(request: web.Request):
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", view)
+    return app
+
+
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
