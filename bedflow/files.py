@@ -1,5 +1,7 @@
 """Reading event files as regional integrators write them: JSON lines (EVENTS.md form), CSV with the
-same columns, or Avro single-object records back to back. Each item keeps its line/record number.
+same columns (`,` or `;` — Swedish Excel writes `;` — in UTF-8, with or without BOM, or Windows-1252),
+Avro object container files (`.avro`, any codec fastavro reads), or Avro single-object records back to
+back. Each item keeps its line/record number.
 `validation_context` is what `bedflow validate` and `bedflow publish` both check such a file against."""
 from __future__ import annotations
 
@@ -49,7 +51,12 @@ def _csv_value(name: str, value: str):
     return value
 
 
+AVRO_CONTAINER_MAGIC = b"Obj\x01"
+
+
 def detect_format(path: Path, head: bytes) -> str:
+    if head.startswith(AVRO_CONTAINER_MAGIC):
+        return "avro-container"
     if head.startswith(SINGLE_OBJECT_MAGIC) or head[:1] == b"\x00":
         return "avro"
     if path.suffix.lower() == ".csv":
@@ -58,7 +65,7 @@ def detect_format(path: Path, head: bytes) -> str:
         return "jsonl"
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
-    raise UnusableInput(f"{path}: not JSON lines, CSV or Avro single-object records")
+    raise UnusableInput(f"{path}: not JSON lines, CSV, an Avro container file or Avro single-object records")
 
 
 def read_items(path: Path, codec: SchemaSet | None = None) -> Iterator[Item]:
@@ -78,13 +85,42 @@ def read_items(path: Path, codec: SchemaSet | None = None) -> Iterator[Item]:
             except json.JSONDecodeError as e:
                 yield Item(f"{path.name}:{n}", None, ("DEC-001", f"not JSON: {e.msg} at column {e.colno}"))
     elif fmt == "csv":
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
+        text = _csv_text(data)
+        header = text.split("\n", 1)[0]
+        delimiter = ";" if header.count(";") > header.count(",") else ","
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         for n, row in enumerate(reader, 2):
-            yield Item(f"{path.name}:{n}", {k: _csv_value(k, v) for k, v in row.items() if k})
+            yield Item(f"{path.name}:{n}", {k.strip(): _csv_value(k.strip(), v) for k, v in row.items() if k})
+    elif fmt == "avro-container":
+        yield from _container_items(path, data)
     else:
         if codec is None:
             raise UnusableInput(f"{path}: Avro input needs the schema set")
         yield from _avro_items(path, data, codec)
+
+
+def _csv_text(data: bytes) -> str:
+    """UTF-8 (Excel's "CSV UTF-8" starts with a BOM), else Windows-1252 (Excel's plain "CSV" in Sweden)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _container_items(path: Path, data: bytes) -> Iterator[Item]:
+    """An Avro object container file: its own writer schema in the header, records in blocks. A file that
+    breaks off mid-way keeps the records before the break; the break is one DEC-003 item."""
+    import fastavro
+
+    n = 0
+    try:
+        for n, record in enumerate(fastavro.reader(io.BytesIO(data)), 1):
+            yield Item(f"{path.name}#{n}", record)
+    except Exception as e:  # noqa: BLE001 — a corrupt header or block: say where, keep what was read
+        if n == 0 and not isinstance(e, EOFError):
+            raise UnusableInput(f"{path}: not a readable Avro container file ({type(e).__name__})") from None
+        yield Item(f"{path.name}#{n + 1}", None, ("DEC-003", f"the container file breaks off after record {n} "
+                                                            f"({type(e).__name__})"))
 
 
 def _avro_items(path: Path, data: bytes, codec: SchemaSet) -> Iterator[Item]:
