@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import logging
 import time
 from pathlib import Path
@@ -22,8 +23,9 @@ from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
-from web.access import (ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, param_date,
-                        param_instant, param_int, param_month, param_region, scope_of)
+from web import exports, openapi
+from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
+from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
 from web.suppression import WAIT_SHARES, suppress_matrix, suppress_wait_row
@@ -52,11 +54,57 @@ def _default(o):
     raise TypeError(type(o).__name__)
 
 
+# Query parameters: each handler parses with these, and the OpenAPI document is made from them (web/openapi.py).
+LEVEL = openapi.choice("level", LEVELS, "nation", "nivå / level", example="ward")
+REGION = openapi.region("bara denna region / only this region")
+WAIT_REGION = openapi.region("regionen / the region", required=True)
+HOSPITAL = openapi.text("hospital", "bara detta sjukhus (HSA-id; level=hospital|ward) / only this hospital",
+                        "SE2321000016-H002")
+WINDOW = openapi.choice("window", ("now", *queries.WINDOWS), "now", "nu eller inom fönstret / now or within the window")
+PHASE = openapi.integer("phase", 1, 5, None, "bara denna fas / only this phase", example="1")
+AT = openapi.instant("at", "tidpunkt (standard nu) / instant (default now)", "2026-11-30T12:00:00+01:00")
+MONTH = openapi.month("month", "månaden / the month", "2026-11")
+LIMIT = openapi.integer("limit", 1, 1000, 50, "högst så många / at most this many")
+DATE = openapi.date("date", "dagen (standard i dag) / the day (default today)", "2026-11-30")
+
+STATUS_FIELDS = ("id", "name", "staffed_beds", "occupied", "present", "on_leave", "free_beds", "occupancy_pct",
+                 "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "out_of_area_out",
+                 "escalation_level", "escalation_rule", "last_event_at", "stale", "coverage")
+WAIT_FIELDS = ("mvo_group", "phase", "waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation",
+               "measured", "within_limit", "share_within_limit", "over_180", "share_over_180")
+SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
+
+
 class Api:
     def __init__(self, db: ClickHouse, policy: ViewPolicy, metrics):
         # metrics: the process's Prometheus metrics (duck-typed: `render()` and `api_requests`)
         self.db, self.policy, self.metrics = db, policy, metrics
         self._cache: dict[str, tuple[float, object]] = {}
+        self._openapi: bytes | None = None
+
+    def exportable(self, handler, stem):
+        """`handler` with `?format=csv|xlsx` (web/exports.py): the export is made from the JSON answer this
+        viewer gets (scope and suppression applied), a hidden count an empty cell. `stem(answer)`: the
+        file's Swedish name before the date."""
+        names = openapi.doc_of(handler).answer.exports
+
+        @functools.wraps(handler)  # keeps the handler's OpenAPI declaration
+        async def with_exports(request: web.Request):
+            fmt = openapi.FORMAT.parse(request.query)
+            only = openapi.TABLE.parse(request.query)
+            if only is not None and only not in names:
+                raise BadRequest(f"table måste vara en av / must be one of: {', '.join(names)}")
+            resp = await handler(request)
+            if fmt == "json" or resp.status != 200:
+                return resp
+            answer = orjson.loads(resp.body)
+            tz = self.policy.timezone
+            body = await asyncio.to_thread(exports.export, answer, names, fmt, tz, only)
+            name = stem(answer) + (f"-{only}" if only and only != names[0] else "")
+            return web.Response(body=body, headers={
+                "Content-Type": exports.CONTENT_TYPES[fmt],
+                "Content-Disposition": exports.content_disposition(name, dt.datetime.now(ZoneInfo(tz)).date(), fmt)})
+        return with_exports
 
     # -- cached reads (many viewers poll the same numbers; two reads a second are plenty) -------------
     async def _cached(self, key: str, fn, ttl: float = 0.5):
@@ -68,10 +116,12 @@ class Api:
         return value
 
     # -- handlers ------------------------------------------------------------------------------------
+    @documented("Beläggning per nivå / occupancy per level", LEVEL, REGION, HOSPITAL,
+                answer=Answer(("level", "rows", "generated_at"), {"rows": STATUS_FIELDS}, exports=("rows",)))
     async def status(self, request: web.Request):
         scope = scope_of(request)
-        level = param_choice(request.query, "level", LEVELS, "nation")
-        region, hospital = param_region(request.query), request.query.get("hospital")
+        level = LEVEL.parse(request.query)
+        region, hospital = REGION.parse(request.query), HOSPITAL.parse(request.query)
         if hospital and level not in DETAIL_LEVELS:  # a region or nation row of one hospital is that hospital
             raise BadRequest("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
         if level in DETAIL_LEVELS:
@@ -104,11 +154,14 @@ class Api:
 
         return _json_bytes(await asyncio.to_thread(build))
 
+    @documented("Utomlänspatienter, hemregion × vårdande region / out-of-area patients", WINDOW,
+                answer=Answer(("window", "rows", "generated_at"),
+                              {"rows": ("home_region", "treating_region", "patients")}, exports=("rows",)))
     async def out_of_area(self, request: web.Request):
         # Region × region counts: every viewer gets the matrix, small cells hidden (with complements, the
         # regions' out-of-area sums being published) outside the treating region, which reports them.
         scope = scope_of(request)
-        window = param_choice(request.query, "window", ("now", *queries.WINDOWS), "now")
+        window = WINDOW.parse(request.query)
         now = dt.datetime.now(dt.timezone.utc)
         if window == "now":
             m = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
@@ -119,21 +172,27 @@ class Api:
         rows = [{"home_region": h, "treating_region": t, "patients": n} for (h, t), n in shown.items()]
         return _json({"window": window, "rows": rows, "generated_at": now})
 
+    @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT,
+                answer=Answer(("region", "at", "phase", "rows", "care_elsewhere"), {"rows": WAIT_FIELDS},
+                              exports=("rows", "care_elsewhere")))
     async def waitlist(self, request: web.Request):
         scope = scope_of(request)
-        region = param_region(request.query, required=True)
+        region = WAIT_REGION.parse(request.query)
         scope.require_region(region)
-        phase = param_int(request.query, "phase", 1, 5)
-        at = param_instant(request.query, "at", dt.datetime.now(dt.timezone.utc))
+        phase = PHASE.parse(request.query)
+        at = AT.parse(request.query, dt.datetime.now(dt.timezone.utc))
         rows = await asyncio.to_thread(waitlist_measures, self.db, region, at, self.policy.limits, phase,
                                        self.policy.exclude_deviations, self.policy.timezone)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
         return _json({"region": region, "at": at, "phase": phase,
                       "rows": wait_rows(scope, self.policy, rows, region), "care_elsewhere": elsewhere})
 
+    @documented("Väntelistans månadsbild / the waiting list's month-end snapshot", MONTH,
+                answer=Answer(SNAPSHOT_KEYS, {"rows": ("region_code", *WAIT_FIELDS)},
+                              exports=("rows", "healthcare_regions", "nation")))
     async def snapshots(self, request: web.Request):
         scope = scope_of(request)
-        month = param_month(request.query)
+        month = MONTH.parse(request.query)
         # Reading never closes a month (any viewer could freeze it before the regions have delivered): only
         # the admin's POST .../close or the schedule (close_due_month) does. An open month answers no rows.
         last_year = month.replace(year=month.year - 1)
@@ -147,19 +206,28 @@ class Api:
             **snapshot_rollups(scope, self.policy, before)}
         return _json(answer)
 
+    @documented("Stäng en månadsbild / close a month's snapshot", MONTH, answer=Answer(("month", "rows")))
     async def close_snapshot(self, request: web.Request):
         # admin only: the route's rule (create_app)
-        month = param_month(request.query)
+        month = MONTH.parse(request.query)
         n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
 
+    @documented("Senast avvisade händelser / latest rejections", LIMIT,
+                answer=Answer(("rows",), {"rows": ("at", "region_code", "sender_id", "event_type", "rule_ids")},
+                              exports=("rows",)))
     async def deadletters(self, request: web.Request):
         scope = scope_of(request)
-        limit = param_int(request.query, "limit", 1, 1000, 50)
+        limit = LIMIT.parse(request.query)
         # The region filter is in the SQL (the limit applies to the viewer's own rows) and again here.
         rows = await asyncio.to_thread(queries.deadletters, self.db, limit, scope.region)
         return _json({"rows": scope.own(rows)})
 
+    @documented("Datakvalitet per avsändare / data quality per sender",
+                answer=Answer(("senders", "rejections_by_rule", "table_rows"),
+                              {"senders": ("region_code", "sender_id", "accepted", "rejected", "last_event_at"),
+                               "rejections_by_rule": ("region_code", "rule_id", "n")},
+                              exports=("senders", "rejections_by_rule", "table_rows")))
     async def quality(self, request: web.Request):
         scope = scope_of(request)
         rows = await asyncio.to_thread(queries.data_quality, self.db)
@@ -167,23 +235,36 @@ class Api:
         counts = await asyncio.to_thread(queries.table_counts, self.db) if scope.is_admin else None
         return _json({"senders": scope.own(rows), "rejections_by_rule": scope.own(rules), "table_rows": counts})
 
+    @documented("Detta dokument (OpenAPI 3) / this document", answer=Answer(("openapi", "info", "paths")))
+    async def openapi_document(self, request: web.Request):
+        if self._openapi is None:  # the routes do not change while the app runs
+            self._openapi = _encode(openapi.document(request.app))
+        return _json_bytes(self._openapi)
+
+    @documented("Referensdata och vem som tittar / reference data and the viewer",
+                answer=Answer(("regions", "healthcare_regions", "escalation", "stale_after_minutes",
+                               "small_count_threshold", "timezone", "viewer"),
+                              {"regions": ("code", "name", "short_name", "healthcare_regions", "neighbours")}))
     async def reference(self, request: web.Request):
         return _json(reference_data(self.policy, scope_of(request)))
 
+    @documented("Prometheus-mätvärden / Prometheus metrics", answer=Answer(media="text/plain"))
     async def metrics_view(self, request: web.Request):
         # Process counters and per-region freshness: no patient counts, every scope holds them.
         scope_of(request)
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
+    @documented("Sidan / the live page", answer=Answer(media="text/html"))
     async def index(self, request: web.Request):
         return web.FileResponse(STATIC / "index.html")
 
+    @documented("Morgonrapporten (HTML) / the morning report", DATE, answer=Answer(media="text/html"))
     async def report(self, request: web.Request):
         from web.morning import build_morning_report
         from web.report_html import render_morning_report
 
         scope = scope_of(request)
-        day = param_date(request.query, "date", dt.datetime.now(ZoneInfo(self.policy.timezone)).date())
+        day = DATE.parse(request.query, dt.datetime.now(ZoneInfo(self.policy.timezone)).date())
         report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope)
         return web.Response(text=render_morning_report(report), content_type="text/html", charset="utf-8")
 
@@ -391,6 +472,7 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     api = Api(db, policy, metrics)
     access = Access(policy, admin_token, metrics)
     app = web.Application(middlewares=[access.middleware])
+    app[openapi.ACCESS] = access
     if close_snapshots:
         async def schedule(app):
             task = asyncio.create_task(close_on_schedule(db, policy))
@@ -402,13 +484,19 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/", api.index, PUBLIC)
     access.add_static(app, "/static/", STATIC)
     access.add(app, "GET", "/api/v1/reference", api.reference, VIEWER)
-    access.add(app, "GET", "/api/v1/status", api.status, VIEWER)
-    access.add(app, "GET", "/api/v1/out-of-area", api.out_of_area, VIEWER)
-    access.add(app, "GET", "/api/v1/waitlist", api.waitlist, VIEWER)
-    access.add(app, "GET", "/api/v1/waitlist/snapshots", api.snapshots, VIEWER)
+    access.add(app, "GET", "/api/v1/openapi.json", api.openapi_document, VIEWER)
+    # the list endpoints also as CSV / XLSX (?format=), with Swedish file names
+    access.add(app, "GET", "/api/v1/status", api.exportable(api.status, lambda a: f"beläggning-{a['level']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/out-of-area",
+               api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist", api.exportable(api.waitlist, lambda a: f"väntelista-{a['region']}"),
+               VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist/snapshots",
+               api.exportable(api.snapshots, lambda a: f"väntelista-månadsbild-{a['month']}"), VIEWER)
     access.add(app, "POST", "/api/v1/waitlist/snapshots/close", api.close_snapshot, ADMIN)
-    access.add(app, "GET", "/api/v1/deadletters", api.deadletters, VIEWER)
-    access.add(app, "GET", "/api/v1/quality", api.quality, VIEWER)
+    access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
+               VIEWER)
+    access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)
     access.add(app, "GET", "/metrics", api.metrics_view, VIEWER)
     access.add(app, "GET", "/report/morning", api.report, VIEWER)
     return app
