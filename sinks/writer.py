@@ -18,11 +18,12 @@ import logging
 import re
 import struct
 import time
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 
 from sinks.clickhouse import ClickHouse
+from streams.rows import Refused  # noqa: F401 — re-exported: the writer's answer
 
 log = logging.getLogger("bedflow.sink")
 
@@ -31,13 +32,6 @@ log = logging.getLogger("bedflow.sink")
 REFUSAL_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 469})
 _CODE = re.compile(r"(?:Code: |error code )(\d+)")
 _NAME = re.compile(r"\(([A-Z][A-Z_]+)\)")
-
-
-class Refused(NamedTuple):
-    """A row the store refused on its own (the rest of its batch is written)."""
-    table: str
-    row: tuple
-    reason: str  # names the column or the error, never a value (values may be personal data)
 
 
 def is_refusal(exc: BaseException) -> bool:

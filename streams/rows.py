@@ -211,3 +211,11 @@ class Batch:
 
     def __len__(self):
         return sum(len(v) for v in self.rows.values())
+
+
+class Refused(NamedTuple):
+    """A row the store refused on its own (the rest of its batch is written)."""
+    table: str
+    row: tuple
+    reason: str  # names the column or the error, never a value (values may be personal data)
+

@@ -17,9 +17,9 @@ import uuid
 from confluent_kafka import Consumer
 
 from bedflow.settings import Settings
-from bedflow.worker import blame
+from streams.refusals import blame
 from schemas import reference
-from sinks.writer import Refused
+from streams.rows import Refused
 from streams.rows import EventRow, OutOfAreaRow, WardStatusRow
 from tests.harness import Worker, committed_total, publish, wait_until
 
