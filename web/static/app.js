@@ -653,3 +653,101 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
+
+// ================================================================ exports (issue 13: CSV / Excel)
+// Self-contained: download buttons next to each table of the page. Each fetches the table's own API
+// answer with ?format=csv|xlsx and the bearer header (never a token in the URL), so the file holds what
+// this viewer sees, hidden counts empty; the server names the file (Content-Disposition).
+(function () {
+  "use strict";
+  var PANELS = {
+    "status-panel": function () {
+      var path = window.bedflow ? window.bedflow.path() : [{ level: "nation" }];
+      var v = path[path.length - 1];
+      var q = "level=" + encodeURIComponent(v.level);
+      if (v.region) q += "&region=" + encodeURIComponent(v.region);
+      if (v.hospital) q += "&hospital=" + encodeURIComponent(v.hospital);
+      return "/api/v1/status?" + q;
+    },
+    "heatmap-panel": function () {
+      var b = document.querySelector('#window-selector button[aria-pressed="true"]') ||
+        document.querySelector("#window-selector button.active");
+      return "/api/v1/out-of-area?window=" + encodeURIComponent(b ? b.getAttribute("data-window") : "now");
+    },
+    "waitlist-panel": function () {
+      var region = document.getElementById("waitlist-region").value;
+      var phase = document.getElementById("waitlist-phase").value;
+      return region ? "/api/v1/waitlist?region=" + encodeURIComponent(region) +
+        (phase ? "&phase=" + encodeURIComponent(phase) : "") : null;
+    },
+    "deadletter-panel": function () { return "/api/v1/deadletters?limit=25"; }
+  };
+
+  function fileName(header, fallback) {
+    var exact = /filename\*=UTF-8''([^;]+)/i.exec(header || "");
+    if (exact) return decodeURIComponent(exact[1]);
+    var plain = /filename="([^"]+)"/i.exec(header || "");
+    return plain ? plain[1] : fallback;
+  }
+
+  function download(url, fmt, msg) {
+    msg.textContent = "";
+    var name = "export." + fmt;
+    return fetch(url + "&format=" + fmt, {
+      headers: { "Authorization": "Bearer " + (sessionStorage.getItem("bedflow.token") || "") },
+      cache: "no-store"
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      name = fileName(r.headers.get("Content-Disposition"), name);
+      return r.blob();
+    }).then(function (blob) {
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000);
+      msg.textContent = "Hämtad / Downloaded: " + name;
+    }).catch(function (err) {
+      msg.textContent = "Exporten misslyckades / Export failed (" + err.message + ")";
+    });
+  }
+
+  function addButtons() {
+    Object.keys(PANELS).forEach(function (id) {
+      var head = document.querySelector("#" + id + " .card-head");
+      if (!head || head.querySelector(".export-buttons")) return;
+      var box = document.createElement("div");
+      box.className = "export-buttons";
+      box.setAttribute("role", "group");
+      box.setAttribute("aria-label", "Ladda ner tabellen / Download the table");
+      var msg = document.createElement("span");
+      msg.className = "export-msg";
+      msg.setAttribute("role", "status");
+      [["csv", "CSV", "Ladda ner som CSV (Excel, Qlik, Power BI) / Download as CSV"],
+       ["xlsx", "Excel", "Ladda ner som Excel-fil / Download as an Excel file"]].forEach(function (f) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "export-button";  // the plain button: "link" is light, for the dark header
+        b.setAttribute("data-export", f[0]);
+        b.title = f[2];
+        var arrow = document.createElement("span");
+        arrow.setAttribute("aria-hidden", "true");
+        arrow.textContent = "↓ ";
+        b.appendChild(arrow);
+        b.appendChild(document.createTextNode(f[1]));
+        b.addEventListener("click", function () {
+          var url = PANELS[id]();
+          if (url) download(url, f[0], msg);
+        });
+        box.appendChild(b);
+      });
+      box.appendChild(msg);
+      head.appendChild(box);
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", addButtons);
+  else addButtons();
+})();
