@@ -12,12 +12,14 @@ import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 
 from tests.test_access import TOKENS, server  # noqa: F401  (the module's server fixture: the real app with data)
+from tests.test_page_accessibility import browser  # noqa: F401  (Debian's Chromium through playwright)
 from web import exports, openapi
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -117,6 +119,39 @@ def check_xlsx_cell(cell, value, where) -> None:
         assert cell == value, where
 
 
+def answer_table(answer: dict, name: str) -> list[dict]:
+    value = answer
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return flat_rows(value)
+
+
+def compare_csv(data: bytes, rows: list[dict], where) -> None:
+    """A CSV export read as Swedish Excel reads it, cell by cell against the JSON rows."""
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM: Swedish Excel reads å ä ö right"
+    got = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    header, cells = got[0], got[1:]
+    assert len(cells) == len(rows), where
+    for row, line in zip(rows, cells):
+        assert header == list(row), where  # every row of these answers has the same fields
+        for col, cell in zip(header, line):
+            check_csv_cell(cell, row[col], (*where, col))
+
+
+def compare_xlsx(data: bytes, answer: dict, names: tuple[str, ...], where) -> None:
+    """An XLSX export opened with openpyxl: a sheet per table, cell by cell against the JSON answer."""
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    assert wb.sheetnames == list(names), where
+    for name in names:
+        rows = answer_table(answer, name)
+        sheet = list(wb[name].iter_rows(values_only=True))
+        assert len(sheet) == len(rows) + 1 or not rows and not sheet, (*where, name)
+        for row, line in zip(rows, sheet[1:]):
+            assert list(sheet[0]) == list(row), (*where, name)
+            for col, cell in zip(sheet[0], line):
+                check_xlsx_cell(cell, row[col], (*where, name, col))
+
+
 def test_every_list_export_is_the_viewers_json_answer(server):
     # a closed month, so the snapshot has rows
     req = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/waitlist/snapshots/close?month=2026-11",
@@ -135,37 +170,14 @@ def test_every_list_export_is_the_viewers_json_answer(server):
                 continue
             answer = json.loads(body)
             for name in names:
-                value = answer
-                for part in name.split("."):
-                    value = value.get(part) if isinstance(value, dict) else None
-                rows = flat_rows(value)
+                rows = answer_table(answer, name)
                 st, headers, data = call(server, q(path, f"format=csv&table={name}"), who)
-                assert st == 200, (path, who, name, data[:200])
-                assert headers["Content-Type"].startswith("text/csv")
-                assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM: Swedish Excel reads å ä ö right"
-                got = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-                header, cells = got[0], got[1:]
-                assert len(cells) == len(rows), (path, who, name)
-                for row, line in zip(rows, cells):
-                    assert header == list(row), (path, who, name)  # every row of these answers has the same fields
-                    for col, cell in zip(header, line):
-                        check_csv_cell(cell, row[col], (path, who, name, col))
+                assert st == 200 and headers["Content-Type"].startswith("text/csv"), (path, who, name, data[:200])
+                compare_csv(data, rows, (path, who, name))
                 compared += len(rows)
             st, headers, data = call(server, q(path, "format=xlsx"), who)
             assert st == 200 and headers["Content-Type"] == exports.CONTENT_TYPES["xlsx"]
-            wb = openpyxl.load_workbook(io.BytesIO(data))
-            assert wb.sheetnames == list(names)
-            for name in names:
-                value = answer
-                for part in name.split("."):
-                    value = value.get(part) if isinstance(value, dict) else None
-                rows = flat_rows(value)
-                sheet = list(wb[name].iter_rows(values_only=True))
-                assert len(sheet) == len(rows) + 1 or not rows and not sheet, (path, who, name)
-                for row, line in zip(rows, sheet[1:]):
-                    assert list(sheet[0]) == list(row)
-                    for col, cell in zip(sheet[0], line):
-                        check_xlsx_cell(cell, row[col], (path, who, name, col))
+            compare_xlsx(data, answer, names, (path, who))
     assert compared > 100
     # the data hold what must be exercised: hidden counts, decimals, times
     assert Counter.empty_for_null > 10 and Counter.fractions > 5 and Counter.times > 10, vars(Counter)
@@ -245,3 +257,39 @@ def test_content_disposition_gives_plain_and_exact_names():
                                                  ("a" * 40, set(), "a" * 31), ("x/y", {"x_y"}, "x_y_2")])
 def test_sheet_titles(name, taken, expected):
     assert exports.sheet_title(name, set(taken)) == expected
+
+
+def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, browser):
+    """In a real Chromium: the buttons beside each table download this viewer's table (the bearer header,
+    never a token in the URL), named by the server, and the files hold the JSON answer's cells."""
+    today = dt.datetime.now(STOCKHOLM).date().isoformat()
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.fill("#token-input", TOKENS["national"])
+        page.click("#login-button")
+        page.wait_for_selector("#status-body tr.row")
+        page.wait_for_selector("#deadletter-body tr.row")
+        region = page.input_value("#waitlist-region")
+        assert region
+        for panel, path, stem in (("status-panel", "/api/v1/status?level=nation", "beläggning-nation"),
+                                  ("heatmap-panel", "/api/v1/out-of-area?window=now", "utomlänspatienter-now"),
+                                  ("waitlist-panel", f"/api/v1/waitlist?region={region}", f"väntelista-{region}"),
+                                  ("deadletter-panel", "/api/v1/deadletters?limit=25", "avvisade-händelser")):
+            _, _, body = call(server, path, "national")
+            answer, names = json.loads(body), export_tables(server, path)
+            for fmt in ("csv", "xlsx"):
+                with page.expect_download() as info:
+                    page.click(f"#{panel} .export-buttons button[data-export={fmt}]")
+                download = info.value
+                # the exact Swedish name (filename*), å ä ö and all
+                assert download.suggested_filename == f"{stem}-{today}.{fmt}", (panel, download.suggested_filename)
+                data = Path(download.path()).read_bytes()
+                if fmt == "csv":
+                    compare_csv(data, answer_table(answer, names[0]), (panel,))
+                else:
+                    compare_xlsx(data, answer, names, (panel,))
+            assert "Hämtad" in page.inner_text(f"#{panel} .export-msg")
+    finally:
+        context.close()
