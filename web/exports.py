@@ -154,12 +154,14 @@ def to_xlsx(ts: list[Table], tz: str) -> bytes:
         for row in t.rows:
             cells = []
             for v in row:
-                cell = WriteOnlyCell(ws, value=xlsx_value(v, zone))
-                if isinstance(cell.value, dt.datetime):
-                    cell.number_format = TIME_FORMAT
-                elif isinstance(cell.value, str) and cell.value.startswith("="):
-                    cell.data_type = "s"  # text, never a formula (openpyxl takes "=…" for one)
-                cells.append(cell)
+                v = xlsx_value(v, zone)
+                if isinstance(v, dt.datetime):
+                    v = WriteOnlyCell(ws, value=v)
+                    v.number_format = TIME_FORMAT
+                elif isinstance(v, str) and v.startswith("="):
+                    v = WriteOnlyCell(ws, value=v)
+                    v.data_type = "s"  # text, never a formula (openpyxl takes "=…" for one)
+                cells.append(v)  # plain values otherwise: a cell object each doubled the time
             ws.append(cells)
     if not ts:
         wb.create_sheet("blad")

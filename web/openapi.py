@@ -84,8 +84,8 @@ def text(name: str, description: str, example: str) -> Param:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a 200 holds: JSON with these top-level keys, each a list of rows with `rows[key]`'s fields
-    (or an object with them), or another media type (`media`)."""
+    """What a 200 holds: JSON with these top-level keys, those in `rows` a list of rows with (at least)
+    those fields; or another media type (`media`)."""
     keys: tuple[str, ...] = ()
     rows: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     media: str = "application/json"
@@ -99,7 +99,7 @@ class Answer:
             if key in self.rows:
                 item = {"type": "object", "required": list(self.rows[key]),
                         "properties": {f: {} for f in self.rows[key]}}
-                props[key] = {"oneOf": [{"type": "array", "items": item}, item, {"type": "null"}]}
+                props[key] = {"type": "array", "items": item}
             else:
                 props[key] = {}
         return {"type": "object", "required": list(self.keys), "properties": props}
