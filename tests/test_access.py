@@ -252,6 +252,7 @@ ROUTES = {
     ("GET", "/static"): ([("/static/app.js", OPEN)], None),
     ("HEAD", "/static"): None,  # aiohttp's HEAD twin of the static route: checked through GET
     ("GET", "/api/v1/reference"): ([("/api/v1/reference", OK_FOR_TOKENS)], None),
+    ("GET", "/api/v1/openapi.json"): ([("/api/v1/openapi.json", OK_FOR_TOKENS)], None),
     ("GET", "/api/v1/status"): ([
         ("/api/v1/status?level=nation", OK_FOR_TOKENS),
         ("/api/v1/status?level=region", OK_FOR_TOKENS),
