@@ -3,7 +3,8 @@
  * Talks to /api/v1/{reference,status,out-of-area,waitlist,deadletters} and /report/morning with a bearer
  * token kept in sessionStorage, always in the Authorization header (the API refuses it in a URL). The
  * region table, the thresholds and who is looking come from /api/v1/reference (loaded once after login).
- * Re-fetches and re-renders every 5 s, keeping the drill-down position.
+ * Re-fetches every 5 s (pausable) and updates the panels in place, keeping the drill-down position, keyboard
+ * focus and a screen reader's place (see update()).
  *
  * DOM hooks for tests: rows carry data-id, numeric cells data-field (+ data-value = raw JSON value,
  * empty string for null). See index.html for panel ids.
@@ -55,6 +56,8 @@
     waitPhase: "",
     seq: 0,          // bumps whenever the view changes; stale responses are dropped
     timer: null,
+    paused: false,   // the automatic refresh, paused by the viewer
+    focusAfterDrill: false,
     lastOk: null,
     failing: false
   };
@@ -90,6 +93,57 @@
   }
 
   function rawAttr(v) { return v === null || v === undefined ? "" : String(v); }
+
+  // ---------------------------------------------------------------- in-place updates
+  // The refresh must not move keyboard focus, a text selection or a screen reader's position (WCAG 2.4.3,
+  // 2.2.2): new markup is parsed off-document and merged into the live nodes, which are kept wherever
+  // tag and key (data-id) match; only changed text and attributes are written.
+  function sameNode(o, n) {
+    if (o.nodeType !== n.nodeType || o.nodeName !== n.nodeName) return false;
+    return o.nodeType !== 1 || o.getAttribute("data-id") === n.getAttribute("data-id");
+  }
+
+  function morphNode(o, n) {
+    if (o.nodeType !== 1) {
+      if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+      return;
+    }
+    var i, a;
+    for (i = 0; i < n.attributes.length; i++) {
+      a = n.attributes[i];
+      if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+    }
+    for (i = o.attributes.length - 1; i >= 0; i--) {
+      a = o.attributes[i];
+      if (!n.hasAttribute(a.name)) o.removeAttribute(a.name);
+    }
+    morphChildren(o, n);
+  }
+
+  function morphChildren(oldEl, newEl) {
+    var o = oldEl.firstChild, n = newEl.firstChild;
+    while (n) {
+      var next = n.nextSibling;
+      if (o && !sameNode(o, n) && n.nodeType === 1 && n.hasAttribute("data-id")) {
+        // a keyed row further down (rows inserted above it): bring it up rather than rebuild the rest
+        for (var s = o.nextSibling; s; s = s.nextSibling) {
+          if (sameNode(s, n)) { oldEl.insertBefore(s, o); o = s; break; }
+        }
+      }
+      if (o && sameNode(o, n)) { morphNode(o, n); o = o.nextSibling; }
+      else if (o) { var gone = o; o = o.nextSibling; oldEl.replaceChild(n, gone); }
+      else oldEl.appendChild(n);
+      n = next;
+    }
+    while (o) { var x = o.nextSibling; oldEl.removeChild(o); o = x; }
+  }
+
+  // Replace el's content by html, keeping every node that survives.
+  function update(el, html) {
+    var tmp = el.cloneNode(false);
+    tmp.innerHTML = html;
+    morphChildren(el, tmp);
+  }
 
   // <span data-field=... data-value=...>text</span>
   function cell(field, v, extraCls) {
@@ -282,7 +336,7 @@
     var html = state.path.map(function (p, i) {
       var last = i === state.path.length - 1;
       return last
-        ? '<span class="crumb current" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</span>"
+        ? '<span class="crumb current" tabindex="-1" aria-current="location" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</span>"
         : '<a href="#" class="crumb" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</a>";
     }).join('<span class="sep">›</span>');
     $("breadcrumb").innerHTML = html;
@@ -320,9 +374,11 @@
     var censusHtml = census === 0 || census === undefined ? "" :
       '<div class="sub" title="Avdelningar som bara rapporterar räkning: hemregion okänd / census-only wards: home region unknown">' +
       "enl. räkning / census " + cell("out_of_area_in_census", census) + "</div>";
+    // A drillable unit's name is a button: reachable with Tab, opened with Enter or Space, named by its text.
     return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
-      (r.stale ? ' data-stale="true"' : "") + (drill ? ' tabindex="0" title="Visa detaljer / drill down"' : view.level === "region" ? ' title="' + esc(NO_DETAIL) + '"' : "") + ">" +
-      '<td class="name"><div class="unit-name" data-field="name">' + esc(r.name || r.id) + "</div>" +
+      (r.stale ? ' data-stale="true"' : "") + (drill ? ' title="Visa detaljer / drill down"' : view.level === "region" ? ' title="' + esc(NO_DETAIL) + '"' : "") + ">" +
+      '<td class="name"><div class="unit-name" data-field="name">' +
+        (drill ? '<button type="button" class="drill-link">' + esc(r.name || r.id) + "</button>" : esc(r.name || r.id)) + "</div>" +
         '<div class="unit-meta">' + staleTag + cov +
         '<span class="last" title="Senaste händelse / last event ' + esc(r.last_event_at ? clock(r.last_event_at) : "–") + '">' +
         'senast / last <span data-field="last_event_at" data-value="' + esc(rawAttr(r.last_event_at)) + '">' +
@@ -346,11 +402,17 @@
     var rows = filterRows(view, (data && data.rows) || []);
     var body = $("status-body");
     if (!rows.length) {
-      body.innerHTML = '<tr><td colspan="10" class="empty">Inga enheter / No units</td></tr>';
+      update(body, '<tr><td colspan="10" class="empty">Inga enheter / No units</td></tr>');
     } else {
-      body.innerHTML = rows.map(function (r) { return rowHtml(view, r); }).join("");
+      update(body, rows.map(function (r) { return rowHtml(view, r); }).join(""));
     }
     $("status-table").setAttribute("data-level", view.level);
+    // After a drill-down with the keyboard, focus goes to the new level's name (not lost to the page).
+    if (state.focusAfterDrill) {
+      state.focusAfterDrill = false;
+      var cur = $("breadcrumb").querySelector(".crumb.current");
+      if (cur) cur.focus();
+    }
   }
 
   function renderNation(data) {
@@ -363,15 +425,19 @@
         if (el) setField(el, f, r[f]);
       });
     var e = box.querySelector('[data-field="escalation_level"]');
-    if (e) e.outerHTML = badge(r.escalation_level, r.escalation_rule).replace('class="badge', 'class="t-value badge big');
+    if (e) {
+      var t = document.createElement("div");
+      t.innerHTML = badge(r.escalation_level, r.escalation_rule).replace('class="badge', 'class="t-value badge big');
+      morphNode(e, t.firstChild);
+    }
     var oc = box.querySelector('[data-field="overcrowded"]');
     if (oc) oc.classList.toggle("neg", isNum(r.overcrowded) && isNum(r.free_beds) && r.overcrowded > r.free_beds);
     var occ = box.querySelector('[data-field="occupancy_pct"]');
     if (occ) occ.className = "t-value " + occClass(r.occupancy_pct) + "-text";
     var cov = r.coverage;
     var covEl = $("coverage");
-    covEl.innerHTML = 'täckning / coverage: <strong data-field="coverage" data-value="' + esc(rawAttr(cov)) + '">' +
-      (isNum(cov) ? Math.round(cov * 100) + " %" : "–") + "</strong> of wards fresh";
+    update(covEl, 'täckning / coverage: <strong data-field="coverage" data-value="' + esc(rawAttr(cov)) + '">' +
+      (isNum(cov) ? Math.round(cov * 100) + " %" : "–") + "</strong> av avdelningarna färska / of wards fresh");
     covEl.className = "coverage" + (isNum(cov) && cov < 0.9 ? " low" : "");
   }
 
@@ -388,6 +454,8 @@
   }
 
   function drillTo(newPath) {
+    var a = document.activeElement;
+    state.focusAfterDrill = !!(a && a !== document.body && ($("status-panel").contains(a)));
     state.path = newPath;
     state.seq++;
     renderBreadcrumb();
@@ -412,7 +480,14 @@
     // light blue -> deep blue
     var c0 = [222, 235, 247], c1 = [8, 69, 148];
     var c = c0.map(function (a, i) { return Math.round(a + (c1[i] - a) * t); });
-    return { fill: "rgb(" + c.join(",") + ")", dark: t > 0.55 };
+    return { fill: "rgb(" + c.join(",") + ")", dark: luminance(c) < 0.179 };
+  }
+
+  // Relative luminance (WCAG 2.x). A cell's number is white on fills darker than 0.179 and black on the
+  // others: the better of the two is always at least 4.58:1 (a fixed threshold on t gave 3.4:1 mid-scale).
+  function luminance(rgb) {
+    var l = rgb.map(function (v) { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
   }
 
   function renderHeatmap(data) {
@@ -432,7 +507,7 @@
     var n = REGIONS.length, cs = 25, left = 150, top = 100;
     var W = left + n * cs + 70, H = top + n * cs + 4;
     var s = ['<svg id="heatmap-svg" viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H +
-      '" role="img" aria-label="Out-of-area matrix" data-window="' + esc(data && data.window || state.window) + '">'];
+      '" role="img" aria-label="Utomlänspatienter per hemregion och vårdande region (finns även som tabell) / Out-of-area patients by home and treating region (also as a table)" data-window="' + esc(data && data.window || state.window) + '">'];
     REGIONS.forEach(function (r, j) {
       var x = left + j * cs + cs / 2;
       s.push('<text class="hm-col" transform="translate(' + (x + 4) + "," + (top - 6) + ') rotate(-60)">' + r[0] + " " + esc(r[1]) + "</text>");
@@ -464,7 +539,36 @@
     s.push('<div class="hm-legend"><span><i style="background:' + (c1 ? c1.fill : "#dbe7f4") + '"></i>få / few</span>' +
       '<span><i style="background:' + (cm ? cm.fill : "#084594") + '"></i>max ' + fmtInt(max) + '</span>' +
       '<span><i class="hatch"></i>' + esc(smallLabel()) + ' dolt / suppressed</span><span><i style="background:#e3e6ea"></i>egen region / own region</span></div>');
-    $("heatmap").innerHTML = s.join("");
+    update($("heatmap"), s.join(""));
+    renderHeatmapTable(m, kinds);
+  }
+
+  // The heat map as a table (WCAG 1.1.1, 1.3.1): one row per home → treating pair with patients, in the
+  // region table's order, the suppressed ones as "<N".
+  function renderHeatmapTable(m, kinds) {
+    var rows = [];
+    REGIONS.forEach(function (home) {
+      REGIONS.forEach(function (tr) {
+        var k = home[0] + ":" + tr[0];
+        if (home[0] === tr[0] || !Object.prototype.hasOwnProperty.call(m, k) || m[k] === 0) return;
+        var v = m[k];
+        rows.push('<tr data-id="' + k + '" data-home="' + home[0] + '" data-treating="' + tr[0] + '" data-value="' + esc(rawAttr(v)) + '">' +
+          '<th scope="row">' + home[0] + " " + esc(home[1]) + "</th>" +
+          "<td>" + tr[0] + " " + esc(tr[1]) + "</td>" +
+          '<td class="num">' + cell("patients", v) + "</td>" +
+          "<td>" + esc((kinds[k] || "").replace(/^ \(|\)$/g, "")) + "</td></tr>");
+      });
+    });
+    update($("heatmap-table-body"), rows.length ? rows.join("") :
+      '<tr><td colspan="4" class="empty">Inga utomlänspatienter / No out-of-area patients</td></tr>');
+  }
+
+  function toggleHeatmapTable() {
+    var b = $("heatmap-table-toggle"), open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", String(open));
+    b.innerHTML = open ? 'Visa som karta <span class="en">/ Show as map</span>' : 'Visa som tabell <span class="en">/ Show as table</span>';
+    $("heatmap-table-wrap").hidden = !open;
+    $("heatmap").hidden = open;
   }
 
   function loadHeatmap() {
@@ -504,9 +608,9 @@
     var rows = (data && data.rows) || [];
     var body = $("waitlist-body");
     if (!rows.length) {
-      body.innerHTML = '<tr><td colspan="6" class="empty">Inga väntande / Nobody waiting</td></tr>';
+      update(body, '<tr><td colspan="6" class="empty">Inga väntande / Nobody waiting</td></tr>');
     } else {
-      body.innerHTML = rows.map(function (r) {
+      update(body, rows.map(function (r) {
         var share = r.share_within_limit;
         var sp = isNum(share) ? (share <= 1.0001 ? share * 100 : share) : null;
         var cls = sp === null ? "" : (sp >= 80 ? "good" : (sp >= 60 ? "mid" : "bad"));
@@ -517,7 +621,7 @@
           '<td class="dist">' + stackBar(r) + "</td>" +
           '<td class="num share ' + cls + '">' + cell("share_within_limit", share) + "</td>" +
           '<td class="num">' + cell("share_over_180", r.share_over_180) + "</td></tr>";
-      }).join("");
+      }).join(""));
     }
     $("waitlist-at").textContent = data && data.at ? "Läge / As of " + clock(data.at) : "";
   }
@@ -535,10 +639,10 @@
     var rows = (data && data.rows) || [];
     $("deadletter-count").textContent = rows.length ? rows.length + " senaste / latest" : "";
     if (!rows.length) {
-      $("deadletter-body").innerHTML = '<tr><td colspan="5" class="empty">Inga avvisade meddelanden / No rejections</td></tr>';
+      update($("deadletter-body"), '<tr><td colspan="5" class="empty">Inga avvisade meddelanden / No rejections</td></tr>');
       return;
     }
-    $("deadletter-body").innerHTML = rows.map(function (r, i) {
+    update($("deadletter-body"), rows.map(function (r, i) {
       var rules = (r.rule_ids || []).map(function (x) { return '<code class="rule">' + esc(x) + "</code>"; }).join(" ");
       var msgs = (r.messages || []).map(esc).join("<br>");
       var rc = r.region_code;
@@ -548,7 +652,7 @@
         '<td data-field="source_topic"><code>' + esc(r.source_topic) + "</code></td>" +
         '<td data-field="rule_ids">' + rules + "</td>" +
         '<td class="msg" data-field="messages">' + msgs + "</td></tr>";
-    }).join("");
+    }).join(""));
   }
 
   function loadDeadletters() {
@@ -564,7 +668,7 @@
       el.title = err;
     } else {
       el.className = "refresh-status ok";
-      el.textContent = "Uppdaterad / Updated " + state.lastOk.toLocaleTimeString("sv-SE");
+      el.textContent = (state.paused ? "Pausad / Paused – " : "Uppdaterad / Updated ") + state.lastOk.toLocaleTimeString("sv-SE");
       el.title = "";
     }
   }
@@ -577,7 +681,7 @@
 
   var inFlight = false;
   function refreshAll() {
-    if (inFlight || !token()) return Promise.resolve();
+    if (inFlight || state.paused || !token()) return Promise.resolve();
     inFlight = true;
     return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadDeadletters()])
       .then(okTick, handleError)
@@ -586,7 +690,19 @@
 
   function startRefresh() {
     stopRefresh();
-    state.timer = setInterval(refreshAll, REFRESH_MS);
+    if (!state.paused) state.timer = setInterval(refreshAll, REFRESH_MS);
+  }
+
+  // Pause / resume of the automatic refresh (WCAG 2.2.2): a toggle button, state in aria-pressed. Paused,
+  // nothing is fetched (a choice made while paused fetches its own panel once); resuming fetches at once.
+  function setPaused(p) {
+    state.paused = p;
+    var b = $("pause-button");
+    b.setAttribute("aria-pressed", String(p));
+    b.innerHTML = p ? 'Återuppta uppdatering <span class="en">/ Resume</span>' : 'Pausa uppdatering <span class="en">/ Pause</span>';
+    if (p) stopRefresh();
+    else { refreshAll(); startRefresh(); }
+    if (state.lastOk && !state.failing) renderRefreshStatus(null);
   }
 
   function stopRefresh() {
@@ -604,15 +720,14 @@
       showApp();
     });
     $("report-button").addEventListener("click", openReport);
+    $("pause-button").addEventListener("click", function () { setPaused(!state.paused); });
+    $("heatmap-table-toggle").addEventListener("click", toggleHeatmapTable);
     $("logout-button").addEventListener("click", function () {
       sessionStorage.removeItem(TOKEN_KEY);
       showLogin();
     });
 
     $("status-body").addEventListener("click", onStatusClick);
-    $("status-body").addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter") onStatusClick(ev);
-    });
     $("breadcrumb").addEventListener("click", function (ev) {
       var a = ev.target.closest("a.crumb");
       if (!a) return;
@@ -627,6 +742,7 @@
       state.window = b.getAttribute("data-window");
       Array.prototype.forEach.call(this.querySelectorAll("button"), function (x) {
         x.classList.toggle("active", x === b);
+        x.setAttribute("aria-pressed", String(x === b));
       });
       loadHeatmap().catch(handleError);
     });
