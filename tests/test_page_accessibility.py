@@ -258,3 +258,32 @@ def test_heat_map_numbers_are_readable_at_every_shade(server, browser):
         assert all(r >= 4.5 for _, r in ratios), sorted(ratios, key=lambda x: x[1])[:5]
     finally:
         context.close()
+
+
+def test_morning_report_pdf_is_tagged(tmp_path):
+    """The morning report's PDF is tagged for screen readers: a structure tree with the headings, tables with
+    header cells, lists, the language (sv) and each chart a figure with its text alternative."""
+    import re
+    import subprocess
+
+    from tests.report_example import example_report
+    from web.pdf import html_to_pdf
+    from web.report_html import render_morning_report
+
+    if not shutil.which("chromium") or not shutil.which("pdfinfo"):
+        pytest.fail("Debian's chromium and poppler-utils are required (make test installs them)")
+    out = tmp_path / "report.pdf"
+    html_to_pdf(render_morning_report(example_report()), out)
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Tagged:\s+yes$", info, re.M), info
+    assert re.search(r"^Title:\s+Morgonrapport", info, re.M), info
+    struct = subprocess.run(["pdfinfo", "-struct", str(out)], capture_output=True, text=True, check=True).stdout
+    kinds = {line.split()[0].rstrip(":") for line in struct.splitlines() if line.strip()}
+    assert {"Document", "H1", "H2", "Table", "TR", "TH", "TD", "L", "LI", "Figure"} <= kinds, kinds
+    data = out.read_bytes()
+    assert b"/Lang (sv)" in data
+    alts = []
+    for m in re.findall(rb"/Alt\s*(<[0-9A-Fa-f]+>|\([^)]*\))", data):
+        alts.append(bytes.fromhex(m[1:-1].decode()).decode("utf-16") if m.startswith(b"<") else m[1:-1].decode())
+    assert struct.count("Figure") == len(alts) >= 2, alts
+    assert any(a.startswith("Beläggning per region") for a in alts), alts

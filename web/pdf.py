@@ -22,6 +22,10 @@ PDF_OPTIONS = {
     "print_background": True,
     "prefer_css_page_size": True,
     "margin": {"top": "0", "right": "0", "bottom": "0", "left": "0"},  # margins come from @page
+    # A tagged PDF (headings, tables, lists and reading order from the HTML; /Lang from <html lang>) for
+    # screen readers, as WCAG 2.1 AA asks of public bodies' documents; bookmarks from the headings.
+    "tagged": True,
+    "outline": True,
 }
 
 
