@@ -139,6 +139,22 @@ def violations(page, where: str) -> list[str]:
     return found
 
 
+def test_login_screen_has_no_wcag_aa_violation(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_selector("#login-form")
+        found = violations(page, "login")
+        page.fill("#token-input", "not-a-token")
+        page.click("#login-button")
+        page.wait_for_selector("#login-error:not([hidden])")
+        found += violations(page, "login error")
+        assert not found, "\n".join(found)
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("token", [NATIONAL, REGION], ids=["national", "region01"])
 def test_no_wcag_aa_violation_with_data(server, browser, token):
     context, page = open_page(browser, server, token)
@@ -195,9 +211,13 @@ def test_refresh_keeps_focus_and_pause_stops_it(server, browser):
     try:
         calls: list[str] = []
         page.on("request", lambda r: "/api/v1/" in r.url and calls.append(r.url))
-        page.locator("#status-body tr.row.drill .drill-link").first.click()
+        # a drill-down from the keyboard: Tab reaches the unit, Enter opens it, focus goes to the new level
+        page.locator("#status-body tr.row.drill .drill-link").first.focus()
+        page.keyboard.press("Enter")
         link = page.locator('#status-body tr.row[data-id="Stockholm-Gotland"] .drill-link')
         link.wait_for()
+        page.wait_for_function("document.activeElement.matches('#breadcrumb .crumb.current')")
+        assert "Sjukvårdsregioner" in page.evaluate("document.activeElement.textContent")
         link.focus()
         # mark the focused element and spoil a cell of its row: after two refreshes the same element still has
         # focus, and the cell shows the API's value again (updated in place, not the table replaced)
@@ -224,6 +244,7 @@ def test_refresh_keeps_focus_and_pause_stops_it(server, browser):
         page.keyboard.press("Enter")
         assert page.get_attribute("#pause-button", "aria-pressed") == "true"
         assert "Återuppta" in page.inner_text("#pause-button")
+        assert "pausad" in page.inner_text("#refresh-announce")  # told to a screen reader, once
         page.wait_for_timeout(300)  # a request already in flight is let through
         before = len(calls)
         page.wait_for_timeout(11_000)  # two refresh periods
@@ -233,6 +254,7 @@ def test_refresh_keeps_focus_and_pause_stops_it(server, browser):
         assert page.get_attribute("#pause-button", "aria-pressed") == "false"
         page.wait_for_timeout(1500)
         assert len(calls) > before  # resuming refreshes at once
+        assert "igen" in page.inner_text("#refresh-announce")
     finally:
         context.close()
 
@@ -265,6 +287,7 @@ def test_morning_report_pdf_is_tagged(tmp_path):
     header cells, lists, the language (sv) and each chart a figure with its text alternative."""
     import re
     import subprocess
+    from concurrent.futures import ThreadPoolExecutor
 
     from tests.report_example import example_report
     from web.pdf import html_to_pdf
@@ -273,7 +296,8 @@ def test_morning_report_pdf_is_tagged(tmp_path):
     if not shutil.which("chromium") or not shutil.which("pdfinfo"):
         pytest.fail("Debian's chromium and poppler-utils are required (make test installs them)")
     out = tmp_path / "report.pdf"
-    html_to_pdf(render_morning_report(example_report()), out)
+    with ThreadPoolExecutor(1) as pool:  # in a thread of its own: this module's browser holds an event loop
+        pool.submit(html_to_pdf, render_morning_report(example_report()), out).result()
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"^Tagged:\s+yes$", info, re.M), info
     assert re.search(r"^Title:\s+Morgonrapport", info, re.M), info

@@ -671,6 +671,23 @@
       el.textContent = (state.paused ? "Pausad / Paused – " : "Uppdaterad / Updated ") + state.lastOk.toLocaleTimeString("sv-SE");
       el.title = "";
     }
+    announce(err ? "error" : state.paused ? "paused" : "ok");
+  }
+
+  // Status messages for screen readers (WCAG 4.1.3): only a change of state is spoken (connection lost or
+  // back, paused, resumed), never the 5-second ticks; the first good load is not announced.
+  var ANNOUNCE = {
+    error: "Anslutningsfel, siffrorna uppdateras inte / Connection problem, figures are not updating",
+    paused: "Uppdateringen är pausad / Refresh paused",
+    ok: "Uppdateringen fungerar igen / Refreshing again"
+  };
+  var announced = null;
+  function announce(key) {
+    if (key === announced) return;
+    var first = announced === null;
+    announced = key;
+    if (first && key === "ok") return;
+    $("refresh-announce").textContent = ANNOUNCE[key];
   }
 
   function okTick() {
