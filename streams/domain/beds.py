@@ -23,7 +23,22 @@ from schemas.model import (
 Stamp = tuple[dt.datetime, str]  # (occurred_at, event_id): total order for last-writer-wins
 NEVER: Stamp = (dt.datetime.min.replace(tzinfo=dt.timezone.utc), "")
 LeavePolicy = Literal["leave_not_occupied", "leave_occupied"]
-COUNT_FIELDS = ("admitted", "present", "on_leave", "outliers", "discharge_ready", "out_of_area_in")
+COUNT_FIELDS = ("admitted", "present", "on_leave", "outliers", "discharge_ready", "out_of_area_in", "home_unknown")
+# Kinds of ward that take patients of every specialty (intensive care, emergency observation and
+# short-stay wards): a patient there is an outlier only when the sender says so.
+EVERY_SPECIALTY_KINDS = frozenset({"icu", "observation", "short_stay"})
+
+
+def is_outlier(ward_kind: str, ward_mvo: str, served: frozenset[str], responsible_mvo: str | None,
+               flag: bool | None) -> bool:
+    """An outlier (utlokaliserad patient) is cared for on a ward that does not belong to the specialty
+    medically responsible for them: the responsible MVO code is neither the ward's own nor one of those it
+    declares it serves (served_mvo_codes). The sender's own flag, where sent, decides."""
+    if flag is not None:
+        return flag
+    if not responsible_mvo or not ward_mvo or ward_kind in EVERY_SPECIALTY_KINDS:
+        return False
+    return responsible_mvo != ward_mvo and responsible_mvo not in served
 
 
 @dataclass(slots=True)  # millions of these at national scale
@@ -39,6 +54,7 @@ class Ward:
     care_type: str = "somatic"
     ward_kind: str = "general"
     budgeted_beds: int | None = None
+    served: frozenset[str] = frozenset()  # declared served_mvo_codes; empty = its own mvo_code
     declared_at: Stamp = NEVER
     staffed_beds: int = 0
     staffed_at: Stamp = NEVER
@@ -62,6 +78,9 @@ class Stay:
     responsible_mvo: str | None = None
     mvo_at: Stamp = NEVER
     home_region: str | None = None
+    home_unknown: bool = False  # admitted with no home municipality (no Swedish registration)
+    outlier_flag: bool | None = None  # the sender's own outlier flag, for the ward it was admitted to
+    flag_ward: str | None = None
     on_leave: bool = False
     leave_at: Stamp = NEVER
     discharge_ready: bool = False
@@ -92,6 +111,7 @@ class WardStatus:
     out_of_area_in: int
     last_event_at: dt.datetime | None
     sender_id: str = ""
+    home_unknown: int = 0  # patients with no home region: counted apart, never as out-of-area
 
 
 @dataclass
@@ -127,11 +147,11 @@ class BedState:
         c = Counter(admitted=1)
         c["on_leave" if stay.on_leave else "present"] += 1
         c["discharge_ready"] += stay.discharge_ready
+        c["home_unknown"] += stay.home_unknown
         pair = None
         if ward is not None:
-            if stay.responsible_mvo and ward.mvo_code:
-                resp = reference.mvo_group(stay.responsible_mvo)
-                c["outliers"] += resp is not None and resp != ward.mvo_group
+            flag = stay.outlier_flag if stay.flag_ward == stay.ward_id else None
+            c["outliers"] += is_outlier(ward.ward_kind, ward.mvo_code, ward.served, stay.responsible_mvo, flag)
             if stay.home_region and ward.region_code and stay.home_region != ward.region_code:
                 c["out_of_area_in"] += 1
                 pair = (stay.home_region, ward.region_code)
@@ -208,14 +228,15 @@ class BedState:
         change = Change()
         if isinstance(ev, WardDeclared):
             if stamp > ward.declared_at:
-                before = (ward.mvo_code, ward.region_code)
+                before = (ward.mvo_code, ward.region_code, ward.ward_kind, ward.served)
                 ward.declared, ward.declared_at = True, stamp
                 ward.hospital_id, ward.hospital_name = ev.hospital_id, ev.hospital_name
                 ward.ward_name, ward.region_code, ward.sender_id = ev.ward_name, ev.region_code, ev.sender_id
                 ward.mvo_code, ward.care_type, ward.ward_kind = ev.mvo_code, ev.care_type, ev.ward_kind
                 ward.budgeted_beds = ev.budgeted_beds
+                ward.served = frozenset(ev.served_mvo_codes or ())
                 change.wards.add(ev.ward_id)
-                if before != (ward.mvo_code, ward.region_code):
+                if before != (ward.mvo_code, ward.region_code, ward.ward_kind, ward.served):
                     recount = self._recount(ev.ward_id)
                     self.matrix.update(recount.matrix)
                     change.matrix.update(recount.matrix)
@@ -250,6 +271,8 @@ class BedState:
                 if stamp > stay.mvo_at:
                     stay.responsible_mvo, stay.mvo_at = ev.responsible_mvo_code, stamp
                 stay.home_region = reference.municipality_region(ev.home_municipality_code)
+                stay.home_unknown = ev.home_municipality_code is None
+                stay.outlier_flag, stay.flag_ward = ev.outlier, ev.ward_id
             elif isinstance(ev, PatientTransferred):
                 if stamp > stay.ward_at:
                     stay.ward_id, stay.ward_at = ev.to_ward_id, stamp
@@ -269,8 +292,8 @@ class BedState:
     def adt_counts(self, ward_id: str) -> dict[str, int]:
         w = self.wards_get(ward_id)
         c = w.counts
-        occupied = c["admitted"] if self.leave_policy == "leave_occupied" else c["present"]
-        return {"occupied": occupied, "on_leave": c["on_leave"], "discharge_ready": c["discharge_ready"],
+        # Present and on leave apart, to compare like with like with a census (rules.census_disagreement).
+        return {"present": c["present"], "on_leave": c["on_leave"], "discharge_ready": c["discharge_ready"],
                 "outliers": c["outliers"], "out_of_area": c["out_of_area_in"]}
 
     def status(self, ward_id: str) -> WardStatus:
@@ -282,11 +305,12 @@ class BedState:
             admitted, present, on_leave = c["admitted"], c["present"], c["on_leave"]
             outliers, ready, ooa = c["outliers"], c["discharge_ready"], c["out_of_area_in"]
             occupied = admitted if self.leave_policy == "leave_occupied" else present
+            home_unknown = c["home_unknown"]
         else:
-            # Census-only ward: the sender's own count is authoritative. Census `occupied` counts the
-            # present patients; leave is added under the leave-occupies policy.
+            # Census-only ward: the sender's own count is authoritative. Its `occupied` counts the present
+            # patients or present + on leave as it declares; the platform's leave policy decides ours.
             source = "census"
-            present, on_leave = census.occupied, census.on_leave
+            present, on_leave, home_unknown = census.present_patients(), census.on_leave, 0
             admitted = present + on_leave
             occupied = admitted if self.leave_policy == "leave_occupied" else present
             outliers, ready, ooa = census.outliers, census.discharge_ready, census.out_of_area
@@ -296,7 +320,7 @@ class BedState:
             care_type=w.care_type, ward_kind=w.ward_kind, source=source, staffed_beds=w.staffed_beds,
             admitted=admitted, present=present, on_leave=on_leave, occupied=occupied,
             overcrowded=max(0, occupied - w.staffed_beds), outliers=outliers, discharge_ready=ready,
-            out_of_area_in=ooa, last_event_at=w.last_event_at, sender_id=w.sender_id,
+            out_of_area_in=ooa, last_event_at=w.last_event_at, sender_id=w.sender_id, home_unknown=home_unknown,
         )
 
     def out_of_area_now(self) -> dict[tuple[str, str], int]:
