@@ -556,7 +556,7 @@
           '<th scope="row">' + home[0] + " " + esc(home[1]) + "</th>" +
           "<td>" + tr[0] + " " + esc(tr[1]) + "</td>" +
           '<td class="num">' + cell("patients", v) + "</td>" +
-          "<td>" + esc((kinds[k] || "").replace(/^ \(|\)$/g, "")) + "</td></tr>");
+          "<td>" + (kinds[k] ? esc(kinds[k].replace(/^ \(|\)$/g, "")) : "–") + "</td></tr>");
       });
     });
     update($("heatmap-table-body"), rows.length ? rows.join("") :
@@ -569,6 +569,7 @@
     b.innerHTML = open ? 'Visa som karta <span class="en">/ Show as map</span>' : 'Visa som tabell <span class="en">/ Show as table</span>';
     $("heatmap-table-wrap").hidden = !open;
     $("heatmap").hidden = open;
+    $("heatmap-hint").hidden = open;  // rows and columns of the map
   }
 
   function loadHeatmap() {
