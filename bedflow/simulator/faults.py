@@ -35,7 +35,7 @@ _REQUIRED = {
     "DischargeReadyMarked": ("ward_id", "stay_id"), "PatientDischarged": ("ward_id", "stay_id"),
     "WardCensus": ("ward_id", "staffed_beds", "occupied", "on_leave", "overcrowded"),
     "ContactDecided": ("contact_id", "provider_id", "phase", "mvo_code", "guarantee", "decided_at",
-                       "birth_year", "sex", "home_municipality_code"),
+                       "home_municipality_code"),  # birth year and sex are optional (not every region reports them)
     "DeviationSet": ("contact_id", "deviation"), "DeviationCleared": ("contact_id",),
     "ContactBooked": ("contact_id", "booked_for"),
     "ContactPerformed": ("contact_id", "started_at", "performing_provider_id", "performing_region_code"),
