@@ -328,8 +328,6 @@ def test_page_reflows_at_320_css_pixels(server, browser):
         context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="web/templates/morning_report.css: stale rows #8a939d (2.9:1), level-3 badge "
-                   "#ef6c00 (2.9:1), footer #8a939d — the fix is in the issue-13 report; drop this mark with it")
 def test_morning_report_html_has_no_wcag_aa_violation(browser):
     """The morning report (HTML, the source of the tagged PDF) on screen and as printed."""
     from tests.report_example import example_report
