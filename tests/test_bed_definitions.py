@@ -18,7 +18,7 @@ import pytest
 from schemas.model import EVENT_TYPES, PatientAdmitted
 from sinks import queries
 from sinks.clickhouse import ClickHouse
-from streams.domain.beds import BedState
+from streams.domain.beds import BedState, Movement
 from streams.domain.escalation import Escalation
 from tests.factory import admit, census, transfer, ward
 from web import morning
@@ -158,6 +158,27 @@ def test_in_and_out_from_the_ward_state_balance_with_an_icu_patient():
     assert (r["12"]["out_of_area_in"], r["12"]["out_of_area_out"]) == (1, 1)  # c in; b out
     n = rows(ws, "nation", s.out_of_area_now())["SE"]
     assert n["out_of_area_in"] == n["out_of_area_out"] == 3  # (03 has no ward here: a's "out" still counts)
+
+
+def test_movements_count_admissions_and_inter_regional_transfers():
+    s = BedState()
+    for e in (ward("SE2321000016-A1", 0), ward("SE2321000016-A2", 0),
+              ward("SE2321000214-S1", 0, region="12", hospital="SE2321000214-H001"),
+              ward("SE2321000018-U1", 0, region="03", hospital="SE2321000018-H001")):
+        s.apply(parse(e))
+    kind = {"admission_kind": "planned"} if "admission_kind" in PatientAdmitted.model_fields else {}
+    adm = parse(admit("SE2321000016-A1", "p", 1, muni="0380", **kind))  # Uppsala resident admitted in Stockholm
+    assert s.movement(adm) == Movement("03", "01", "admission", "planned" if kind else "")
+    s.apply(adm)
+    inside = parse(transfer("p", "SE2321000016-A1", "SE2321000016-A2", 2))  # within Stockholm: not counted
+    assert s.movement(inside) is None
+    s.apply(inside)
+    to_skane = parse(transfer("p", "SE2321000016-A2", "SE2321000214-S1", 3))  # Stockholm → Skåne: counted
+    assert s.movement(to_skane) == Movement("03", "12", "transfer")
+    s.apply(to_skane)
+    home = parse(transfer("p", "SE2321000214-S1", "SE2321000018-U1", 4))  # back home to Uppsala: not counted
+    assert s.movement(home) is None
+    assert s.movement(parse(admit("SE2321000016-A1", "q", 5))) is None  # Stockholm resident at home
 
 
 def test_windows_count_transfers_and_kinds(tmp_path):

@@ -325,3 +325,31 @@ class BedState:
 
     def out_of_area_now(self) -> dict[tuple[str, str], int]:
         return {k: v for k, v in self.matrix.items() if v}
+
+    def movement(self, ev: Event) -> "Movement | None":
+        """The out-of-area movement an event is, for the 24 h / 7 d / 30 d figures: an admission to a ward
+        outside the patient's home region, or a transfer between wards of two regions into a region that
+        is not the patient's home (a transfer home ends out-of-area care: not counted). Read before or after
+        applying `ev` alike (a stay's home region is set by its admission). A transfer whose admission has
+        not arrived has no known home region: not counted."""
+        if isinstance(ev, PatientAdmitted):
+            home = reference.municipality_region(ev.home_municipality_code)
+            treating = self.wards_get(ev.ward_id).region_code
+            if home and treating and home != treating:
+                return Movement(home, treating, "admission", getattr(ev, "admission_kind", None) or "")
+        elif isinstance(ev, PatientTransferred):
+            stay = self.stays.get(stay_key(ev))
+            home = stay.home_region if stay else None
+            src, dst = self.wards_get(ev.from_ward_id).region_code, self.wards_get(ev.to_ward_id).region_code
+            if home and src and dst and src != dst and dst != home:
+                return Movement(home, dst, "transfer")
+        return None
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A patient coming into care outside their home region (INFORMATION_MODEL: out-of-area windows)."""
+    home_region: str
+    treating_region: str
+    kind: Literal["admission", "transfer"]
+    admission_kind: str = ""  # "planned" | "acute" | "" (not sent): admissions only
