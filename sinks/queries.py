@@ -152,3 +152,23 @@ def table_counts(db: ClickHouse) -> dict[str, int]:
         _, rows = db.query(f"SELECT count() FROM {table} FINAL")
         out[table] = int(rows[0][0])
     return out
+
+
+def ward_status_steps(db: ClickHouse, first: dt.datetime, step: dt.timedelta, points: int,
+                      region: str | None = None) -> list[tuple[int, dict]]:
+    """The history between a trend's points (issue 13, trends): for each ward and each point k of `first + k ×
+    step` (k = 1 … points − 1), the ward's newest row in (point k − 1, point k], as `(k, row)`; a ward with
+    no row there keeps its earlier state (the caller carries it on from `wards_at(first)`). One row per ward
+    and point at most, so a week of a national history stays small. `region`: only that region's wards."""
+    cols = ", ".join(f"argMax({c}, (at, version)) AS {c}" for c in WARD_COLUMNS if c != "ward_id")
+    utc = first.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    step_ms = int(step.total_seconds() * 1000)
+    where = "AND s.region_code = {region:String}" if region else ""  # s.: the column, not the argMax alias
+    rows = db.query_dicts(
+        # k = ceil((at − first) / step): the first point at or after the row
+        f"SELECT ward_id, intDiv(toUnixTimestamp64Milli(at) - {{first_ms:Int64}} + {{step:Int64}} - 1, {{step:Int64}}) "
+        f"AS k, {cols} FROM ward_status AS s WHERE at > {{first:DateTime64(3)}} AND at <= {{last:DateTime64(3)}} {where} "
+        "GROUP BY ward_id, k ORDER BY k", {
+            "first": utc, "last": utc + step * (points - 1), "step": step_ms, "region": region or "",
+            "first_ms": int(first.timestamp() * 1000)})
+    return [(int(r.pop("k")), r) for r in rows]

@@ -264,6 +264,17 @@ ROUTES = {
         (f"/api/v1/status?level=nation&hospital={H01}", OK_FOR_TOKENS | {w: 400 for w in ("admin", "national",
                                                                             "national-basic", "region:01")}),
     ], check_status),
+    ("GET", "/api/v1/status/history"): ([
+        ("/api/v1/status/history?level=region", OK_FOR_TOKENS),
+        ("/api/v1/status/history?level=ward", DETAIL),
+        ("/api/v1/status/history?level=hospital&from=2026-11-20T05:00:00Z&to=2026-11-20T08:00:00Z&step=30", DETAIL),
+        ("/api/v1/status/history?level=ward&region=12", DETAIL | {"region:01": 403}),
+        ("/api/v1/status/history?level=ward&step=1", DETAIL | {w: 400 for w in ("admin", "national", "region:01")}),
+    ], lambda server, who, path, body: check_status(server, who, path, json.dumps({  # every point as a status row
+        "level": json.loads(body)["level"], "rows": [
+            {"region_code": s["region_code"], "escalation_rule": "", "free_beds": None,
+             **{f: s[f][k] for f in ("occupied", "overcrowded", "discharge_ready", "occupancy_pct", "escalation_level")}}
+            for s in json.loads(body)["series"] for k in range(len(s["occupied"]))]}).encode())),
     ("GET", "/api/v1/out-of-area"): ([(f"/api/v1/out-of-area?window={w}", OK_FOR_TOKENS) for w in ("now", "30d")],
                                      check_out_of_area),
     ("GET", "/api/v1/waitlist"): ([("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),

@@ -66,12 +66,21 @@ AT = openapi.instant("at", "tidpunkt (standard nu) / instant (default now)", "20
 MONTH = openapi.month("month", "månaden / the month", "2026-11")
 LIMIT = openapi.integer("limit", 1, 1000, 50, "högst så många / at most this many")
 DATE = openapi.date("date", "dagen (standard i dag) / the day (default today)", "2026-11-30")
+# the trends (status/history): a unit's figures over time, at most HISTORY_MAX_POINTS points
+UNIT = openapi.text("id", "bara denna enhet (id på nivån) / only this unit (an id at the level)", "01")
+FROM = openapi.instant("from", "från (standard till − 24 h) / from (default to − 24 h)", "2026-11-29T12:00:00+01:00")
+TO = openapi.instant("to", "till (standard nu) / to (default now)", "2026-11-30T12:00:00+01:00")
+STEP = openapi.integer("step", 5, 1440, None, "minuter mellan punkterna (standard: så få som ryms) / "
+                       "minutes between points (default: the finest that fits)", example="60")
 
 STATUS_FIELDS = ("id", "name", "staffed_beds", "occupied", "present", "on_leave", "free_beds", "occupancy_pct",
                  "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "out_of_area_out",
                  "escalation_level", "escalation_rule", "last_event_at", "stale", "coverage")
 WAIT_FIELDS = ("mvo_group", "phase", "waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation",
                "measured", "within_limit", "share_within_limit", "over_180", "share_over_180")
+HISTORY_FIELDS = ("occupancy_pct", "occupied", "staffed_beds", "overcrowded", "discharge_ready", "escalation_level")
+HISTORY_MAX_POINTS = 300
+HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is the finest that fits
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
 
 
@@ -153,6 +162,50 @@ class Api:
             return _encode({"level": level, "rows": rows, "generated_at": now})
 
         return _json_bytes(await asyncio.to_thread(build))
+
+    @documented("Beläggning över tid per enhet / occupancy over time per unit", LEVEL, UNIT, REGION, HOSPITAL,
+                FROM, TO, STEP, answer=Answer(("level", "from", "to", "step_minutes", "times", "series"),
+                                              {"series": ("id", "name", *HISTORY_FIELDS)}))
+    async def status_history(self, request: web.Request):
+        # The same scope and suppression as status: every point is the status rows of the wards as they
+        # were then (their newest history row at or before it), made by the same functions.
+        scope = scope_of(request)
+        q = request.query
+        level, unit = LEVEL.parse(q), UNIT.parse(q)
+        region, hospital = REGION.parse(q), HOSPITAL.parse(q)
+        if hospital and level not in DETAIL_LEVELS:
+            raise BadRequest("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
+        if level in DETAIL_LEVELS:
+            require_detail(scope, self.policy)
+            scope.require_region(region)
+        to = TO.parse(q, dt.datetime.now(dt.timezone.utc))
+        start = FROM.parse(q, to - dt.timedelta(hours=24))
+        times = history_times(start, to, STEP.parse(q))
+        step = times[1] - times[0] if len(times) > 1 else dt.timedelta(minutes=STEP.parse(q) or 60)
+        # a region's detail is suppressed apart from the others' (web/suppression.py): one region read is exact
+        only = region or scope.region if level in DETAIL_LEVELS else region
+        policy = self.policy
+        stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+
+        def read() -> bytes:
+            base = queries.wards_at(self.db, times[0])
+            if only:
+                base = [w for w in base if w["region_code"] == only]
+            steps = queries.ward_status_steps(self.db, times[0], step, len(times), only)
+
+            def rows_at(wards: list[dict], at: dt.datetime) -> list[dict]:
+                if level in DETAIL_LEVELS:
+                    rows = detail_rows(scope.own(wards), at, stale_after=stale_after, escalation=policy.escalation,
+                                       senders=None, threshold=policy.small_count_threshold,
+                                       leave_policy=policy.leave_policy, open_region=scope.viewer.sees_detail_of)[level]
+                    return [r for r in rows if not hospital or r["hospital_id"] == hospital]
+                return status_rows(wards, level, at, stale_after=stale_after, escalation=policy.escalation)
+
+            series = history_series(ward_timeline(base, steps, len(times)), times, rows_at, unit)
+            return _encode({"level": level, "from": times[0], "to": times[-1],
+                            "step_minutes": round(step.total_seconds() / 60), "times": times, "series": series})
+
+        return _json_bytes(await asyncio.to_thread(read))  # not cached: every `to` (now) is another key
 
     @documented("Utomlänspatienter, hemregion × vårdande region / out-of-area patients", WINDOW,
                 answer=Answer(("window", "rows", "generated_at"),
@@ -274,6 +327,55 @@ def require_detail(scope: Scope, policy: ViewPolicy) -> None:
     if not policy.sees_detail(scope.viewer):
         raise Refused("sjukhus- och avdelningsnivå kräver behörighet till kapacitetsdetaljer (OSL 18 kap. 13 §) / "
                       "hospital and ward level need a capacity-detail grant")
+
+
+def history_times(start: dt.datetime, to: dt.datetime, step_minutes: int | None) -> list[dt.datetime]:
+    """A trend's points, ending at `to` (so the last is the live figure), `step_minutes` apart (by default the
+    finest of HISTORY_STEPS that fits), none before `start`; BadRequest for an empty or too long range."""
+    if start >= to:
+        raise BadRequest("from måste vara före to / from must be before to")
+    span = to - start
+    if step_minutes is None:
+        step_minutes = next((m for m in HISTORY_STEPS if span // dt.timedelta(minutes=m) < HISTORY_MAX_POINTS),
+                            HISTORY_STEPS[-1])
+    step = dt.timedelta(minutes=step_minutes)
+    n = span // step + 1
+    if n > HISTORY_MAX_POINTS:
+        raise BadRequest(f"för många punkter ({n}, högst {HISTORY_MAX_POINTS}): välj ett större step eller kortare "
+                         f"intervall / too many points ({n}, at most {HISTORY_MAX_POINTS}): a larger step or a shorter range")
+    return [to - step * (n - 1 - k) for k in range(n)]
+
+
+def ward_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
+    """The wards as of each point: `base` as of point 0, then each `(k, row)` of queries.ward_status_steps
+    replacing its ward's row from point k on. Yields one list of ward rows per point."""
+    current = {w["ward_id"]: w for w in base}
+    by_point: dict[int, list[dict]] = {}
+    for k, row in steps:
+        by_point.setdefault(k, []).append(row)
+    for k in range(points):
+        for row in by_point.get(k, ()):
+            current[row["ward_id"]] = row
+        yield list(current.values())
+
+
+def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str | None = None) -> list[dict]:
+    """One series per unit: `rows_at(wards, at)` (the status rows a viewer gets, suppression applied) at each
+    point, HISTORY_FIELDS as lists over `times`; null where the unit had no ward yet or a count is hidden.
+    `unit`: that unit only."""
+    series: dict[str, dict] = {}
+    for k, (wards, at) in enumerate(zip(wards_per_point, times)):
+        for r in rows_at(wards, at):
+            if unit is not None and str(r["id"]) != unit:
+                continue
+            s = series.get(r["id"])
+            if s is None:
+                s = series[r["id"]] = {"id": r["id"], "name": r["name"], "region_code": r.get("region_code"),
+                                       **{f: [None] * len(times) for f in HISTORY_FIELDS}}
+            s["name"] = r["name"]  # the newest name
+            for f in HISTORY_FIELDS:
+                s[f][k] = r.get(f)
+    return sorted(series.values(), key=lambda s: s["id"])
 
 
 def wait_rows(scope: Scope, policy: ViewPolicy, rows: list[dict], region: str | None = None) -> list[dict]:
@@ -487,6 +589,7 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/openapi.json", api.openapi_document, VIEWER)
     # the list endpoints also as CSV / XLSX (?format=), with Swedish file names
     access.add(app, "GET", "/api/v1/status", api.exportable(api.status, lambda a: f"beläggning-{a['level']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/status/history", api.status_history, VIEWER)
     access.add(app, "GET", "/api/v1/out-of-area",
                api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist", api.exportable(api.waitlist, lambda a: f"väntelista-{a['region']}"),

@@ -1,0 +1,175 @@
+"""Trends (issue 13): GET /api/v1/status/history over a hand-made ward-status history in ClickHouse (chDB),
+point by point, with the scope and suppression of /api/v1/status; its plain functions; and the live page's
+sparklines and trend chart in a real Chromium, drawn with the numbers the API gave."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import quote
+
+import pytest
+
+from bedflow.metrics import Metrics
+from sinks.clickhouse import ClickHouse
+from tests.test_access import Server
+from web.access import BadRequest, Token
+from web.api import HISTORY_MAX_POINTS, create_app, history_series, history_times, ward_timeline
+from web.policy import ViewPolicy
+
+ADMIN, NATIONAL, BASIC, REGION = "trend-admin", "trend-national", "trend-basic", "trend-region01"
+H1 = "SE2321000016-H001"
+A, B = "SE2321000016-A101", "SE2321000016-A102"
+C = "SE2321000214-C201"
+# The last point: now to the minute, so the page (whose `to` is now) finds the history near its own points.
+T = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+H = dt.timedelta(hours=1)
+
+# (ward, at, occupied, overcrowded, discharge_ready): region 01's wards A and B (10 staffed beds each, one
+# hospital), region 12's ward C (5 staffed beds). B has 2 patients (a small count) from T − 3.5 h to T − 1 h.
+HISTORY = [
+    (A, T - 5 * H, 8, 0, 1),
+    (A, T - 2.5 * H, 9, 0, 2),
+    (A, T - 2 * H - dt.timedelta(minutes=10), 15, 5, 6),   # the newest of its step: the point takes this one
+    (A, T, 6, 0, 0),
+    (B, T - 3.5 * H, 2, 0, 0),
+    (B, T - 1 * H, 7, 0, 5),
+    (C, T - 6 * H, 3, 0, 0),
+]
+
+
+def row(ward_id: str, at: dt.datetime, occupied: int, overcrowded: int, ready: int, version: int) -> dict:
+    region = "12" if ward_id == C else "01"
+    return {"ward_id": ward_id, "version": version, "at": at.replace(tzinfo=None), "event_id": f"e{version}",
+            "hospital_id": "SE2321000214-H001" if region == "12" else H1, "hospital_name": "Sjukhus",
+            "ward_name": f"Avd {ward_id[-4:]}", "region_code": region, "mvo_code": "101", "mvo_group": "",
+            "care_type": "somatic", "ward_kind": "general", "source": "adt", "staffed_beds": 5 if region == "12" else 10,
+            "admitted": occupied, "present": occupied, "on_leave": 0, "occupied": occupied, "overcrowded": overcrowded,
+            "outliers": 0, "discharge_ready": ready, "out_of_area_in": 0, "last_event_at": at.replace(tzinfo=None),
+            "sender_id": "SE2321000016-0001"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("trends")
+    db = ClickHouse(f"chdb://{workdir / 'ch'}")
+    db.migrate()
+    rows = [row(*h, version=i + 1) for i, h in enumerate(HISTORY)]
+    cols = list(rows[0])
+    db.insert("ward_status", [[r[c] for c in cols] for r in rows], cols)
+    newest = {r["ward_id"]: r for r in rows}  # in time order: the last of each ward
+    db.insert("ward_current", [[r[c] for c in cols] for r in newest.values()], cols)
+    policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
+                                Token("sthlm", REGION, "region:01")),
+                        audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
+    s = Server(create_app(db, policy, Metrics(), ADMIN))
+    try:
+        yield s
+    finally:
+        s.stop()
+        db.close()
+
+
+def history(server, query: str, token: str = ADMIN) -> dict:
+    status, body = server.call("GET", f"/api/v1/status/history?{query}", token)
+    assert status == 200, (query, status, body[:300])
+    return json.loads(body)
+
+
+def window(hours: int = 4, step: int = 60) -> str:
+    return f"from={quote((T - hours * H).isoformat())}&to={quote(T.isoformat())}&step={step}"
+
+
+def series(answer: dict) -> dict[str, dict]:
+    return {s["id"]: s for s in answer["series"]}
+
+
+# ------------------------------------------------------------------ the endpoint, point by point
+def test_region_history_point_by_point(server):
+    a = history(server, f"level=region&{window()}")
+    assert a["times"] == [(T - k * H).isoformat() for k in (4, 3, 2, 1, 0)]
+    assert a["step_minutes"] == 60
+    r01 = series(a)["01"]
+    # T−4 h: A 8 (B not yet); T−3 h: A 8 + B 2; T−2 h: A 15 (its newest row of the step) + 2; T−1 h: 15 + 7; T: 6 + 7
+    assert r01["occupied"] == [8, 10, 17, 22, 13]
+    assert r01["staffed_beds"] == [10, 20, 20, 20, 20]
+    assert r01["occupancy_pct"] == [80.0, 50.0, 85.0, 110.0, 65.0]
+    assert r01["overcrowded"] == [0, 0, 5, 5, 0]
+    assert r01["discharge_ready"] == [1, 1, 6, 11, 5]
+    assert r01["escalation_level"] == [1, 1, 4, 4, 1]  # 5 overcrowded on 20 beds: 25/100 ≥ 5; then 110 %
+    assert series(a)["12"]["occupied"] == [3] * 5  # its one row, 6 h before: carried on
+    # the same for every viewer at region level (aggregates), a region viewer included
+    for token in (NATIONAL, BASIC, REGION):
+        assert history(server, f"level=region&{window()}", token)["series"] == a["series"]
+
+
+def test_ward_history_is_suppressed_like_status(server):
+    admin = series(history(server, f"level=ward&{window()}"))
+    assert admin[A]["occupied"] == [8, 8, 15, 15, 6]
+    assert admin[B]["occupied"] == [None, 2, 2, 7, 7]  # no ward before its first row
+    national = series(history(server, f"level=ward&{window()}", NATIONAL))
+    # B's 2 is hidden, and A with it (the hospital's sum minus A would give B back); a hidden point is null
+    assert national[B]["occupied"] == [None, None, None, 7, 7]
+    assert national[A]["occupied"] == [8, None, None, 15, 6]
+    assert national[A]["escalation_level"][1:3] == [None, None] and national[A]["occupancy_pct"][1] is None
+    assert set(national) == {A, B, C}
+    assert series(history(server, f"level=ward&{window()}", NATIONAL))[C]["occupied"] == [None] * 5  # 3: small
+    # the last point is what /api/v1/status shows now
+    status, body = server.call("GET", "/api/v1/status?level=ward", NATIONAL)
+    now = {r["id"]: r for r in json.loads(body)["rows"]}
+    for w in (A, B, C):
+        assert national[w]["occupied"][-1] == now[w]["occupied"], w
+    # a region viewer: its own region in full, nothing of another's detail
+    mine = series(history(server, f"level=ward&{window()}", REGION))
+    assert set(mine) == {A, B} and mine[B]["occupied"] == [None, 2, 2, 7, 7]
+
+
+def test_one_unit_hospital_filter_and_default_step(server):
+    one = history(server, f"level=ward&id={A}&{window()}")
+    assert [s["id"] for s in one["series"]] == [A]
+    assert history(server, f"level=ward&hospital={H1}&{window()}")["series"] == \
+        [s for s in history(server, f"level=ward&{window()}")["series"] if s["id"] in (A, B)]
+    day = history(server, f"level=nation&from={quote((T - 24 * H).isoformat())}&to={quote(T.isoformat())}")
+    assert day["step_minutes"] == 5 and len(day["times"]) == 289  # the finest step that fits
+    assert day["series"][0]["occupied"][-1] == 16 and day["series"][0]["occupied"][0] is None  # 6 + 7 + 3
+    week = history(server, "level=nation&from=" + quote((T - 7 * 24 * H).isoformat()) + "&to=" + quote(T.isoformat()))
+    assert week["step_minutes"] == 60 and len(week["times"]) == 169
+
+
+def test_bad_requests_and_scope(server):
+    def status(query, token=ADMIN):
+        return server.call("GET", f"/api/v1/status/history?{query}", token)[0]
+
+    assert status(f"level=ward&from={quote(T.isoformat())}&to={quote((T - H).isoformat())}") == 400  # backwards
+    assert status(f"level=ward&{window(hours=48, step=5)}") == 400      # 577 points
+    assert status(f"level=ward&{window(step=1)}") == 400                  # step below 5 min
+    assert status(f"level=ward&{window(step=2000)}") == 400
+    assert status("level=ward&from=yesterday") == 400
+    assert status(f"level=region&hospital={H1}") == 400
+    assert status("level=ward", BASIC) == 403                            # detail is a grant
+    assert status("level=ward&region=12", REGION) == 403                 # another region's detail
+    assert status("level=region", None) == 401
+
+
+# ------------------------------------------------------------------ the plain functions
+def test_history_times_and_series():
+    to = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc)
+    assert history_times(to - 2 * H, to, 60) == [to - 2 * H, to - H, to]
+    assert history_times(to - 90 * dt.timedelta(minutes=1), to, 60) == [to - H, to]  # none before from
+    assert len(history_times(to - 24 * H, to, None)) == 289
+    with pytest.raises(BadRequest):
+        history_times(to, to, 60)
+    with pytest.raises(BadRequest):
+        history_times(to - 30 * 24 * H, to, 60)
+    assert HISTORY_MAX_POINTS == 300
+    base = [{"ward_id": "w1", "v": 1}]
+    steps = [(2, {"ward_id": "w1", "v": 3}), (1, {"ward_id": "w2", "v": 5})]
+    frames = [sorted((w["ward_id"], w["v"]) for w in f) for f in ward_timeline(base, steps, 3)]
+    assert frames == [[("w1", 1)], [("w1", 1), ("w2", 5)], [("w1", 3), ("w2", 5)]]
+
+    def rows_at(wards, at):
+        return [{"id": w["ward_id"], "name": w["ward_id"].upper(), "occupied": w["v"] if w["v"] != 3 else None}
+                for w in wards]
+
+    out = history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at)
+    assert [(s["id"], s["occupied"]) for s in out] == [("w1", [1, 1, None]), ("w2", [None, 5, 5])]
+    assert history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at, "w2")[0]["name"] == "W2"
