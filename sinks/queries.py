@@ -172,3 +172,74 @@ def ward_status_steps(db: ClickHouse, first: dt.datetime, step: dt.timedelta, po
             "first": utc, "last": utc + step * (points - 1), "step": step_ms, "region": region or "",
             "first_ms": int(first.timestamp() * 1000)})
     return [(int(r.pop("k")), r) for r in rows]
+
+
+MONTH_WARD_COLUMNS = ("hospital_id", "hospital_name", "ward_name", "region_code", "care_type", "ward_kind")
+
+
+def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, samples: list[dt.datetime],
+               lookback: dt.timedelta = dt.timedelta(days=2)) -> list[dict]:
+    """Per ward, the sums behind the monthly bed statistics (streams.domain.bedstats) over [start, end):
+    staffed and occupied beds integrated over time (bed-milliseconds), and overcrowded, outliers and
+    discharge-ready summed over the `samples` instants (the daily counts). Each history row holds from its
+    `at` until the ward's next row; the state at `start` is the newest row at or before it (found in the
+    last `lookback`, or for quiet wards by ward_id, the table's key, as wards_at does). Names, care type
+    and kind are the newest of the month. ClickHouse does the aggregation: one row per ward comes back."""
+    utc = lambda t: t.astimezone(dt.timezone.utc).replace(tzinfo=None)  # noqa: E731
+    p = {"start": utc(start), "end": utc(end), "since": utc(start - lookback), "samples": [utc(t) for t in samples]}
+    _, seen = db.query("SELECT DISTINCT ward_id FROM ward_status WHERE at >= {since:DateTime64(3)} "
+                       "AND at <= {start:DateTime64(3)}", p)
+    _, known = db.query("SELECT DISTINCT ward_id FROM ward_current")
+    p["quiet"] = sorted({w for (w,) in known} - {w for (w,) in seen})
+    cols = ("staffed_beds", "occupied", "overcrowded", "outliers", "discharge_ready", *MONTH_WARD_COLUMNS)
+    plain = ", ".join(cols)
+    meta = ", ".join(f"argMax({c}, (at, version)) AS {c}" for c in MONTH_WARD_COLUMNS)
+    return db.query_dicts(
+        f"SELECT ward_id, {meta}, "
+        "toInt64(sum(staffed_beds * dur)) AS staffed_ms, toInt64(sum(occupied * dur)) AS occupied_ms, "
+        "toInt64(sum(overcrowded * n)) AS overcrowded_days, toInt64(sum(outliers * n)) AS outliers_days, "
+        "toInt64(sum(discharge_ready * n)) AS discharge_ready_days FROM ("
+        " SELECT *, greatest(toInt64(0), dateDiff('millisecond', s, e)) AS dur,"
+        "  arrayCount(t -> t >= s AND t < e, {samples:Array(DateTime64(3))}) AS n FROM ("
+        "  SELECT *, greatest(at, {start:DateTime64(3)}) AS s,"
+        "   least(leadInFrame(at, 1, toDateTime64({end:DateTime64(3)}, 3, 'UTC')) OVER w, {end:DateTime64(3)}) AS e"
+        f"  FROM (SELECT ward_id, at, version, {plain} FROM ward_status"
+        "   WHERE at >= {since:DateTime64(3)} AND at < {end:DateTime64(3)}"
+        f"   UNION ALL SELECT ward_id, at, version, {plain} FROM ward_status"
+        "   WHERE ward_id IN {quiet:Array(String)} AND at < {since:DateTime64(3)}"
+        "   ORDER BY ward_id, at DESC, version DESC LIMIT 1 BY ward_id)"
+        "  WINDOW w AS (PARTITION BY ward_id ORDER BY at, version ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)))"
+        " GROUP BY ward_id ORDER BY ward_id", p)
+
+
+def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
+                     region: str | None = None, tz: str = "Europe/Stockholm"
+                     ) -> list[tuple[str, str, int, int, bool, bool, int, dt.date]]:
+    """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
+    measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
+    deviation, count, segment)`. wait_days: calendar days in `tz` from the decision to the start; segment:
+    the latest of `segments` (the days the limits may change) at or before the local day performed, so a
+    month is a few groups per wait, not one per day. deviation: the contact's deviation flag as stored."""
+    where = "AND region_code = {region:String}" if region else ""
+    _, rows = db.query(
+        "SELECT region_code, mvo_group, phase, "
+        "dateDiff('day', toDate(assumeNotNull(decided_at), {tz:String}), toDate(assumeNotNull(closed_at), {tz:String})) AS days, "
+        "guarantee, deviation IS NOT NULL AS dev, count(), "
+        "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)})) AS seg "
+        "FROM waitlist_contacts FINAL "
+        "WHERE status = 'performed' AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND closed_at IS NOT NULL "
+        f"AND closed_at >= {{start:DateTime64(3)}} AND closed_at < {{end:DateTime64(3)}} {where} "
+        "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg",
+        {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
+         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "tz": tz,
+         "region": region or ""})
+    return [(r, g, int(p), int(d), bool(gu), bool(dv), int(n), s) for r, g, p, d, gu, dv, n, s in rows]
+
+
+def regions_with_deviations(db: ClickHouse, before: dt.datetime) -> set[str]:
+    """Regions that have sent at least one DeviationSet (occurred before `before`). Existence only, so
+    no FINAL: a resent event is the same region."""
+    _, rows = db.query("SELECT DISTINCT region_code FROM events WHERE event_type = 'DeviationSet' "
+                       "AND occurred_at < {before:DateTime64(3)}",
+                       {"before": before.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+    return {r for (r,) in rows}

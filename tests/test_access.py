@@ -284,6 +284,13 @@ ROUTES = {
     ("POST", "/api/v1/waitlist/snapshots/close"): ([("/api/v1/waitlist/snapshots/close?month=2026-11",
                                                     OK_FOR_TOKENS | {"national": 403, "national-basic": 403,
                                                                      "region:01": 403})], None),
+    ("GET", "/api/v1/beds/monthly"): ([  # its content check lives beside its other tests (imported when called)
+        ("/api/v1/beds/monthly?month=2026-11&level=nation", OK_FOR_TOKENS),
+        ("/api/v1/beds/monthly?month=2026-11&level=region", OK_FOR_TOKENS),
+        ("/api/v1/beds/monthly?month=2026-11&level=hospital", DETAIL),
+        ("/api/v1/beds/monthly?month=2026-11&level=ward", DETAIL),
+        ("/api/v1/beds/monthly?month=2026-11&level=ward&region=12", DETAIL | {"region:01": 403}),
+    ], lambda *a: __import__("tests.test_bed_statistics", fromlist=["check_access"]).check_access(*a)),
     ("GET", "/api/v1/deadletters"): ([("/api/v1/deadletters?limit=100", OK_FOR_TOKENS)], check_region_rows),
     ("GET", "/api/v1/quality"): ([("/api/v1/quality", OK_FOR_TOKENS)], check_region_rows),
     ("GET", "/metrics"): ([("/metrics", OK_FOR_TOKENS)], None),

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import functools
 import logging
+import math
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -22,13 +23,14 @@ from aiohttp import web
 from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
+from streams.domain import bedstats
 from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
 from web import exports, openapi
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import WAIT_SHARES, suppress_matrix, suppress_wait_row
+from web.suppression import WAIT_SHARES, Unit, _protect_region, suppress_matrix, suppress_wait_row
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("bedflow.api")
@@ -81,6 +83,9 @@ WAIT_FIELDS = ("mvo_group", "phase", "waiting", "le_30", "le_60", "le_90", "le_1
 HISTORY_FIELDS = ("occupancy_pct", "occupied", "staffed_beds", "overcrowded", "discharge_ready", "escalation_level")
 HISTORY_MAX_POINTS = 300
 HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is the finest that fits
+BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "occupancy_rate", "overcrowded",
+                   "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
+                   "staffed_beds_per_1000")
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
 
 
@@ -266,6 +271,37 @@ class Api:
         n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
 
+    @documented("Vårdplatsstatistik per månad / monthly bed statistics", MONTH, LEVEL, REGION,
+                answer=Answer(("month", "level", "days", "sample_time", "timezone", "rows"),
+                              {"rows": BEDSTATS_FIELDS}, exports=("rows",)))
+    async def beds_monthly(self, request: web.Request):
+        # The same scope and suppression as status: region level and above for every viewer; hospital and
+        # ward rows with the detail grant, small counts hidden outside the viewer's own region.
+        scope = scope_of(request)
+        month, level, region = MONTH.parse(request.query), LEVEL.parse(request.query), REGION.parse(request.query)
+        if level in DETAIL_LEVELS:
+            require_detail(scope, self.policy)
+            scope.require_region(region)
+        tz = self.policy.timezone
+        start, end = bedstats.month_bounds(month, tz)
+        samples = bedstats.sample_instants(month, tz)
+        # a past month changes only with late events: a minute's cache serves a meeting's many viewers
+        wards = await self._cached(f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, samples), 60)
+
+        def build() -> bytes:
+            ws = scope.own(wards) if level in DETAIL_LEVELS else wards
+            if region:  # suppression is per region: one region's wards are enough for its detail
+                ws = [w for w in ws if w["region_code"] == region]
+            if level in DETAIL_LEVELS:
+                rows = bedstats_detail(ws, level, month, tz, self.policy.small_count_threshold,
+                                       scope.viewer.sees_detail_of)
+            else:
+                rows = bedstats.roll_up(ws, level, month, tz)
+            return _encode({"month": month.strftime("%Y-%m"), "level": level, "days": bedstats.days_in(month),
+                            "sample_time": f"{bedstats.SAMPLE_HOUR:02d}:00", "timezone": tz, "rows": rows})
+
+        return _json_bytes(await asyncio.to_thread(build))
+
     @documented("Senast avvisade händelser / latest rejections", LIMIT,
                 answer=Answer(("rows",), {"rows": ("at", "region_code", "sender_id", "event_type", "rule_ids")},
                               exports=("rows",)))
@@ -376,6 +412,42 @@ def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str
             for f in HISTORY_FIELDS:
                 s[f][k] = r.get(f)
     return sorted(series.values(), key=lambda s: s["id"])
+
+
+# Monthly bed statistics below region level, for a viewer outside the region: fields hidden together (a
+# mean count and its rate give each other back, staffed beds being shown), tested on the mean count.
+BEDSTATS_UNITS = (Unit("occupancy", ("bed_days", "occupancy_rate"), ("occupied",)),
+                  Unit("overcrowded", ("overcrowded", "overcrowded_per_100"), ("overcrowded",)),
+                  Unit("outliers", ("outliers", "outliers_per_100"), ("outliers",)),
+                  Unit("discharge_ready", ("discharge_ready", "discharge_ready_share"), ("discharge_ready",)))
+
+
+def bedstats_detail(wards: list[dict], level: str, month: dt.date, tz: str, threshold: int,
+                    open_region) -> list[dict]:
+    """Hospital or ward rows of the monthly bed statistics: in every region the viewer does not see in full
+    (`open_region`), a mean daily count of 1..threshold (rounded up: any patient at all counts) is hidden
+    with its rate, and complements as for status (web/suppression.py), per line (each line sums apart)."""
+    rows = {lv: bedstats.roll_up(wards, lv, month, tz) for lv in DETAIL_LEVELS}
+    days = bedstats.days_in(month)
+
+    def proxy(r: dict) -> dict:  # integer counts for the small-number tests; ICU is a line, not an exception
+        return {"id": r["id"], "hospital_id": r["hospital_id"], "ward_kind": "general",
+                "occupied": math.ceil(r["bed_days"] / days), **{u.tests[0]: math.ceil(r[u.tests[0]])
+                                                                  for u in BEDSTATS_UNITS[1:]}}
+
+    hidden: dict[tuple[str, str, str], set[str]] = {}  # (kind, id, line) → fields
+    for region in {w["region_code"] for w in wards}:
+        if open_region(region):
+            continue
+        for line in bedstats.LINES:
+            hs = [proxy(r) for r in rows["hospital"] if r["region_code"] == region and r["line"] == line]
+            ws = [proxy(r) for r in rows["ward"] if r["region_code"] == region and r["line"] == line]
+            for unit in BEDSTATS_UNITS:
+                for kind, rid in _protect_region(hs, ws, unit, threshold, set()):
+                    hidden.setdefault((kind, rid, line), set()).update(unit.fields)
+    kind = "h" if level == "hospital" else "w"
+    return [{**r, **dict.fromkeys(hidden[key])} if (key := (kind, r["id"], r["line"])) in hidden else r
+            for r in rows[level]]
 
 
 def wait_rows(scope: Scope, policy: ViewPolicy, rows: list[dict], region: str | None = None) -> list[dict]:
@@ -600,6 +672,8 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
                VIEWER)
     access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)
+    access.add(app, "GET", "/api/v1/beds/monthly",
+               api.exportable(api.beds_monthly, lambda a: f"vårdplatsstatistik-{a['month']}-{a['level']}"), VIEWER)
     access.add(app, "GET", "/metrics", api.metrics_view, VIEWER)
     access.add(app, "GET", "/report/morning", api.report, VIEWER)
     return app
