@@ -138,9 +138,10 @@ class Processor:
             batch.add("events", row)
             if ev.sender_id not in senders or row.occurred_at > senders[ev.sender_id][1]:
                 senders[ev.sender_id] = (ev.region_code, row.occurred_at)
-            if row.home_region and row.treating_region and row.home_region != row.treating_region:
-                batch.add("out_of_area_admissions",
-                          OutOfAreaAdmissionRow(row.occurred_at, ev.event_id, row.home_region, row.treating_region))
+            mv = self.beds.movement(ev)
+            if mv is not None:
+                batch.add("out_of_area_admissions", OutOfAreaAdmissionRow(
+                    row.occurred_at, ev.event_id, mv.home_region, mv.treating_region, mv.kind, mv.admission_kind))
             if isinstance(ev, WaitlistEvent):
                 if change:
                     touched_contacts.add(ev.key())

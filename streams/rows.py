@@ -169,10 +169,13 @@ class SenderSeenRow(NamedTuple):
 
 
 class OutOfAreaAdmissionRow(NamedTuple):
+    """A patient coming into care outside the home region (streams.domain.beds.BedState.movement)."""
     occurred_at: dt.datetime
     event_id: str
     home_region: str
     treating_region: str
+    movement: str = "admission"  # or "transfer" (between wards of two regions)
+    admission_kind: str = ""  # "planned" | "acute" | "" (not sent)
 
 
 class ProgressRow(NamedTuple):

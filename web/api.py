@@ -30,7 +30,8 @@ from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import WAIT_SHARES, Unit, _protect_region, suppress_matrix, suppress_wait_row
+from web.suppression import (WAIT_SHARES, Unit, _protect_region, suppress_matrix, suppress_movement_kinds,
+                             suppress_wait_row)
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("bedflow.api")
@@ -221,13 +222,18 @@ class Api:
         scope = scope_of(request)
         window = WINDOW.parse(request.query)
         now = dt.datetime.now(dt.timezone.utc)
+        kinds: dict = {}
         if window == "now":
             m = await self._cached("matrix", lambda: queries.out_of_area_now(self.db))
-        else:
-            m = await asyncio.to_thread(queries.out_of_area_window, self.db, window, now)
-        shown = suppress_matrix(m, reference.regions(), self.policy.small_count_threshold,
-                                open_cell=lambda home, treating: scope.viewer.sees_detail_of(treating))
-        rows = [{"home_region": h, "treating_region": t, "patients": n} for (h, t), n in shown.items()]
+        else:  # admissions (planned / acute / not stated) and inter-regional transfers, per cell
+            kinds = await asyncio.to_thread(queries.out_of_area_window_kinds, self.db, window, now)
+            m = {cell: sum(k.values()) for cell, k in kinds.items()}
+        open_cell = lambda home, treating: scope.viewer.sees_detail_of(treating)  # noqa: E731
+        shown = suppress_matrix(m, reference.regions(), self.policy.small_count_threshold, open_cell=open_cell)
+        by_kind = suppress_movement_kinds(kinds, shown, self.policy.small_count_threshold, open_cell=open_cell) \
+            if window != "now" else {}
+        rows = [{"home_region": h, "treating_region": t, "patients": n, **by_kind.get((h, t), {})}
+                for (h, t), n in shown.items()]
         return _json({"window": window, "rows": rows, "generated_at": now})
 
     @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT,
