@@ -262,3 +262,27 @@ def test_analyst_region_view_sums_free_beds_over_wards_and_takes_in_out_from_the
         assert (int(r["out_of_area_in"]), int(r["out_of_area_out"]), int(r["out_of_area_in_census"])) == (2, 1, 3)
     finally:
         db.close()
+
+
+def test_the_processor_writes_each_out_of_area_movement_with_its_kind():
+    """Issue 12 point 7, through the processor: an admission outside the home region (with its planned /
+    acute kind), a transfer between regions into a region that is not the home one; a transfer home and an
+    admission at home are not movements."""
+    from schemas.codec import SchemaSet
+    from schemas.generate import published_schemas
+    from streams.processor import Processor
+    from tests.factory import admit, transfer, ward
+    from tests.test_sink import records
+
+    a, b = "SE2321000016-A001", "SE2321000032-B001"  # a ward in region 01, one in region 03
+    events = [ward(a, 0), ward(b, 0, region="03", hospital="SE2321000032-H001"),
+              admit(a, "s1", 1, muni="0380", admission_kind="planned"),  # home 03, cared for in 01
+              transfer("s1", a, b, 2),  # home again: ends out-of-area care
+              admit(a, "s2", 3, muni="0180"),  # home 01, in 01
+              transfer("s2", a, b, 4)]  # home 01, now cared for in 03
+    codec = SchemaSet(published_schemas())
+    batch, _ = Processor(codec, epoch="t").process(records(events, codec))
+    assert not batch.rows["deadletters"], batch.rows["deadletters"]
+    moves = [(r.home_region, r.treating_region, r.movement, r.admission_kind)
+             for r in batch.rows["out_of_area_admissions"]]
+    assert moves == [("03", "01", "admission", "planned"), ("01", "03", "transfer", "")]
