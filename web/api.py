@@ -291,8 +291,8 @@ class Api:
         tz = self.policy.timezone
         start, end = bedstats.month_bounds(month, tz)
         samples = bedstats.sample_instants(month, tz)
-        # a past month changes only with late events: a minute's cache serves a meeting's many viewers
-        wards = await self._cached(f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, samples), 60)
+        # ClickHouse integrates the month per ward (one row each); the same second's viewers share it
+        wards = await self._cached(f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, samples), 1.0)
 
         def build() -> bytes:
             ws = scope.own(wards) if level in DETAIL_LEVELS else wards
