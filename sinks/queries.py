@@ -210,3 +210,36 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, samples: li
         "   ORDER BY ward_id, at DESC, version DESC LIMIT 1 BY ward_id)"
         "  WINDOW w AS (PARTITION BY ward_id ORDER BY at, version ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)))"
         " GROUP BY ward_id ORDER BY ward_id", p)
+
+
+def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
+                     region: str | None = None, tz: str = "Europe/Stockholm"
+                     ) -> list[tuple[str, str, int, int, bool, bool, int, dt.date]]:
+    """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
+    measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
+    deviation, count, segment)`. wait_days: calendar days in `tz` from the decision to the start; segment:
+    the latest of `segments` (the days the limits may change) at or before the local day performed, so a
+    month is a few groups per wait, not one per day. deviation: the contact's deviation flag as stored."""
+    where = "AND region_code = {region:String}" if region else ""
+    _, rows = db.query(
+        "SELECT region_code, mvo_group, phase, "
+        "dateDiff('day', toDate(assumeNotNull(decided_at), {tz:String}), toDate(assumeNotNull(closed_at), {tz:String})) AS days, "
+        "guarantee, deviation IS NOT NULL AS dev, count(), "
+        "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)})) AS seg "
+        "FROM waitlist_contacts FINAL "
+        "WHERE status = 'performed' AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND closed_at IS NOT NULL "
+        f"AND closed_at >= {{start:DateTime64(3)}} AND closed_at < {{end:DateTime64(3)}} {where} "
+        "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg",
+        {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
+         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "tz": tz,
+         "region": region or ""})
+    return [(r, g, int(p), int(d), bool(gu), bool(dv), int(n), s) for r, g, p, d, gu, dv, n, s in rows]
+
+
+def regions_with_deviations(db: ClickHouse, before: dt.datetime) -> set[str]:
+    """Regions that have sent at least one DeviationSet (occurred before `before`). Existence only, so
+    no FINAL: a resent event is the same region."""
+    _, rows = db.query("SELECT DISTINCT region_code FROM events WHERE event_type = 'DeviationSet' "
+                       "AND occurred_at < {before:DateTime64(3)}",
+                       {"before": before.astimezone(dt.timezone.utc).replace(tzinfo=None)})
+    return {r for (r,) in rows}

@@ -284,6 +284,9 @@ ROUTES = {
     ("POST", "/api/v1/waitlist/snapshots/close"): ([("/api/v1/waitlist/snapshots/close?month=2026-11",
                                                     OK_FOR_TOKENS | {"national": 403, "national-basic": 403,
                                                                      "region:01": 403})], None),
+    ("GET", "/api/v1/waitlist/performed"): ([("/api/v1/waitlist/performed?month=2026-11", OK_FOR_TOKENS),
+                                            ("/api/v1/waitlist/performed?month=2026-11&region=12",
+                                             OK_FOR_TOKENS | {"region:01": 403})], check_region_rows),
     ("GET", "/api/v1/beds/monthly"): ([  # its content check lives beside its other tests (imported when called)
         ("/api/v1/beds/monthly?month=2026-11&level=nation", OK_FOR_TOKENS),
         ("/api/v1/beds/monthly?month=2026-11&level=region", OK_FOR_TOKENS),

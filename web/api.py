@@ -25,10 +25,12 @@ from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
 from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
+from streams.domain import flow
 from web import exports, openapi
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
+from web.suppression import small
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
 from web.suppression import (WAIT_SHARES, Unit, _protect_region, suppress_matrix, suppress_movement_kinds,
                              suppress_wait_row)
@@ -88,6 +90,10 @@ BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "o
                    "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
                    "staffed_beds_per_1000")
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
+# the performed flow (waitlist/performed): region × MVO group × phase rows, region × phase comparison
+PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
+                    "median_wait_days")
+PERFORMED_KEYS = ("month", "region", "final", "final_at", "rows", "comparison", "regions", "nation")
 
 
 class Api:
@@ -276,6 +282,19 @@ class Api:
         month = MONTH.parse(request.query)
         n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
+
+    @documented("Genomförda kontakter per månad / contacts performed per month", MONTH, REGION,
+                answer=Answer(PERFORMED_KEYS, {"rows": ("region_code", "mvo_group", *PERFORMED_FIELDS),
+                                               "comparison": ("region_code", *PERFORMED_FIELDS),
+                                               "regions": ("region_code", "name", "performed", "caveats")},
+                              exports=("comparison", "rows", "regions", "nation")))
+    async def performed(self, request: web.Request):
+        scope = scope_of(request)
+        month, region = MONTH.parse(request.query), REGION.parse(request.query)
+        scope.require_region(region)
+        answer = await asyncio.to_thread(performed_answer, self.db, month, region, self.policy, scope,
+                                         dt.datetime.now(dt.timezone.utc))
+        return _json(answer)
 
     @documented("Vårdplatsstatistik per månad / monthly bed statistics", MONTH, LEVEL, REGION,
                 answer=Answer(("month", "level", "days", "sample_time", "timezone", "rows"),
@@ -645,6 +664,100 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.date
     return len(rows)
 
 
+FLOW_COUNTS = ("performed", "measured", "within_limit")
+
+
+def suppress_performed(rows: list[dict], threshold: int, open_region) -> list[dict]:
+    """The performed flow's MVO group rows for a viewer: in every region it does not see in full
+    (`open_region`), a count 1..threshold is hidden, and a row with 1..threshold performed hides all its
+    counts. The region × phase row (shown: a region-level figure) is the sum of its group rows, so per
+    count a region × phase never has exactly one hidden group row: the cheapest other one goes too
+    (smallest non-zero first). A share goes with either of its counts, the median with `performed`.
+    Returns copies; a hidden value is None."""
+    out = [dict(r) for r in rows]
+    siblings: dict[tuple[str, int], list[dict]] = {}
+    for r in out:
+        if not open_region(r["region_code"]):
+            siblings.setdefault((r["region_code"], r["phase"]), []).append(r)
+    for group in siblings.values():
+        hidden = {f: {i for i, r in enumerate(group) if small(r[f], threshold)} for f in FLOW_COUNTS}
+        for i in set(hidden["performed"]):  # a handful performed: nothing of the row tells more
+            for f in FLOW_COUNTS:
+                hidden[f].add(i)
+        for f in FLOW_COUNTS:
+            if len(hidden[f]) == 1:  # the region row less the shown ones would give it back
+                rest = [i for i in range(len(group)) if i not in hidden[f]]
+                if rest:
+                    hidden[f].add(min(rest, key=lambda i: (group[i][f] == 0, group[i][f], group[i]["mvo_group"])))
+        for i, r in enumerate(group):
+            gone = [f for f in FLOW_COUNTS if i in hidden[f]]
+            for f in gone:
+                r[f] = None
+            if gone:
+                r["share_within_limit"] = None
+            if "performed" in gone:
+                r["median_wait_days"] = None
+    return out
+
+
+def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limits, month: dt.date) -> list[str]:
+    """What to know before comparing a region's figures with the others' (Swedish / English)."""
+    out = []
+    if not performed:
+        out.append("inga genomförda kontakter rapporterade / no performed contacts reported")
+    if not sends_deviations:  # its share counts every guarantee contact: none is left out for a deviation
+        out.append("rapporterar inga avvikelser / reports no deviations")
+    _, last = flow.month_bounds(month)
+    own: dict = {}  # (phase, mvo_group) → the newest of the region's own limits
+    for lim in sorted(limits.entries, key=lambda x: x.effective_from):
+        if lim.region == code and lim.effective_from <= last:
+            own[(lim.phase, lim.mvo_group)] = lim
+    for (phase, group), lim in sorted(own.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        which = f" {group}" if group else ""
+        out.append(f"egen väntetidsgräns fas {phase}{which}: {lim.days} dagar / "
+                   f"own waiting-time limit phase {phase}{which}: {lim.days} days")
+    return out
+
+
+def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy: ViewPolicy, scope: Scope,
+                     now: dt.datetime) -> dict:
+    """The month's performed contacts (streams/domain/flow.py) as a viewer sees them: MVO group rows,
+    every region side by side per phase (the comparison) with each region's caveats, and the nation. A
+    region viewer gets its own region in full and nothing of the others (as the other waiting-list
+    answers); others get every region, small counts hidden in the group rows (suppress_performed)."""
+    tz = policy.timezone
+    first, _ = flow.month_bounds(month)
+    start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
+    end = month_end(month, tz)
+    segments = flow.limit_segments(policy.limits, month)
+    read = [flow.PerformedRow(r, g or "okänd", p, d, gu, dv, n, s)
+            for r, g, p, d, gu, dv, n, s in queries.performed_counts(db, start, end, segments, scope.region, tz)]
+    measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
+    senders = queries.regions_with_deviations(db, end)
+    codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
+    by_region = {(m.region_code, m.phase): m for m in measured.regions}
+    comparison = [(by_region.get((c, p)) or flow.FlowMeasure(c, None, p)).as_dict()
+                  for c in codes for p in flow.FLOW_PHASES]
+    names = reference.regions()
+    regions = []
+    for c in codes:
+        n = sum(r["performed"] for r in comparison if r["region_code"] == c)
+        regions.append({"region_code": c, "name": names[c].name, "performed": n,
+                        "caveats": flow_caveats(c, n, c in senders, policy.limits, month)})
+    rows = [m.as_dict() for m in measured.groups if m.region_code in codes]
+    final_at = snapshot_final_at(month, tz)
+    answer = {"month": month.strftime("%Y-%m"), "region": region, "final": now >= final_at, "final_at": final_at,
+              "rows": suppress_performed(rows, policy.small_count_threshold, scope.viewer.sees_detail_of),
+              "comparison": comparison, "regions": regions,
+              # an area less a region viewer's own region would be the others: none for it
+              "nation": None if scope.region is not None else [m.as_dict() for m in measured.nation]}
+    if not answer["final"]:
+        day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
+        answer["note"] = (f"preliminär: regionerna har till {day} (månadsslut + 21 dagar) att leverera / "
+                          f"preliminary: the regions have until {day} (month end + 21 days) to deliver")
+    return answer
+
+
 def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
                close_snapshots: bool = False) -> web.Application:
     """The page and API. Every route is registered through the access module with its rule.
@@ -675,6 +788,8 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/waitlist/snapshots",
                api.exportable(api.snapshots, lambda a: f"väntelista-månadsbild-{a['month']}"), VIEWER)
     access.add(app, "POST", "/api/v1/waitlist/snapshots/close", api.close_snapshot, ADMIN)
+    access.add(app, "GET", "/api/v1/waitlist/performed",
+               api.exportable(api.performed, lambda a: f"väntelista-genomförda-{a['month']}"), VIEWER)
     access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
                VIEWER)
     access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)

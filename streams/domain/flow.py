@@ -1,0 +1,157 @@
+"""Waiting-list flow: contacts performed in a month (genomförda vårdkontakter), INFORMATION_MODEL §4. No I/O.
+
+The stock measures (streams/domain/waitlist.py) count who waits at an instant; these count who was seen
+in a month. A contact is performed in month M when it is closed as performed (ContactPerformed) and its
+start of activity (`closed_at`) falls on a local date of M in Europe/Stockholm; phases 1–4 (acute contacts,
+phase 5, are never on a waiting list). Its wait is the calendar days in that zone from the decision's
+local date to the start's local date (decided 23:30 on D, performed on D+90: 90 days).
+
+Per region × MVO group × phase, per region × phase (all groups) and per phase for the nation:
+- `performed`: contacts performed in the month;
+- `measured`: of those, the contacts under the care guarantee (guarantee flag) with a limit that applies,
+  less those with a deviation (default; included when deviations are configured in) — the denominator;
+- `within_limit`: of `measured`, waited at most the limit (≤ limit days: 90 performed on day 90 is within);
+- `share_within_limit` = within_limit / measured (null without a measured contact);
+- `median_wait_days`: the median wait of all performed (an even count: the mean of the two middle waits),
+  of the union of the contacts at each level, never a median of medians.
+
+The limit is the one in force on the day performed (Limits: dated, per region / MVO group). Weighted rows
+`(region, group, phase, wait_days, guarantee, deviation, count, performed_on)` are the input, so a test's
+handful of contacts and the API's SQL pre-aggregation go through the same function.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from streams.domain.waitlist import TZ, Contact, Limits, local_date, wait_days
+
+FLOW_PHASES = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class PerformedRow:
+    region_code: str
+    mvo_group: str
+    phase: int
+    wait_days: int
+    guarantee: bool
+    deviation: bool
+    count: int = 1
+    performed_on: dt.date | None = None  # the day performed (or the first day of its limits' segment)
+
+
+def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last local date of `month`."""
+    first = month.replace(day=1)
+    nxt = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first, nxt - dt.timedelta(days=1)
+
+
+def limit_segments(limits: Limits, month: dt.date) -> list[dt.date]:
+    """The days of `month` on which the limits in force may change: its first day and every limit's
+    effective date inside it. Contacts performed between two of these have the same limits, so the SQL
+    groups by the segment's first day, not by the day performed."""
+    first, last = month_bounds(month)
+    return sorted({first} | {lim.effective_from for lim in limits.entries if first < lim.effective_from <= last})
+
+
+def performed_in(c: Contact, month: dt.date, tz: str = TZ) -> bool:
+    first, last = month_bounds(month)
+    return (c.status == "performed" and c.closed_at is not None and c.decided_at is not None
+            and c.phase in FLOW_PHASES and first <= local_date(c.closed_at, tz) <= last)
+
+
+def rows_from_contacts(contacts: Iterable[Contact], month: dt.date, tz: str = TZ) -> list[PerformedRow]:
+    """The contacts performed in `month`, one row each (tests; the API pre-aggregates in SQL)."""
+    return [PerformedRow(c.region_code or "", c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, c.closed_at, tz),
+                         c.guarantee, c.deviation is not None, 1, local_date(c.closed_at, tz))
+            for c in contacts if performed_in(c, month, tz)]
+
+
+def median(waits: Counter) -> float | None:
+    """The median of a weighted set of waits: the middle one, or the mean of the two middle ones."""
+    n = sum(waits.values())
+    if n == 0:
+        return None
+    lo, hi = (n - 1) // 2, n // 2  # 0-based positions of the middle (the same one for an odd count)
+    seen, a, b = 0, None, None
+    for days in sorted(waits):
+        seen += waits[days]
+        if a is None and seen > lo:
+            a = days
+        if seen > hi:
+            b = days
+            break
+    return (a + b) / 2
+
+
+@dataclass
+class FlowMeasure:
+    region_code: str | None  # None: the nation
+    mvo_group: str | None    # None: every group
+    phase: int
+    performed: int = 0
+    measured: int = 0
+    within_limit: int = 0
+    waits: Counter = field(default_factory=Counter)
+    limits_seen: set = field(default_factory=set)
+
+    def add(self, r: PerformedRow, limit: int | None, exclude_deviations: bool) -> None:
+        self.performed += r.count
+        self.waits[r.wait_days] += r.count
+        self.limits_seen.add(limit)
+        if limit is not None and r.guarantee and not (exclude_deviations and r.deviation):
+            self.measured += r.count
+            self.within_limit += r.count if r.wait_days <= limit else 0
+
+    @property
+    def limit_days(self) -> int | None:
+        """The limit when one applies to every contact of the row (else null: each contact's own)."""
+        return next(iter(self.limits_seen)) if len(self.limits_seen) == 1 else None
+
+    @property
+    def share_within_limit(self) -> float | None:
+        return round(self.within_limit / self.measured, 4) if self.measured else None
+
+    def as_dict(self) -> dict:
+        out = {} if self.region_code is None else {"region_code": self.region_code}
+        if self.mvo_group is not None:
+            out["mvo_group"] = self.mvo_group
+        return {**out, "phase": self.phase, "performed": self.performed, "limit_days": self.limit_days,
+                "measured": self.measured, "within_limit": self.within_limit,
+                "share_within_limit": self.share_within_limit, "median_wait_days": median(self.waits)}
+
+
+@dataclass
+class Flow:
+    groups: list[FlowMeasure]   # region × MVO group × phase
+    regions: list[FlowMeasure]  # region × phase, every group
+    nation: list[FlowMeasure]   # phase
+
+
+def performed_measures(rows: Iterable[PerformedRow], month: dt.date, limits: Limits | None = None,
+                       exclude_deviations: bool = True) -> Flow:
+    """The month's flow measures at the three levels; a contact's limit is the one in force on its day
+    performed (`performed_on`; the month's first day when not given)."""
+    limits = limits or Limits()
+    first, _ = month_bounds(month)
+    cache: dict[tuple, int | None] = {}
+    groups: dict[tuple, FlowMeasure] = {}
+    regions: dict[tuple, FlowMeasure] = {}
+    nation: dict[int, FlowMeasure] = {}
+    for r in rows:
+        if r.phase not in FLOW_PHASES:
+            continue
+        key = (r.region_code, r.mvo_group, r.phase, r.performed_on or first)
+        if key not in cache:
+            cache[key] = limits.limit_for(*key)
+        limit = cache[key]
+        for m in (groups.setdefault((r.region_code, r.mvo_group, r.phase), FlowMeasure(r.region_code, r.mvo_group, r.phase)),
+                  regions.setdefault((r.region_code, r.phase), FlowMeasure(r.region_code, None, r.phase)),
+                  nation.setdefault(r.phase, FlowMeasure(None, None, r.phase))):
+            m.add(r, limit, exclude_deviations)
+    return Flow([groups[k] for k in sorted(groups)], [regions[k] for k in sorted(regions)],
+                [nation[k] for k in sorted(nation)])
