@@ -10,7 +10,8 @@ from sinks.clickhouse import ClickHouse
 
 WARD_COLUMNS = ("ward_id", "hospital_id", "hospital_name", "ward_name", "region_code", "mvo_code", "mvo_group",
                 "care_type", "ward_kind", "source", "staffed_beds", "admitted", "present", "on_leave", "occupied",
-                "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "last_event_at", "sender_id")
+                "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "last_event_at", "sender_id",
+                "home_unknown")
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30)}
 
 

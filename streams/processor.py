@@ -300,7 +300,7 @@ def status_row(st: WardStatus, version: int, ev: Event | None) -> WardStatusRow:
         st.ward_id, version, at, ev.event_id if ev else "", st.hospital_id, st.hospital_name, st.ward_name,
         st.region_code, st.mvo_code, reference.mvo_group(st.mvo_code) or "", st.care_type, st.ward_kind, st.source,
         st.staffed_beds, st.admitted, st.present, st.on_leave, st.occupied, st.overcrowded, st.outliers,
-        st.discharge_ready, st.out_of_area_in, utc(st.last_event_at), st.sender_id)
+        st.discharge_ready, st.out_of_area_in, utc(st.last_event_at), st.sender_id, st.home_unknown)
 
 
 def parse_event(record: dict) -> Event:

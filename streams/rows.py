@@ -82,6 +82,7 @@ class WardStatusRow(NamedTuple):
     out_of_area_in: int
     last_event_at: dt.datetime | None
     sender_id: str
+    home_unknown: int = 0  # patients with no home municipality (no Swedish registration), counted apart
 
 
 class OutOfAreaRow(NamedTuple):

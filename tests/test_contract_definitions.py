@@ -213,3 +213,27 @@ def test_outliers_by_responsible_specialty_and_ward_kind():
 def test_served_specialties_must_be_mvo_codes():
     v = validate_record(ward(SHARED, 0, mvo="301", served_mvo_codes=["301", "31x"]), ctx())
     assert v.rejected and v.rule_ids == ["COD-003"]
+
+
+def test_patients_without_a_home_region_are_a_column_of_the_status_at_every_level(tmp_path):
+    """The same scenario through the store and the status rows: `home_unknown` at ward, region and nation."""
+    import datetime as dt
+
+    from sinks import queries
+    from sinks.clickhouse import ClickHouse
+    from sinks.writer import Sink
+    from streams.domain.escalation import Escalation
+    from web.status import status_rows
+
+    _, batch = run([ward(W, 0), admit(W, "s1", 1), admit(W, "s2", 2, muni="0380"), admit(W, "s3", 3, muni=None)])
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    try:
+        db.migrate()
+        Sink(db).write(batch.rows)
+        wards = queries.current_wards(db)
+    finally:
+        db.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    for level in ("ward", "region", "nation"):
+        rows = status_rows(wards, level, now, stale_after=dt.timedelta(days=3650), escalation=Escalation())
+        assert [(r["home_unknown"], r["occupied"]) for r in rows] == [(1, 3)], level

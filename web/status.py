@@ -11,7 +11,7 @@ from web.suppression import suppress_status
 
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
 COUNTS = ("staffed_beds", "occupied", "present", "on_leave", "free_beds", "overcrowded", "outliers",
-          "discharge_ready", "out_of_area_in", "out_of_area_in_census")
+          "discharge_ready", "out_of_area_in", "out_of_area_in_census", "home_unknown")
 
 
 def ward_free_beds(staffed: int, occupied: int) -> int:
@@ -73,7 +73,8 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
                          mvo_code=w.get("mvo_code"), source=w.get("source"))
             if level == "hospital":
                 g["hospital_id"] = w["hospital_id"]
-        for c in ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready"):
+        for c in ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
+                  "home_unknown"):
             g[c] += int(w.get(c) or 0)
         g["free_beds"] += ward_free_beds(int(w.get("staffed_beds") or 0), int(w.get("occupied") or 0))
         # A census-only ward reports a count with no home regions: kept apart, so that "in" (from the

@@ -51,7 +51,8 @@ class Unit:
 
 
 def status_units(leave_policy: str = "leave_not_occupied") -> tuple[Unit, ...]:
-    singles = tuple(Unit(f, (f,), (f,)) for f in ("outliers", "discharge_ready", "out_of_area_in_census")) + (
+    singles = tuple(Unit(f, (f,), (f,)) for f in ("outliers", "discharge_ready", "out_of_area_in_census",
+                                                  "home_unknown")) + (
         # the region's out-of-area "in" is the matrix column: every ADT ward's patients, ICU included
         Unit("out_of_area_in", ("out_of_area_in",), ("out_of_area_in",), icu_in_region=True),)
     if leave_policy == "leave_occupied":  # occupied = present + on leave
