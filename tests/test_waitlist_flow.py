@@ -7,7 +7,9 @@
 - share within the limit = within_limit / measured, measured = performed under the guarantee, with a
   limit, less those with a deviation; within = wait ≤ the limit in force on the day performed (90 days,
   30 for BUP, a region's own where configured): 90 days exactly is within;
-- median wait of all performed: the middle wait, the mean of the two middle ones for an even count.
+- median wait of all performed: the middle wait, the mean of the two middle ones for an even count;
+- follow-ups (phase 4): share performed past the medical target date = past_target / target_measured,
+  past: performed on a local date after the target date.
 
 Every expected number is worked out by hand from the scenario below (the comments show the arithmetic).
 """
@@ -54,11 +56,12 @@ def minutes(s: str) -> float:  # the factory's clock: minutes from T0
 
 
 def contact(cid: str, decided_on: str, performed_on: str | None, region="01", mvo="511", phase=1,
-            guarantee=True, deviation: str | None = None) -> list[dict]:
+            guarantee=True, deviation: str | None = None, target: str | None = None) -> list[dict]:
     """A contact decided at `decided_on` (local) and, if given, performed at `performed_on` (local)."""
     extra = P12 if region == "12" else {}
     out = [decided(cid, minutes(decided_on), region=region, phase=phase, mvo=mvo, guarantee=guarantee,
-                   decided_at=local(decided_on).isoformat(), **extra)]
+                   decided_at=local(decided_on).isoformat(), **extra,
+                   **({"medical_target_date": target} if target else {}))]
     if deviation:
         out.append(ev("DeviationSet", minutes(decided_on) + 60, region, contact_id=cid, deviation=deviation))
     if performed_on:
@@ -89,6 +92,12 @@ def scenario() -> list[dict]:
         *contact("q1", "2025-12-01 10:00", "2026-03-05 10:00", phase=2),  # 30 + 31 + 28 + 5 = 94: not within
         *contact("q2", "2026-03-01 10:00", "2026-03-11 10:00", phase=2),  # 10: within
         *contact("q3", "2026-01-05 10:00", "2026-03-06 10:00", phase=2),  # 26 + 28 + 6 = 60: within
+        # region 01, Ögonsjukvård, follow-ups (phase 4) against their medical target dates
+        *contact("f1", "2026-01-10 10:00", "2026-03-10 10:00", phase=4, guarantee=False, target="2026-03-10"),  # on it: 59 d
+        *contact("f2", "2026-01-10 10:00", "2026-03-05 10:00", phase=4, guarantee=False, target="2026-03-01"),  # past: 54 d
+        *contact("f3", "2026-02-10 10:00", "2026-03-20 10:00", phase=4, guarantee=False, target="2026-04-01"),  # 38 d
+        # 00:30 on 20 March local is 23:30 UTC on the 19th, the target date: past it by the local date; 38 d
+        *contact("f4", "2026-02-10 10:00", "2026-03-20 00:30", phase=4, guarantee=False, target="2026-03-19"),
         # region 01, BUP, phase 1 (limit 30)
         *contact("b1", "2026-02-08 10:00", "2026-03-10 10:00", mvo="931"),  # 20 + 10 = 30: within
         *contact("b2", "2026-02-07 10:00", "2026-03-10 10:00", mvo="931"),  # 31: not within
@@ -106,6 +115,10 @@ def state() -> WaitlistState:
     return s
 
 
+def targets(d: dict) -> tuple:
+    return d["target_measured"], d["past_target"], d["share_past_target"]
+
+
 def counts(d: dict) -> tuple:
     return (d["performed"], d["measured"], d["within_limit"], d["share_within_limit"], d["median_wait_days"],
             d["limit_days"])
@@ -115,7 +128,7 @@ def counts(d: dict) -> tuple:
 def test_performed_in_a_month_from_the_definition():
     f = flow.performed_measures(flow.rows_from_contacts(state().contacts.values(), MARCH), MARCH, LIMITS)
     groups = {(m.region_code, m.mvo_group, m.phase): m.as_dict() for m in f.groups}
-    assert set(groups) == {("01", EYE, 1), ("01", EYE, 2), ("01", BUP, 1), ("12", EYE, 1)}
+    assert set(groups) == {("01", EYE, 1), ("01", EYE, 2), ("01", EYE, 4), ("01", BUP, 1), ("12", EYE, 1)}
     # p1–p6: measured p1–p4 (p5 has a deviation, p6 no guarantee), within p1 (90 exactly), p3, p4: 3 / 4;
     # waits 14 30 59 90 91 165: the median of six is (59 + 90) / 2
     assert counts(groups["01", EYE, 1]) == (6, 4, 3, 0.75, 74.5, 90)
@@ -123,6 +136,11 @@ def test_performed_in_a_month_from_the_definition():
     assert counts(groups["01", EYE, 2]) == (3, 3, 2, 0.6667, 60, 90)
     # b1 (30 exactly) within, b2 not: 1 / 2; median (30 + 31) / 2
     assert counts(groups["01", BUP, 1]) == (2, 2, 1, 0.5, 30.5, 30)
+    # follow-ups: none under the guarantee, no limit; waits 38 38 54 59: median (38 + 54) / 2;
+    # with a target date 4, past it f2 and f4: 2 / 4
+    assert counts(groups["01", EYE, 4]) == (4, 0, 0, None, 46, None)
+    assert targets(groups["01", EYE, 4]) == (4, 2, 0.5)
+    assert targets(groups["01", EYE, 1]) == (0, 0, None)
     # r1 performed under 90 days (75: within), r2 under region 12's own 60 (150: not); two limits: none shown
     assert counts(groups["12", EYE, 1]) == (2, 2, 1, 0.5, 112.5, None)
     regions = {(m.region_code, m.phase): m.as_dict() for m in f.regions}
@@ -134,6 +152,7 @@ def test_performed_in_a_month_from_the_definition():
     # waits 14 30 30 31 59 75 90 91 150 165: median (59 + 75) / 2
     assert counts(nation[1]) == (10, 8, 5, 0.625, 67, None)
     assert counts(nation[2]) == (3, 3, 2, 0.6667, 60, 90)
+    assert counts(nation[4]) == (4, 0, 0, None, 46, None) and targets(nation[4]) == (4, 2, 0.5)
 
 
 def test_deviations_configured_in_count_in_the_share():
@@ -162,29 +181,29 @@ def test_limit_segments_split_the_month_where_a_limit_starts():
 def row(region, group, phase, performed, measured, within):
     return {"region_code": region, "mvo_group": group, "phase": phase, "performed": performed, "limit_days": 90,
             "measured": measured, "within_limit": within, "share_within_limit": within / measured if measured else None,
-            "median_wait_days": 40}
+            "median_wait_days": 40, "target_measured": 0, "past_target": 0, "share_past_target": None}
 
 
-def test_small_counts_hidden_with_a_complement_in_the_region():
-    rows = [row("01", "A", 1, 3, 3, 2),    # 3 performed: the whole row goes
-            row("01", "B", 1, 20, 12, 9),
-            row("01", "C", 1, 30, 10, 2),  # within 2: small
+NUMBERS = ("performed", "measured", "within_limit", "share_within_limit", "median_wait_days")
+
+
+def test_small_counts_hidden_whole_rows_with_a_complement_in_the_region():
+    rows = [row("01", "A", 1, 3, 3, 2),    # 3 performed: hidden
+            row("01", "B", 1, 20, 12, 9),  # nothing small: shown
+            row("01", "C", 1, 30, 10, 2),  # 2 within: hidden whole; with A two hidden, no complement
             row("01", "D", 2, 2, 2, 2),    # the only row of its phase: hidden (it is the region row, seen anyway)
+            row("01", "E", 3, 10, 8, 6),   # the complement of F: the smaller performed of E and G
+            row("01", "F", 3, 12, 9, 1),   # 1 within: hidden, alone in its phase
+            row("01", "G", 3, 50, 40, 30),
             row("12", "A", 1, 3, 3, 3)]    # the region the viewer sees in full: shown as it is
     out = {(r["region_code"], r["mvo_group"], r["phase"]): r
            for r in suppress_performed(rows, 4, open_region=lambda region: region == "12")}
-    a, b, c = out["01", "A", 1], out["01", "B", 1], out["01", "C", 1]
-    assert (a["performed"], a["measured"], a["within_limit"], a["share_within_limit"], a["median_wait_days"]) == \
-        (None, None, None, None, None)
-    # performed: A alone hidden, so the cheapest other goes: B (20 < 30); with it its median and share
-    assert (b["performed"], b["measured"], b["within_limit"], b["share_within_limit"], b["median_wait_days"]) == \
-        (None, 12, 9, None, None)
-    # measured: A alone hidden, so C (10 < 12); within: A and C (2, small): two hidden, no complement
-    assert (c["performed"], c["measured"], c["within_limit"], c["share_within_limit"], c["median_wait_days"]) == \
-        (30, None, None, None, 40)
-    assert out["01", "D", 2]["performed"] is None
-    assert out["12", "A", 1] == rows[-1]
-    assert rows[0]["performed"] == 3  # copies: the input is untouched
+    hidden = {k for k, r in out.items() if all(r[f] is None for f in NUMBERS)}
+    assert hidden == {("01", "A", 1), ("01", "C", 1), ("01", "D", 2), ("01", "E", 3), ("01", "F", 3)}
+    shown = {k for k, r in out.items() if all(r[f] is not None for f in NUMBERS)}
+    assert shown == {("01", "B", 1), ("01", "G", 3), ("12", "A", 1)}  # nothing half-hidden
+    assert out["01", "A", 1]["limit_days"] == 90  # configuration, not a count
+    assert out["12", "A", 1] == rows[-1] and rows[0]["performed"] == 3  # copies: the input is untouched
 
 
 def hidden_is_determined(shown: list[dict], region_rows: dict) -> list:
@@ -192,7 +211,7 @@ def hidden_is_determined(shown: list[dict], region_rows: dict) -> list:
     out = []
     for (region, phase), total in region_rows.items():
         group = [r for r in shown if (r["region_code"], r["phase"]) == (region, phase)]
-        for f in ("performed", "measured", "within_limit"):
+        for f in ("performed", "measured", "within_limit", "target_measured", "past_target"):
             hidden = [r for r in group if r[f] is None]
             if len(hidden) == 1 and len(group) > 1:
                 out.append((region, phase, f, total[f] - sum(r[f] for r in group if r[f] is not None)))
@@ -242,8 +261,9 @@ def test_the_api_gives_the_definitions_numbers(server):
     assert counts(comparison["03", 1]) == (0, 0, 0, None, None, None)
     nation = {r["phase"]: r for r in a["nation"]}
     assert counts(nation[1]) == (10, 8, 5, 0.625, 67, None)
+    assert targets(nation[4]) == (4, 2, 0.5)
     regions = {r["region_code"]: r for r in a["regions"]}
-    assert regions["01"]["performed"] == 11 and regions["01"]["caveats"] == []  # 8 + 3; it sends deviations
+    assert regions["01"]["performed"] == 15 and regions["01"]["caveats"] == []  # 8 + 3 + 4; it sends deviations
     assert regions["12"]["caveats"] == ["rapporterar inga avvikelser / reports no deviations",
                                         "egen väntetidsgräns fas 1: 60 dagar / own waiting-time limit phase 1: 60 days"]
     assert regions["03"]["caveats"] == ["inga genomförda kontakter rapporterade / no performed contacts reported",
@@ -273,10 +293,10 @@ def test_scope_and_small_numbers(server):
 
     national = get(server, "/api/v1/waitlist/performed?month=2026-03", NATIONAL)
     for r in national["rows"]:
-        for f in ("performed", "measured", "within_limit"):
+        for f in ("performed", "measured", "within_limit", "target_measured", "past_target"):
             assert not small(r[f], 4), r
     groups = {(r["region_code"], r["mvo_group"], r["phase"]): r for r in national["rows"]}
-    # 01 phase 1: BUP's 2 performed hidden, and Ögon's 6 with it (8 − 6 would give 2); 4 and 3 are small
+    # 01 phase 1: BUP (2 performed) and Ögon (4 measured, 3 within) hidden whole: two, no complement needed
     assert counts(groups["01", EYE, 1])[:3] == (None, None, None)
     assert groups["01", EYE, 1]["median_wait_days"] is None and groups["01", BUP, 1]["median_wait_days"] is None
     # region rows and the nation are region-level figures: shown, and none gives a hidden count back

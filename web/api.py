@@ -92,7 +92,7 @@ BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "o
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
 # the performed flow (waitlist/performed): region × MVO group × phase rows, region × phase comparison
 PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
-                    "median_wait_days")
+                    "median_wait_days", "target_measured", "past_target", "share_past_target")
 PERFORMED_KEYS = ("month", "region", "final", "final_at", "rows", "comparison", "regions", "nation")
 
 
@@ -664,39 +664,30 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.date
     return len(rows)
 
 
-FLOW_COUNTS = ("performed", "measured", "within_limit")
+FLOW_COUNTS = ("performed", "measured", "within_limit", "target_measured", "past_target")
+FLOW_SHARES = {"share_within_limit": ("measured", "within_limit"), "share_past_target": ("target_measured", "past_target")}
 
 
 def suppress_performed(rows: list[dict], threshold: int, open_region) -> list[dict]:
     """The performed flow's MVO group rows for a viewer: in every region it does not see in full
-    (`open_region`), a count 1..threshold is hidden, and a row with 1..threshold performed hides all its
-    counts. The region × phase row (shown: a region-level figure) is the sum of its group rows, so per
-    count a region × phase never has exactly one hidden group row: the cheapest other one goes too
-    (smallest non-zero first). A share goes with either of its counts, the median with `performed`.
-    Returns copies; a hidden value is None."""
+    (`open_region`), a row with any count 1..threshold is hidden whole (its counts nearly give each other
+    back: a follow-up's target count is its performed count, most performed are measured), and as a
+    region × phase row (shown: a region-level figure) is the sum of its group rows, a region × phase never
+    has exactly one hidden row: the smallest other one goes too. Returns copies; a hidden value is None."""
     out = [dict(r) for r in rows]
     siblings: dict[tuple[str, int], list[dict]] = {}
     for r in out:
         if not open_region(r["region_code"]):
             siblings.setdefault((r["region_code"], r["phase"]), []).append(r)
     for group in siblings.values():
-        hidden = {f: {i for i, r in enumerate(group) if small(r[f], threshold)} for f in FLOW_COUNTS}
-        for i in set(hidden["performed"]):  # a handful performed: nothing of the row tells more
-            for f in FLOW_COUNTS:
-                hidden[f].add(i)
-        for f in FLOW_COUNTS:
-            if len(hidden[f]) == 1:  # the region row less the shown ones would give it back
-                rest = [i for i in range(len(group)) if i not in hidden[f]]
-                if rest:
-                    hidden[f].add(min(rest, key=lambda i: (group[i][f] == 0, group[i][f], group[i]["mvo_group"])))
-        for i, r in enumerate(group):
-            gone = [f for f in FLOW_COUNTS if i in hidden[f]]
-            for f in gone:
-                r[f] = None
-            if gone:
-                r["share_within_limit"] = None
-            if "performed" in gone:
-                r["median_wait_days"] = None
+        hidden = {i for i, r in enumerate(group) if any(small(r[f], threshold) for f in FLOW_COUNTS)}
+        if len(hidden) == 1:  # the region row less the shown rows would give it back
+            rest = [i for i in range(len(group)) if i not in hidden]
+            if rest:
+                hidden.add(min(rest, key=lambda i: (group[i]["performed"], group[i]["mvo_group"])))
+        for i in hidden:
+            for f in (*FLOW_COUNTS, *FLOW_SHARES, "median_wait_days"):
+                group[i][f] = None
     return out
 
 
@@ -730,8 +721,8 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
-    read = [flow.PerformedRow(r, g or "okänd", p, d, gu, dv, n, s)
-            for r, g, p, d, gu, dv, n, s in queries.performed_counts(db, start, end, segments, scope.region, tz)]
+    read = [flow.PerformedRow(r, g or "okänd", p, d, gu, dv, n, s, past)
+            for r, g, p, d, gu, dv, n, s, past in queries.performed_counts(db, start, end, segments, scope.region, tz)]
     measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
     senders = queries.regions_with_deviations(db, end)
     codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]

@@ -13,10 +13,13 @@ Per region × MVO group × phase, per region × phase (all groups) and per phase
 - `within_limit`: of `measured`, waited at most the limit (≤ limit days: 90 performed on day 90 is within);
 - `share_within_limit` = within_limit / measured (null without a measured contact);
 - `median_wait_days`: the median wait of all performed (an even count: the mean of the two middle waits),
-  of the union of the contacts at each level, never a median of medians.
+  of the union of the contacts at each level, never a median of medians;
+- follow-ups (phase 4) against the medical target date: `target_measured`, those performed with a target
+  date, and `past_target`, performed on a local date after it (on the target date itself is not past):
+  `share_past_target` = past_target / target_measured.
 
 The limit is the one in force on the day performed (Limits: dated, per region / MVO group). Weighted rows
-`(region, group, phase, wait_days, guarantee, deviation, count, performed_on)` are the input, so a test's
+`(region, group, phase, wait_days, guarantee, deviation, count, performed_on, past_target)` are the input, so a test's
 handful of contacts and the API's SQL pre-aggregation go through the same function.
 """
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from streams.domain.waitlist import TZ, Contact, Limits, local_date, wait_days
+from streams.domain.waitlist import FOLLOW_UP, TZ, Contact, Limits, local_date, wait_days
 
 FLOW_PHASES = (1, 2, 3, 4)
 
@@ -41,6 +44,7 @@ class PerformedRow:
     deviation: bool
     count: int = 1
     performed_on: dt.date | None = None  # the day performed (or the first day of its limits' segment)
+    past_target: bool | None = None  # a follow-up performed after its medical target date (None: no target date)
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
@@ -67,7 +71,8 @@ def performed_in(c: Contact, month: dt.date, tz: str = TZ) -> bool:
 def rows_from_contacts(contacts: Iterable[Contact], month: dt.date, tz: str = TZ) -> list[PerformedRow]:
     """The contacts performed in `month`, one row each (tests; the API pre-aggregates in SQL)."""
     return [PerformedRow(c.region_code or "", c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, c.closed_at, tz),
-                         c.guarantee, c.deviation is not None, 1, local_date(c.closed_at, tz))
+                         c.guarantee, c.deviation is not None, 1, local_date(c.closed_at, tz),
+                         None if c.medical_target_date is None else local_date(c.closed_at, tz) > c.medical_target_date)
             for c in contacts if performed_in(c, month, tz)]
 
 
@@ -96,6 +101,8 @@ class FlowMeasure:
     performed: int = 0
     measured: int = 0
     within_limit: int = 0
+    target_measured: int = 0
+    past_target: int = 0
     waits: Counter = field(default_factory=Counter)
     limits_seen: set = field(default_factory=set)
 
@@ -106,6 +113,9 @@ class FlowMeasure:
         if limit is not None and r.guarantee and not (exclude_deviations and r.deviation):
             self.measured += r.count
             self.within_limit += r.count if r.wait_days <= limit else 0
+        if r.phase == FOLLOW_UP and r.past_target is not None:
+            self.target_measured += r.count
+            self.past_target += r.count if r.past_target else 0
 
     @property
     def limit_days(self) -> int | None:
@@ -116,13 +126,19 @@ class FlowMeasure:
     def share_within_limit(self) -> float | None:
         return round(self.within_limit / self.measured, 4) if self.measured else None
 
+    @property
+    def share_past_target(self) -> float | None:
+        return round(self.past_target / self.target_measured, 4) if self.target_measured else None
+
     def as_dict(self) -> dict:
         out = {} if self.region_code is None else {"region_code": self.region_code}
         if self.mvo_group is not None:
             out["mvo_group"] = self.mvo_group
         return {**out, "phase": self.phase, "performed": self.performed, "limit_days": self.limit_days,
                 "measured": self.measured, "within_limit": self.within_limit,
-                "share_within_limit": self.share_within_limit, "median_wait_days": median(self.waits)}
+                "share_within_limit": self.share_within_limit, "median_wait_days": median(self.waits),
+                "target_measured": self.target_measured, "past_target": self.past_target,
+                "share_past_target": self.share_past_target}
 
 
 @dataclass
