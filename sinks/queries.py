@@ -86,20 +86,22 @@ def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | N
                     tz: str = "Europe/Stockholm") -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
     """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
     `(mvo_group, phase, wait_days, guarantee, deviation, count, past_target)`, in the order of the domain's
-    WaitRow. wait_days are calendar days in `tz`; past_target: the medical target date is before `at`'s
-    date in `tz` (NULL without one). mvo_group is as stored ('' when unknown)."""
+    WaitRow. wait_days are calendar days in `tz`; deviation: one is active at `at` (the last deviation
+    event at or before `at` sets one, as Contact.deviation_on); past_target: the medical target date is
+    before `at`'s date in `tz` (NULL without one). mvo_group is as stored ('' when unknown)."""
     at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
     today = at.astimezone(ZoneInfo(tz)).date()
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
     _, rows = db.query(
         "SELECT mvo_group, phase, dateDiff('day', toDate(decided_at, {tz:String}), {today:Date}) AS days, "
-        "guarantee, deviation IS NOT NULL AS dev, count(), "
+        "guarantee, arrayLast((k, t) -> t <= {at6:DateTime64(6, 'UTC')}, deviation_kinds, deviation_ats) != '' AS dev, "
+        "count(), "
         "if(medical_target_date IS NULL, NULL, medical_target_date < {today:Date}) AS past "
         "FROM waitlist_contacts FINAL "
         "WHERE region_code = {region:String} AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL "
         "AND decided_at <= {at:DateTime64(3)} AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)}) "
         f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev, past",
-        {"region": region, "at": at_utc, "phase": phase or 0, "tz": tz, "today": today})
+        {"region": region, "at": at_utc, "at6": at_utc, "phase": phase or 0, "tz": tz, "today": today})
     return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past))
             for g, p, d, gu, dv, n, past in rows]
 

@@ -94,7 +94,10 @@ class OutOfAreaRow(NamedTuple):
 
 class ContactRow(NamedTuple):
     """A waiting-list contact's whole state, stamps included: the store is where contacts live, and a
-    contact read back (`to_contact`) continues its last-writer-wins registers exactly."""
+    contact read back (`to_contact`) continues its last-writer-wins registers exactly. Its deviation
+    events are three parallel arrays sorted by stamp (`deviation_ats`, `deviation_ids`, `deviation_kinds`,
+    '' for a clear), so the SQL can tell the deviation active at any instant; `deviation` and its stamp
+    are the newest event's, today's flag."""
     contact_key: str
     version: int
     region_code: str
@@ -124,6 +127,9 @@ class ContactRow(NamedTuple):
     booked_stamp_id: str
     closed_stamp_at: dt.datetime
     closed_stamp_id: str
+    deviation_ats: list[dt.datetime]
+    deviation_ids: list[str]
+    deviation_kinds: list[str]
 
     @classmethod
     def of(cls, c: Contact, version: int) -> "ContactRow":
@@ -132,7 +138,8 @@ class ContactRow(NamedTuple):
                    c.status, utc(c.closed_at), c.performing_region or "", c.home_region or "",
                    c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
                    c.medical_target_date, c.performing_provider or "",
-                   *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp))
+                   *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp),
+                   *(_deviation_columns(c.deviations) if c.deviations else _NO_DEVIATIONS))
 
     def to_contact(self) -> Contact:
         return Contact(
@@ -141,12 +148,28 @@ class ContactRow(NamedTuple):
             hospital_id=self.hospital_id or None, phase=self.phase or None, mvo_code=self.mvo_code or None,
             activity_code=self.activity_code or None, guarantee=bool(self.guarantee), decided_at=_aware(self.decided_at),
             medical_target_date=self.medical_target_date, home_region=self.home_region or None,
-            deviation=self.deviation, deviation_at=_unstamp(self.deviation_stamp_at, self.deviation_stamp_id),
+            deviations=self._deviations(),
             booked_for=_aware(self.booked_for), booked_at=_unstamp(self.booked_stamp_at, self.booked_stamp_id),
             status=self.status, closed_stamp=_unstamp(self.closed_stamp_at, self.closed_stamp_id),
             closed_at=_aware(self.closed_at), performing_region=self.performing_region or None,
             performing_provider=self.performing_provider or None, removal_reason=self.removal_reason or None,
             referred_to_region=self.referred_to_region or None)
+
+
+    def _deviations(self) -> tuple[tuple[dt.datetime, str, str | None], ...]:
+        if self.deviation_ids:
+            return tuple((_aware(t), i, k or None)
+                         for t, i, k in zip(self.deviation_ats, self.deviation_ids, self.deviation_kinds))
+        if self.deviation_stamp_id:  # a row written before the store kept the history (migration 010)
+            return ((_aware(self.deviation_stamp_at), self.deviation_stamp_id, self.deviation),)
+        return ()
+
+
+_NO_DEVIATIONS = ((), (), ())  # most contacts: shared, never mutated (the client only reads them)
+
+
+def _deviation_columns(events) -> tuple[list, list, list]:
+    return [utc(t) for t, _, _ in events], [i for _, i, _ in events], [k or "" for _, _, k in events]
 
 
 def _stamp(s: Stamp) -> tuple[dt.datetime, str]:

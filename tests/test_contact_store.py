@@ -107,8 +107,10 @@ def test_the_key_set_never_misses_a_key_it_was_given():
 def test_a_contact_row_carries_its_whole_state():
     c = Contact("S1:42", region_code="03", decided_stamp=(START, "e1"), provider_id="P", hospital_id="H", phase=2,
                 mvo_code="101", activity_code="A1", guarantee=True, decided_at=START,
-                medical_target_date=dt.date(2026, 4, 1), home_region="09", deviation="patient",
-                deviation_at=(START + dt.timedelta(microseconds=7), "e2"), booked_for=START, booked_at=NEVER,
+                medical_target_date=dt.date(2026, 4, 1), home_region="09",
+                deviations=((START + dt.timedelta(microseconds=7), "e2", "patient_chosen"),
+                            (START + dt.timedelta(days=3), "e4", None), (START + dt.timedelta(days=5), "e5", "medical")),
+                booked_for=START, booked_at=NEVER,
                 status="performed", closed_stamp=(START, "e3"), closed_at=START, performing_region="03",
                 performing_provider="P2", removal_reason=None, referred_to_region=None)
     assert ContactRow.of(c, 1).to_contact() == c

@@ -96,7 +96,9 @@ def test_resent_and_late_events_are_idempotent():
     s = build(events + events)
     assert s.contacts["SE2321000016-0001:c5"].deviation == "patient_chosen"
     s.apply(EVENT_TYPES["DeviationCleared"].model_validate(ev("DeviationCleared", 0.5, contact_id="c5")))
-    assert s.contacts["SE2321000016-0001:c5"].deviation == "patient_chosen"  # older than the set: ignored
+    # older than the set: placed before it in the contact's history, so today's flag is still the set's
+    assert s.contacts["SE2321000016-0001:c5"].deviation == "patient_chosen"
+    assert [e[2] for e in s.contacts["SE2321000016-0001:c5"].deviations] == [None, "patient_chosen"]
 
 
 def test_sql_pre_aggregation_gives_the_domain_measures(tmp_path):

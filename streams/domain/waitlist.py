@@ -1,15 +1,18 @@
 """Waiting lists (vårdköer) and the care guarantee (vårdgaranti), INFORMATION_MODEL §4. No I/O.
 
-Contact state is built from last-writer-wins registers like the ward state (idempotent, order-free).
+Contact state is built from last-writer-wins registers like the ward state (idempotent, order-free),
+except deviations: a contact keeps every DeviationSet / DeviationCleared it was sent, ordered by
+(occurred_at, event_id), so a deviation is a period and is evaluated as of the measured instant.
 The measures are a pure function of weighted rows `(mvo_group, phase, wait_days, guarantee, deviation,
 count, past_target)`, so the same code serves a test's handful of contacts and the API's SQL pre-aggregation.
 """
 from __future__ import annotations
 
 import datetime as dt
+from bisect import insort
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
 from schemas import reference
@@ -38,8 +41,9 @@ class Contact:
     decided_at: dt.datetime | None = None
     medical_target_date: dt.date | None = None
     home_region: str | None = None
-    deviation: str | None = None
-    deviation_at: Stamp = NEVER
+    # Every deviation event (occurred_at, event_id, kind; kind None: cleared), sorted by its stamp. A
+    # tuple, empty for most contacts; the periods and the state at any instant are derived from it.
+    deviations: tuple[tuple[dt.datetime, str, str | None], ...] = ()
     booked_for: dt.datetime | None = None
     booked_at: Stamp = NEVER
     status: str = "open"  # open | performed | removed
@@ -53,6 +57,43 @@ class Contact:
     @property
     def mvo_group(self) -> str | None:
         return reference.mvo_group(self.mvo_code) if self.mvo_code else None
+
+    @property
+    def deviation(self) -> str | None:
+        """The deviation active after the newest deviation event (today's flag)."""
+        return self.deviations[-1][2] if self.deviations else None
+
+    @property
+    def deviation_at(self) -> Stamp:
+        """The stamp of the newest deviation event (NEVER without one)."""
+        return self.deviations[-1][:2] if self.deviations else NEVER
+
+    def deviation_on(self, at: dt.datetime) -> str | None:
+        """The deviation active at `at`: the kind set by the newest deviation event at or before `at`
+        (None when that event is a clear, or there is none)."""
+        kind = None
+        for t, _, k in self.deviations:
+            if t > at:
+                break
+            kind = k
+        return kind
+
+    def deviation_periods(self) -> list[DeviationPeriod]:
+        """The deviations as periods: each DeviationSet starts one, which lasts until the next deviation
+        event (a clear ends it; a new set ends it and starts its own period with its kind)."""
+        out: list[DeviationPeriod] = []
+        for t, _, kind in self.deviations:
+            if out and out[-1].cleared_at is None:
+                out[-1] = out[-1]._replace(cleared_at=t)
+            if kind is not None:
+                out.append(DeviationPeriod(kind, t, None))
+        return out
+
+
+class DeviationPeriod(NamedTuple):
+    kind: str  # patient_chosen (PvV) | medical (MoV) | special
+    set_at: dt.datetime
+    cleared_at: dt.datetime | None  # None: still active
 
 
 class WaitlistState:
@@ -100,10 +141,17 @@ class WaitlistState:
             c.home_region = reference.municipality_region(ev.home_municipality_code)
             return True
         if isinstance(ev, (DeviationSet, DeviationCleared)):
-            if stamp <= c.deviation_at:
+            # Kept, not overwritten: a late event takes its place in the history by its stamp (an older
+            # clear still ends the period it falls in); a resent one (same stamp) changes nothing.
+            entry = (ev.occurred_at, ev.event_id, ev.deviation if isinstance(ev, DeviationSet) else None)
+            if any(e[:2] == stamp for e in c.deviations):
                 return False
-            c.deviation_at = stamp
-            c.deviation = ev.deviation if isinstance(ev, DeviationSet) else None
+            if not c.deviations or stamp > c.deviations[-1][:2]:
+                c.deviations += (entry,)
+            else:
+                history = list(c.deviations)
+                insort(history, entry, key=lambda e: e[:2])
+                c.deviations = tuple(history)
             return True
         if isinstance(ev, ContactBooked):
             if stamp <= c.booked_at:
@@ -215,7 +263,8 @@ def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str
                        tz: str = TZ) -> list[WaitRow]:
     today = local_date(at, tz)
     return [
-        WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at, tz), c.guarantee, c.deviation is not None,
+        WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at, tz), c.guarantee,
+                c.deviation_on(at) is not None,
                 past_target=None if c.medical_target_date is None else c.medical_target_date < today)
         for c in contacts
         if is_waiting(c, at) and (region is None or c.region_code == region)
