@@ -56,14 +56,19 @@ def minutes(s: str) -> float:  # the factory's clock: minutes from T0
 
 
 def contact(cid: str, decided_on: str, performed_on: str | None, region="01", mvo="511", phase=1,
-            guarantee=True, deviation: str | None = None, target: str | None = None) -> list[dict]:
-    """A contact decided at `decided_on` (local) and, if given, performed at `performed_on` (local)."""
+            guarantee=True, deviation: str | None = None, target: str | None = None,
+            deviations: tuple = ()) -> list[dict]:
+    """A contact decided at `decided_on` (local) and, if given, performed at `performed_on` (local);
+    `deviation` set an hour after the decision, `deviations`: (local time, kind or None: cleared)."""
     extra = P12 if region == "12" else {}
     out = [decided(cid, minutes(decided_on), region=region, phase=phase, mvo=mvo, guarantee=guarantee,
                    decided_at=local(decided_on).isoformat(), **extra,
                    **({"medical_target_date": target} if target else {}))]
     if deviation:
         out.append(ev("DeviationSet", minutes(decided_on) + 60, region, contact_id=cid, deviation=deviation))
+    for when, kind in deviations:
+        out.append(ev("DeviationSet", minutes(when), region, contact_id=cid, deviation=kind) if kind else
+                   ev("DeviationCleared", minutes(when), region, contact_id=cid))
     if performed_on:
         out.append(ev("ContactPerformed", minutes(performed_on), region, contact_id=cid,
                       started_at=local(performed_on).isoformat(),
@@ -98,6 +103,12 @@ def scenario() -> list[dict]:
         *contact("f3", "2026-02-10 10:00", "2026-03-20 10:00", phase=4, guarantee=False, target="2026-04-01"),  # 38 d
         # 00:30 on 20 March local is 23:30 UTC on the 19th, the target date: past it by the local date; 38 d
         *contact("f4", "2026-02-10 10:00", "2026-03-20 00:30", phase=4, guarantee=False, target="2026-03-19"),
+        # region 01, Öron-, näs- och halssjukvård, phase 1: deviations as of the start of activity
+        # patient-chosen wait from 3 Jan, cleared 1 Feb: none active when performed, measured; 29 + 28 + 2 = 59
+        *contact("d1", "2026-01-02 10:00", "2026-03-02 10:00", mvo="521",
+                 deviations=(("2026-01-03 10:00", "patient_chosen"), ("2026-02-01 10:00", None))),
+        # medically caused wait from 1 Dec, still active when performed: left out; 10 + 31 + 31 + 28 + 3 = 103
+        *contact("d2", "2025-11-20 10:00", "2026-03-03 10:00", mvo="521", deviations=(("2025-12-01 10:00", "medical"),)),
         # region 01, BUP, phase 1 (limit 30)
         *contact("b1", "2026-02-08 10:00", "2026-03-10 10:00", mvo="931"),  # 20 + 10 = 30: within
         *contact("b2", "2026-02-07 10:00", "2026-03-10 10:00", mvo="931"),  # 31: not within
@@ -128,7 +139,10 @@ def counts(d: dict) -> tuple:
 def test_performed_in_a_month_from_the_definition():
     f = flow.performed_measures(flow.rows_from_contacts(state().contacts.values(), MARCH), MARCH, LIMITS)
     groups = {(m.region_code, m.mvo_group, m.phase): m.as_dict() for m in f.groups}
-    assert set(groups) == {("01", EYE, 1), ("01", EYE, 2), ("01", EYE, 4), ("01", BUP, 1), ("12", EYE, 1)}
+    assert set(groups) == {("01", EYE, 1), ("01", EYE, 2), ("01", EYE, 4), ("01", BUP, 1), ("01", ENT, 1),
+                           ("12", EYE, 1)}
+    # d1 measured (its deviation ended before the visit) and within; d2 not measured; median (59 + 103) / 2
+    assert counts(groups["01", ENT, 1]) == (2, 1, 1, 1.0, 81, 90)
     # p1–p6: measured p1–p4 (p5 has a deviation, p6 no guarantee), within p1 (90 exactly), p3, p4: 3 / 4;
     # waits 14 30 59 90 91 165: the median of six is (59 + 90) / 2
     assert counts(groups["01", EYE, 1]) == (6, 4, 3, 0.75, 74.5, 90)
@@ -144,13 +158,13 @@ def test_performed_in_a_month_from_the_definition():
     # r1 performed under 90 days (75: within), r2 under region 12's own 60 (150: not); two limits: none shown
     assert counts(groups["12", EYE, 1]) == (2, 2, 1, 0.5, 112.5, None)
     regions = {(m.region_code, m.phase): m.as_dict() for m in f.regions}
-    # region 01 phase 1 = Ögon + BUP: 6 + 2 performed, 4 + 2 measured, 3 + 1 within = 4 / 6;
-    # waits 14 30 30 31 59 90 91 165: median (31 + 59) / 2 — of the union, not a median of medians
-    assert counts(regions["01", 1]) == (8, 6, 4, 0.6667, 45, None)
+    # region 01 phase 1 = Ögon + BUP + ENT: 6 + 2 + 2 performed, 4 + 2 + 1 measured, 3 + 1 + 1 within = 5 / 7;
+    # waits 14 30 30 31 59 59 90 91 103 165: median (59 + 59) / 2 — of the union, not a median of medians
+    assert counts(regions["01", 1]) == (10, 7, 5, 0.7143, 59, None)
     nation = {m.phase: m.as_dict() for m in f.nation}
-    # phase 1: 8 + 2 performed, 6 + 2 measured, 4 + 1 within = 5 / 8 = 0.625;
-    # waits 14 30 30 31 59 75 90 91 150 165: median (59 + 75) / 2
-    assert counts(nation[1]) == (10, 8, 5, 0.625, 67, None)
+    # phase 1: 10 + 2 performed, 7 + 2 measured, 5 + 1 within = 6 / 9;
+    # waits 14 30 30 31 59 59 75 90 91 103 150 165: median (59 + 75) / 2
+    assert counts(nation[1]) == (12, 9, 6, 0.6667, 67, None)
     assert counts(nation[2]) == (3, 3, 2, 0.6667, 60, 90)
     assert counts(nation[4]) == (4, 0, 0, None, 46, None) and targets(nation[4]) == (4, 2, 0.5)
 
@@ -257,13 +271,13 @@ def test_the_api_gives_the_definitions_numbers(server):
     assert counts(groups["12", EYE, 1]) == (2, 2, 1, 0.5, 112.5, None)
     comparison = {(r["region_code"], r["phase"]): r for r in a["comparison"]}
     assert len(comparison) == 21 * 4  # every region side by side, each phase, zeros included
-    assert counts(comparison["01", 1]) == (8, 6, 4, 0.6667, 45, None)
+    assert counts(comparison["01", 1]) == (10, 7, 5, 0.7143, 59, None)
     assert counts(comparison["03", 1]) == (0, 0, 0, None, None, None)
     nation = {r["phase"]: r for r in a["nation"]}
-    assert counts(nation[1]) == (10, 8, 5, 0.625, 67, None)
+    assert counts(nation[1]) == (12, 9, 6, 0.6667, 67, None)
     assert targets(nation[4]) == (4, 2, 0.5)
     regions = {r["region_code"]: r for r in a["regions"]}
-    assert regions["01"]["performed"] == 15 and regions["01"]["caveats"] == []  # 8 + 3 + 4; it sends deviations
+    assert regions["01"]["performed"] == 17 and regions["01"]["caveats"] == []  # 10 + 3 + 4; it sends deviations
     assert regions["12"]["caveats"] == ["rapporterar inga avvikelser / reports no deviations",
                                         "egen väntetidsgräns fas 1: 60 dagar / own waiting-time limit phase 1: 60 days"]
     assert regions["03"]["caveats"] == ["inga genomförda kontakter rapporterade / no performed contacts reported",
@@ -274,7 +288,7 @@ def test_the_api_gives_the_definitions_numbers(server):
     # one region
     one = get(server, "/api/v1/waitlist/performed?month=2026-03&region=12", ADMIN)
     assert {r["region_code"] for r in one["rows"] + one["comparison"] + one["regions"]} == {"12"}
-    assert counts({r["phase"]: r for r in one["nation"]}[1]) == (10, 8, 5, 0.625, 67, None)
+    assert counts({r["phase"]: r for r in one["nation"]}[1]) == (12, 9, 6, 0.6667, 67, None)
 
 
 def test_a_month_is_preliminary_until_month_end_plus_21_days(server):
@@ -296,12 +310,12 @@ def test_scope_and_small_numbers(server):
         for f in ("performed", "measured", "within_limit", "target_measured", "past_target"):
             assert not small(r[f], 4), r
     groups = {(r["region_code"], r["mvo_group"], r["phase"]): r for r in national["rows"]}
-    # 01 phase 1: BUP (2 performed) and Ögon (4 measured, 3 within) hidden whole: two, no complement needed
+    # 01 phase 1: BUP and ENT (2 performed each), Ögon (4 measured, 3 within) hidden whole: no complement needed
     assert counts(groups["01", EYE, 1])[:3] == (None, None, None)
     assert groups["01", EYE, 1]["median_wait_days"] is None and groups["01", BUP, 1]["median_wait_days"] is None
     # region rows and the nation are region-level figures: shown, and none gives a hidden count back
     comparison = {(r["region_code"], r["phase"]): r for r in national["comparison"]}
-    assert counts(comparison["01", 1]) == (8, 6, 4, 0.6667, 45, None)
+    assert counts(comparison["01", 1]) == (10, 7, 5, 0.7143, 59, None)
     assert not hidden_is_determined(national["rows"], comparison)
 
 

@@ -9,7 +9,8 @@ local date to the start's local date (decided 23:30 on D, performed on D+90: 90 
 Per region × MVO group × phase, per region × phase (all groups) and per phase for the nation:
 - `performed`: contacts performed in the month;
 - `measured`: of those, the contacts under the care guarantee (guarantee flag) with a limit that applies,
-  less those with a deviation (default; included when deviations are configured in) — the denominator;
+  less those with a deviation active at the start of activity (default; included when deviations are
+  configured in) — the denominator;
 - `within_limit`: of `measured`, waited at most the limit (≤ limit days: 90 performed on day 90 is within);
 - `share_within_limit` = within_limit / measured (null without a measured contact);
 - `median_wait_days`: the median wait of all performed (an even count: the mean of the two middle waits),
@@ -27,15 +28,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from streams.domain.waitlist import FOLLOW_UP, TZ, Contact, Limits, local_date, wait_days
 
 FLOW_PHASES = (1, 2, 3, 4)
 
 
-@dataclass(frozen=True)
-class PerformedRow:
+class PerformedRow(NamedTuple):  # a tuple: the API builds ~100,000 a national month
     region_code: str
     mvo_group: str
     phase: int
@@ -71,7 +71,7 @@ def performed_in(c: Contact, month: dt.date, tz: str = TZ) -> bool:
 def rows_from_contacts(contacts: Iterable[Contact], month: dt.date, tz: str = TZ) -> list[PerformedRow]:
     """The contacts performed in `month`, one row each (tests; the API pre-aggregates in SQL)."""
     return [PerformedRow(c.region_code or "", c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, c.closed_at, tz),
-                         c.guarantee, c.deviation is not None, 1, local_date(c.closed_at, tz),
+                         c.guarantee, c.deviation_on(c.closed_at) is not None, 1, local_date(c.closed_at, tz),
                          None if c.medical_target_date is None else local_date(c.closed_at, tz) > c.medical_target_date)
             for c in contacts if performed_in(c, month, tz)]
 
@@ -106,16 +106,15 @@ class FlowMeasure:
     waits: Counter = field(default_factory=Counter)
     limits_seen: set = field(default_factory=set)
 
-    def add(self, r: PerformedRow, limit: int | None, exclude_deviations: bool) -> None:
-        self.performed += r.count
-        self.waits[r.wait_days] += r.count
-        self.limits_seen.add(limit)
-        if limit is not None and r.guarantee and not (exclude_deviations and r.deviation):
-            self.measured += r.count
-            self.within_limit += r.count if r.wait_days <= limit else 0
-        if r.phase == FOLLOW_UP and r.past_target is not None:
-            self.target_measured += r.count
-            self.past_target += r.count if r.past_target else 0
+    def merge(self, other: "FlowMeasure") -> None:
+        """Add a part's contacts (a group's to its region's, a region's to the nation's): counts and waits."""
+        self.performed += other.performed
+        self.measured += other.measured
+        self.within_limit += other.within_limit
+        self.target_measured += other.target_measured
+        self.past_target += other.past_target
+        self.waits.update(other.waits)
+        self.limits_seen |= other.limits_seen
 
     @property
     def limit_days(self) -> int | None:
@@ -151,23 +150,41 @@ class Flow:
 def performed_measures(rows: Iterable[PerformedRow], month: dt.date, limits: Limits | None = None,
                        exclude_deviations: bool = True) -> Flow:
     """The month's flow measures at the three levels; a contact's limit is the one in force on its day
-    performed (`performed_on`; the month's first day when not given)."""
+    performed (`performed_on`; the month's first day when not given). `rows`: PerformedRows or plain
+    tuples in their order (the SQL's); an empty MVO group is "okänd"."""
     limits = limits or Limits()
     first, _ = month_bounds(month)
     cache: dict[tuple, int | None] = {}
     groups: dict[tuple, FlowMeasure] = {}
+    # Each row into its group only (regions and the nation are merged from the groups below); rows are
+    # unpacked, not read by name: a national month is ~100,000 of them.
+    for region, group, phase, days, guarantee, deviation, n, on, past in rows:
+        if phase not in FLOW_PHASES:
+            continue
+        group = group or "okänd"
+        key = (region, group, phase, on or first)
+        limit = cache[key] if key in cache else cache.setdefault(key, limits.limit_for(*key))
+        g = groups.get(key[:3])
+        if g is None:
+            g = groups[key[:3]] = FlowMeasure(region, group, phase)
+        g.performed += n
+        g.waits[days] += n
+        g.limits_seen.add(limit)
+        if limit is not None and guarantee and not (exclude_deviations and deviation):
+            g.measured += n
+            if days <= limit:
+                g.within_limit += n
+        if phase == FOLLOW_UP and past is not None:
+            g.target_measured += n
+            if past:
+                g.past_target += n
     regions: dict[tuple, FlowMeasure] = {}
     nation: dict[int, FlowMeasure] = {}
-    for r in rows:
-        if r.phase not in FLOW_PHASES:
-            continue
-        key = (r.region_code, r.mvo_group, r.phase, r.performed_on or first)
-        if key not in cache:
-            cache[key] = limits.limit_for(*key)
-        limit = cache[key]
-        for m in (groups.setdefault((r.region_code, r.mvo_group, r.phase), FlowMeasure(r.region_code, r.mvo_group, r.phase)),
-                  regions.setdefault((r.region_code, r.phase), FlowMeasure(r.region_code, None, r.phase)),
-                  nation.setdefault(r.phase, FlowMeasure(None, None, r.phase))):
-            m.add(r, limit, exclude_deviations)
+    for (region, _, phase), g in groups.items():
+        if (region, phase) not in regions:
+            regions[region, phase] = FlowMeasure(region, None, phase)
+        regions[region, phase].merge(g)
+    for (_, phase), m in regions.items():
+        nation.setdefault(phase, FlowMeasure(None, None, phase)).merge(m)
     return Flow([groups[k] for k in sorted(groups)], [regions[k] for k in sorted(regions)],
                 [nation[k] for k in sorted(nation)])
