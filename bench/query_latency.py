@@ -379,9 +379,11 @@ def main(argv=None):
         run(f"snapshots {closed_month} (closed)", f"/api/v1/waitlist/snapshots?month={closed_month}", "uncached", n=n)
         run(f"snapshots {last_month} (1st closes)", f"/api/v1/waitlist/snapshots?month={last_month}", "first", n=1)
         run(f"snapshots {last_month} (then)", f"/api/v1/waitlist/snapshots?month={last_month}", "uncached", n=n)
-        for level in ("nation", "ward"):  # monthly bed statistics of the last full month (issue 12)
-            run(f"beds/monthly {level}", f"/api/v1/beds/monthly?month={last_month}&level={level}", "cold",
-                n=args.cold, gap=1.1, budget_s=120)
+        # monthly bed statistics of the last full month (issue 12): the first request integrates the month in
+        # ClickHouse; an ended month's sums are then kept 300 s (web/api.py BEDSTATS_TTL_ENDED)
+        run("beds/monthly nation (1st)", f"/api/v1/beds/monthly?month={last_month}&level=nation", "first", n=1)
+        for level in ("nation", "ward"):
+            run(f"beds/monthly {level}", f"/api/v1/beds/monthly?month={last_month}&level={level}", "cached", n=n)
         run("quality", "/api/v1/quality", "uncached", n=min(n, 10), min_n=3)
         run("report/morning", f"/report/morning?date={today}", "uncached", n=1, min_n=1)
         run("/metrics (baseline, again)", "/metrics", "warm", n=n)

@@ -180,16 +180,18 @@ def ward_status_steps(db: ClickHouse, first: dt.datetime, step: dt.timedelta, po
 MONTH_WARD_COLUMNS = ("hospital_id", "hospital_name", "ward_name", "region_code", "care_type", "ward_kind")
 
 
-def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, samples: list[dt.datetime],
-               lookback: dt.timedelta = dt.timedelta(days=2)) -> list[dict]:
-    """Per ward, the sums behind the monthly bed statistics (streams.domain.bedstats) over [start, end):
-    staffed and occupied beds integrated over time (bed-milliseconds), and overcrowded, outliers and
-    discharge-ready summed over the `samples` instants (the daily counts). Each history row holds from its
-    `at` until the ward's next row; the state at `start` is the newest row at or before it (found in the
-    last `lookback`, or for quiet wards by ward_id, the table's key, as wards_at does). Names, care type
-    and kind are the newest of the month. ClickHouse does the aggregation: one row per ward comes back."""
+def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, first: dt.date, sample_hour: int,
+               tz: str = "Europe/Stockholm", lookback: dt.timedelta = dt.timedelta(days=2)) -> list[dict]:
+    """Per ward, the sums behind the monthly bed statistics (streams.domain.bedstats) over [start, end), the
+    calendar days from `first` in `tz`: staffed and occupied beds integrated over time (bed-milliseconds),
+    and overcrowded, outliers and discharge-ready summed over the daily instants (`sample_hour`:00 local on
+    each day). Each history row holds from its `at` until the ward's next row; the state at `start` is the
+    newest row at or before it (found in the last `lookback`, or for quiet wards by ward_id, the table's
+    key, as wards_at does). Names, care type and kind are the newest of the month. ClickHouse aggregates:
+    one row per ward comes back."""
     utc = lambda t: t.astimezone(dt.timezone.utc).replace(tzinfo=None)  # noqa: E731
-    p = {"start": utc(start), "end": utc(end), "since": utc(start - lookback), "samples": [utc(t) for t in samples]}
+    p = {"start": utc(start), "end": utc(end), "since": utc(start - lookback), "first": first, "tz": tz,
+         "hour_ms": sample_hour * 3_600_000}
     _, seen = db.query("SELECT DISTINCT ward_id FROM ward_status WHERE at >= {since:DateTime64(3)} "
                        "AND at <= {start:DateTime64(3)}", p)
     _, known = db.query("SELECT DISTINCT ward_id FROM ward_current")
@@ -197,14 +199,20 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, samples: li
     cols = ("staffed_beds", "occupied", "overcrowded", "outliers", "discharge_ready", *MONTH_WARD_COLUMNS)
     plain = ", ".join(cols)
     meta = ", ".join(f"argMax({c}, (at, version)) AS {c}" for c in MONTH_WARD_COLUMNS)
+
+    def before(x: str) -> str:
+        # daily instants strictly before x: the whole days since `first`, and today's if x is past the hour
+        # by the local clock (the hour is never in a DST gap or overlap: those are 02:00–03:00)
+        return (f"(dateDiff('day', {{first:Date}}, toDate({x}, {{tz:String}})) + (toHour({x}, {{tz:String}}) * 3600000 "
+                f"+ toMinute({x}, {{tz:String}}) * 60000 + toSecond({x}, {{tz:String}}) * 1000 "
+                f"+ toUnixTimestamp64Milli({x}) % 1000 > {{hour_ms:Int64}}))")
     return db.query_dicts(
         f"SELECT ward_id, {meta}, "
         "toInt64(sum(staffed_beds * dur)) AS staffed_ms, toInt64(sum(occupied * dur)) AS occupied_ms, "
         "toInt64(sum(overcrowded * n)) AS overcrowded_days, toInt64(sum(outliers * n)) AS outliers_days, "
         "toInt64(sum(discharge_ready * n)) AS discharge_ready_days FROM ("
-        " SELECT *, greatest(toInt64(0), dateDiff('millisecond', s, e)) AS dur,"
-        "  arrayCount(t -> t >= s AND t < e, {samples:Array(DateTime64(3))}) AS n FROM ("
-        "  SELECT *, greatest(at, {start:DateTime64(3)}) AS s,"
+        f" SELECT *, greatest(toInt64(0), dateDiff('millisecond', s, e)) AS dur, greatest(0, {before('e')} - {before('s')}) AS n"
+        "  FROM (SELECT *, greatest(at, {start:DateTime64(3)}) AS s,"
         "   least(leadInFrame(at, 1, toDateTime64({end:DateTime64(3)}, 3, 'UTC')) OVER w, {end:DateTime64(3)}) AS e"
         f"  FROM (SELECT ward_id, at, version, {plain} FROM ward_status"
         "   WHERE at >= {since:DateTime64(3)} AND at < {end:DateTime64(3)}"
@@ -217,32 +225,29 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, samples: li
 
 def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
                      region: str | None = None, tz: str = "Europe/Stockholm"
-                     ) -> list[tuple[str, str, int, int, int, int, int, dt.date, int | None]]:
+                     ) -> list[tuple[str, str, int, int, bool, bool, int, dt.date, bool | None]]:
     """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
     measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
     deviation, count, segment, past_target)`. wait_days: calendar days in `tz` from the decision to the
     start; segment: the latest of `segments` (the days the limits may change) at or before the local day
-    performed, so a month is a few groups per wait, not one per day. deviation: one is active at the start
-    of activity (as Contact.deviation_on). past_target: performed on a local day after the medical target date (NULL without one)."""
+    performed, so a month is a few groups per wait, not one per day. deviation: the contact's deviation flag
+    as stored. past_target: performed on a local day after the medical target date (NULL without one)."""
     where = "AND region_code = {region:String}" if region else ""
-    # one segment (most months): a constant, not an array search per contact
-    seg = ("{first:Date}" if len(segments) == 1 else
-           "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)}))")
     _, rows = db.query(
         "SELECT region_code, mvo_group, phase, "
         "dateDiff('day', toDate(assumeNotNull(decided_at), {tz:String}), toDate(assumeNotNull(closed_at), {tz:String})) AS days, "
-        # the deviation active at the start of activity: the last deviation event at or before it sets one
-        "guarantee, arrayLast((k, t) -> t <= assumeNotNull(closed_at), deviation_kinds, deviation_ats) != '' AS dev, "
-        f"count(), {seg} AS seg, "
+        "guarantee, deviation IS NOT NULL AS dev, count(), "
+        "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)})) AS seg, "
         "if(medical_target_date IS NULL, NULL, toDate(assumeNotNull(closed_at), {tz:String}) > medical_target_date) AS past "
         "FROM waitlist_contacts FINAL "
         "WHERE status = 'performed' AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND closed_at IS NOT NULL "
         f"AND closed_at >= {{start:DateTime64(3)}} AND closed_at < {{end:DateTime64(3)}} {where} "
         "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg, past",
         {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
-         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "first": segments[0], "tz": tz,
+         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "tz": tz,
          "region": region or ""})
-    return rows  # as ClickHouse gives them: ints, 0/1 for the flags (NULL past: None)
+    return [(r, g, int(p), int(d), bool(gu), bool(dv), int(n), s, None if past is None else bool(past))
+            for r, g, p, d, gu, dv, n, s, past in rows]
 
 
 def regions_with_deviations(db: ClickHouse, before: dt.datetime) -> set[str]:

@@ -51,6 +51,7 @@ UTC = dt.timezone.utc
 FEB = dt.date(2026, 2, 1)
 H1, H12 = "SE2321000016-H901", "SE2321000214-H901"
 W1, W2, W3, W4 = "SE2321000016-W901", "SE2321000016-W902", "SE2321000016-W903", "SE2321000214-W904"
+W5 = "SE2321000018-W905"  # March only (the DST month)
 ADMIN, NATIONAL, REGION01 = "admin-t", "national-t", "region01-t"
 
 
@@ -74,6 +75,10 @@ HISTORY = [
     row(W3, 5, local(31, 12, month=1), 6, 5, kind="icu"),
     row(W4, 6, local(10, 0, month=1), 8, 8, 0, 2, 0, hospital=H12, region="12"),
     row(W1, 7, local(2, 0, month=3), 50, 50, 9, 9, 9),  # after the month: no effect
+    # from 1 Mar 00:00 local (February's end: not in February); at exactly 08:00 local (06:00 UTC, summer
+    # time) on 29 Mar, the day clocks go forward, one patient over
+    row(W5, 8, local(1, 0, month=3), 10, 10, hospital="SE2321000018-H905", region="03"),
+    row(W5, 9, dt.datetime(2026, 3, 29, 6, tzinfo=UTC), 10, 11, 1, hospital="SE2321000018-H905", region="03"),
 ]
 
 
@@ -103,7 +108,7 @@ def test_month_and_daily_instants_are_stockholm_calendar_days():
 
 def test_ward_level_figures_from_the_definition(db):
     start, end = bedstats.month_bounds(FEB)
-    wards = queries.ward_month(db, start, end, bedstats.sample_instants(FEB))
+    wards = queries.ward_month(db, start, end, FEB, bedstats.SAMPLE_HOUR)
     rows = by(bedstats.roll_up(wards, "ward", FEB), "id")
     w1 = rows[(W1,)]
     assert w1["line"] == "somatic"
@@ -118,9 +123,23 @@ def test_ward_level_figures_from_the_definition(db):
     assert (w3["line"], w3["staffed_beds"], w3["bed_days"], w3["occupancy_rate"]) == ("icu", 6.0, 140.0, 0.8333)
 
 
+def test_a_dst_month_counts_calendar_days(db):
+    """March 2026 has 31 calendar days and 743 hours. W5: occupied 10 for 679 h (1 Mar 00:00 → 29 Mar 08:00
+    local), 11 for 64 h; the 08:00 counts of 29, 30 and 31 Mar see the change (a row at the instant counts).
+    staffed 10.0; bed-days (10·679 + 11·64) / 743 · 31 = 7494/743 · 31 = 312.67; rate 7494/7430 = 1.0086;
+    overcrowded 3/31 = 0.0968 → 0.1, per 100 = 0.0968/10 · 100 = 0.97."""
+    mar = dt.date(2026, 3, 1)
+    start, end = bedstats.month_bounds(mar)
+    w5 = by(bedstats.roll_up(queries.ward_month(db, start, end, mar, bedstats.SAMPLE_HOUR), "ward", mar), "id")[(W5,)]
+    assert (w5["staffed_beds"], w5["bed_days"], w5["occupancy_rate"]) == (10.0, 312.67, 1.0086)
+    assert (w5["overcrowded"], w5["overcrowded_per_100"]) == (0.1, 0.97)
+    feb_start, feb_end = bedstats.month_bounds(FEB)
+    assert W5 not in {w["ward_id"] for w in queries.ward_month(db, feb_start, feb_end, FEB, bedstats.SAMPLE_HOUR)}
+
+
 def test_levels_keep_somatic_psychiatric_and_icu_apart(db):
     start, end = bedstats.month_bounds(FEB)
-    wards = queries.ward_month(db, start, end, bedstats.sample_instants(FEB))
+    wards = queries.ward_month(db, start, end, FEB, bedstats.SAMPLE_HOUR)
     hospital = by(bedstats.roll_up(wards, "hospital", FEB), "id", "line")
     assert {k for k in hospital if k[0] == H1} == {(H1, "somatic"), (H1, "psychiatric"), (H1, "icu")}
     assert hospital[(H1, "somatic")]["staffed_beds"] == 13.57  # W1 alone: the ICU ward is its own line

@@ -309,9 +309,12 @@ class Api:
             scope.require_region(region)
         tz = self.policy.timezone
         start, end = bedstats.month_bounds(month, tz)
-        samples = bedstats.sample_instants(month, tz)
-        # ClickHouse integrates the month per ward (one row each); the same second's viewers share it
-        wards = await self._cached(f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, samples), 1.0)
+        # ClickHouse integrates the month per ward (one row each): seconds over a national year's history.
+        # A month that has ended changes only with late events: its sums are kept BEDSTATS_TTL_ENDED.
+        ended = end <= dt.datetime.now(dt.timezone.utc)
+        wards = await self._cached(
+            f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz),
+            BEDSTATS_TTL_ENDED if ended else 1.0)
 
         def build() -> bytes:
             ws = scope.own(wards) if level in DETAIL_LEVELS else wards
@@ -438,6 +441,8 @@ def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str
                 s[f][k] = r.get(f)
     return sorted(series.values(), key=lambda s: s["id"])
 
+
+BEDSTATS_TTL_ENDED = 300.0  # seconds; late events reach an ended month's figures within this
 
 # Monthly bed statistics below region level, for a viewer outside the region: fields hidden together (a
 # mean count and its rate give each other back, staffed beds being shown), tested on the mean count.
@@ -721,7 +726,8 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
-    read = queries.performed_counts(db, start, end, segments, scope.region, tz)  # PerformedRow's order
+    read = [flow.PerformedRow(r, g or "okänd", p, d, gu, dv, n, s, past)
+            for r, g, p, d, gu, dv, n, s, past in queries.performed_counts(db, start, end, segments, scope.region, tz)]
     measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
     senders = queries.regions_with_deviations(db, end)
     codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
