@@ -12,6 +12,7 @@ import pytest
 from bedflow.metrics import Metrics
 from sinks.clickhouse import ClickHouse
 from tests.test_access import Server
+from tests.test_page_accessibility import violations
 from web.access import BadRequest, Token
 from web.api import HISTORY_MAX_POINTS, create_app, history_series, history_times, ward_timeline
 from web.policy import ViewPolicy
@@ -173,3 +174,107 @@ def test_history_times_and_series():
     out = history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at)
     assert [(s["id"], s["occupied"]) for s in out] == [("w1", [1, 1, None]), ("w2", [None, 5, 5])]
     assert history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at, "w2")[0]["name"] == "W2"
+
+
+# ------------------------------------------------------------------ the page, in a real Chromium
+@pytest.fixture(scope="module")
+def browser():
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from web.pdf import CHROMIUM_ARGS
+
+    exe = shutil.which("chromium")
+    if not exe:
+        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def values(attr: str) -> list:
+    """A data-values attribute back as the API's list (empty: null)."""
+    return [None if v == "" else float(v) for v in attr.split(",")] if attr else []
+
+
+def pct(v: float) -> str:
+    return f"{v:.1f}".replace(".", ",") + " %"
+
+
+def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    answers: dict[str, dict] = {}
+    page.on("response", lambda r: "/api/v1/status/history" in r.url and answers.__setitem__(r.url, r.json()))
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.fill("#token-input", ADMIN)
+        page.click("#login-button")
+        page.wait_for_selector('#status-body .spark-btn[data-trend-id="SE"][data-values*=","]')
+        page.wait_for_selector('#trend-svg[data-id="nation:SE"]')
+        # drill to the regions of Stockholm-Gotland: their sparklines come from the history at region level
+        page.locator("#status-body tr.row.drill .drill-link").first.click()
+        page.locator('#status-body tr.row[data-id="Stockholm-Gotland"] .drill-link').click()
+        spark = page.locator('#status-table[data-level="region"] .spark-btn[data-trend-id="01"][data-values*=","]')
+        spark.wait_for()
+        url = next(u for u in answers if "level=region" in u and "id=" not in u)
+        api01 = series(answers[url])["01"]
+        assert values(spark.get_attribute("data-values")) == api01["occupancy_pct"]
+        occ = [v for v in api01["occupancy_pct"] if v is not None]
+        label = spark.get_attribute("aria-label")  # the text alternative: min, max and now
+        assert f"lägst {pct(min(occ))}, högst {pct(max(occ))}, nu {pct(api01['occupancy_pct'][-1])}" in label, label
+        assert pct(65.0) in label and pct(110.0) in label  # the hand-made history's now and peak
+        assert page.locator("#status-body .spark-btn svg path.spark-line").count() >= 1
+
+        # the sparkline picks the unit for the chart: its three lines and the escalation strip are the API's
+        spark.click()
+        page.wait_for_selector('#trend-svg[data-id="region:01"]')
+        url = next(u for u in answers if "level=region" in u and "id=01" in u)
+        chart, times = series(answers[url])["01"], answers[url]["times"]
+        assert len(chart["occupied"]) == 97  # 24 h every 15 minutes
+        for field in ("occupancy_pct", "overcrowded", "discharge_ready"):
+            drawn = page.get_attribute(f'#trend-svg path[data-field="{field}"]', "data-values")
+            assert values(drawn) == chart[field], field
+        assert values(page.get_attribute('#trend-svg g[data-field="escalation_level"]', "data-values")) == \
+            chart["escalation_level"]
+        strip = page.locator("#trend-svg rect").evaluate_all("rs => rs.map(r => r.getAttribute('class'))")
+        assert strip == [f"lvl-{v}" if v else "lvl-na" for v in chart["escalation_level"]]
+        assert 4 in chart["escalation_level"] and chart["escalation_level"][-1] == 1
+        assert "Stockholm" in page.inner_text("#trend-unit")
+        assert pct(110.0) in page.get_attribute("#trend-svg", "aria-label")
+
+        # the table alternative, opened from the keyboard: one row per point, the same numbers
+        page.focus("#trend-table-toggle")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#trend-table-wrap:not([hidden]) #trend-table tbody tr")
+        rows = page.locator("#trend-table-body tr").all()
+        assert len(rows) == len(times)
+        for k in (-1, -9, -33):  # now, 2 h before (the peak of overcrowding), 8 h before (no ward yet: empty)
+            got = {c.get_attribute("data-field"): c.get_attribute("data-value")
+                   for c in rows[k].locator("[data-field]").all()}
+            assert got["at"] == times[k]
+            for field in ("occupancy_pct", "occupied", "overcrowded", "discharge_ready"):
+                assert values(got[field]) == ([chart[field][k]] if chart[field][k] is not None else []), (k, field)
+        assert chart["overcrowded"][-9] == 5 and chart["occupied"][-33] is None
+        # axe-core: the sparklines, the chart's controls, the table (its rows scrolled out of its box are
+        # "undecided" for axe, as in test_page_accessibility at 320 px) and the chart
+        found = violations(page, "trend table", undecided=False)
+        page.click("#trend-table-toggle")
+        page.evaluate("window.scrollTo(0, 0)")
+        # the sparklines sit in the occupancy cell: the status table still fits a 1280 px screen
+        assert page.evaluate("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('#status-panel .table-wrap'))")
+        found += violations(page, "trend chart")
+        assert not found, "\n".join(found)
+        page.click("#trend-table-toggle")
+
+        # 7 days: hourly points
+        page.click('#trend-range button[data-range="7d"]')
+        page.wait_for_selector('#trend-svg[data-range="7d"]', state="attached")  # the table is open
+        assert page.get_attribute("#trend-svg", "data-points") == "169"
+        assert len(page.locator("#trend-table-body tr").all()) == 169
+    finally:
+        context.close()

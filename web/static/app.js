@@ -388,7 +388,7 @@
       '<td class="num big">' + cell("occupied", r.occupied) +
         '<div class="sub">närv. ' + cell("present", r.present) + " · perm. " + cell("on_leave", r.on_leave) + "</div></td>" +
       '<td class="num big">' + cell("free_beds", free) + "</td>" +
-      '<td class="occ">' + occBar(r.occupancy_pct) + "</td>" +
+      '<td class="occ">' + occBar(r.occupancy_pct) + sparkHtml(view, r) + "</td>" +
       '<td class="num' + (short ? " neg" : "") + '">' + cell("overcrowded", r.overcrowded, isNum(r.overcrowded) && r.overcrowded > 0 ? "warn" : "") + "</td>" +
       '<td class="num">' + cell("outliers", r.outliers) + "</td>" +
       '<td class="num">' + cell("discharge_ready", r.discharge_ready) + "</td>" +
@@ -399,6 +399,7 @@
   }
 
   function renderStatus(view, data) {
+    lastStatus = { view: view, data: data };
     var rows = filterRows(view, (data && data.rows) || []);
     var body = $("status-body");
     if (!rows.length) {
@@ -459,11 +460,19 @@
     state.path = newPath;
     state.seq++;
     renderBreadcrumb();
+    loadSparks(true).catch(handleError);
     $("status-body").innerHTML = '<tr><td colspan="10" class="empty">Laddar… <span class="en">/ Loading…</span></td></tr>';
     loadStatus().then(okTick, handleError);
   }
 
   function onStatusClick(ev) {
+    var sb = ev.target.closest(".spark-btn");
+    if (sb) {  // a row's sparkline: its unit in the trend chart (no drill-down)
+      var v = current();
+      selectTrend({ level: v.level, id: sb.getAttribute("data-trend-id"), name: sb.getAttribute("data-name"),
+                    region: v.region || null });
+      return;
+    }
     var tr = ev.target.closest("tr.drill");
     if (!tr) return;
     var view = current();
@@ -471,6 +480,177 @@
     var name = (tr.querySelector(".unit-name") || {}).textContent || id;
     var next = childOf(view, { id: id, name: name });
     if (next) drillTo(state.path.concat([next]));
+  }
+
+  // ---------------------------------------------------------------- trends (issue 13)
+  // Sparklines (occupancy, last 24 h) per row of the status table and a larger chart of one unit (24 h or
+  // 7 d), from /api/v1/status/history: the viewer's scope and suppression as in the table (a hidden point
+  // is null: a gap). Fetched when the view changes and then once a minute, not on every 5-second tick.
+  var TREND_EVERY_MS = 60000;
+  var sparks = { key: null, at: 0, series: {} };
+  var trend = { level: "nation", id: "SE", name: "Sverige / Sweden", region: null, range: "24h", key: null, at: 0 };
+  var lastStatus = null;  // the status table's last answer: redrawn (merged) when its sparklines arrive
+
+  function fmtPct(v) { return isNum(v) ? v.toFixed(1).replace(".", ",") + " %" : "–"; }
+
+  function finite(vals) { return vals.filter(isNum); }
+
+  // An SVG path through the points, broken where a value is null (no data, or hidden).
+  function linePath(vals, x, y) {
+    var d = [], pen = false;
+    vals.forEach(function (v, i) {
+      if (!isNum(v)) { pen = false; return; }
+      d.push((pen ? "L" : "M") + x(i).toFixed(1) + " " + y(v).toFixed(1));
+      pen = true;
+    });
+    return d.join(" ");
+  }
+
+  function valuesAttr(vals) { return vals.map(function (v) { return v == null ? "" : String(v); }).join(","); }
+
+  function sparkSummary(name, vals) {
+    var f = finite(vals), now = vals.length ? vals[vals.length - 1] : null;
+    if (!f.length) return "Beläggning senaste 24 h: inga värden / occupancy last 24 h: no values";
+    var lo = Math.min.apply(null, f), hi = Math.max.apply(null, f);
+    return "Beläggning senaste 24 h: lägst " + fmtPct(lo) + ", högst " + fmtPct(hi) + ", nu " +
+      (isNum(now) ? fmtPct(now) : "dolt eller saknas") + " / occupancy last 24 h: min " + fmtPct(lo) + ", max " +
+      fmtPct(hi) + ", now " + (isNum(now) ? fmtPct(now) : "hidden or missing");
+  }
+
+  // A row's sparkline: a button (it shows the unit in the chart) named by the unit and min / max / now.
+  function sparkHtml(view, r) {
+    var s = sparks.key === statusUrl(view) ? sparks.series[r.id] : null;
+    var vals = s ? s.occupancy_pct : [];
+    var f = finite(vals);
+    var W = 96, Hh = 20, top = Math.max(110, f.length ? Math.max.apply(null, f) : 0);
+    var x = function (i) { return vals.length > 1 ? 2 + i * (W - 4) / (vals.length - 1) : W / 2; };
+    var y = function (v) { return Hh - 2 - Math.max(0, v) / top * (Hh - 4); };
+    var name = r.name || r.id;
+    var label = "Visa trend för " + name + " / show the trend of " + name + ". " + (s ? sparkSummary(name, vals) : "");
+    return '<button type="button" class="spark-btn" data-trend-id="' + esc(r.id) + '" data-name="' + esc(name) + '"' +
+      ' data-values="' + esc(valuesAttr(vals)) + '" aria-label="' + esc(label) + '" title="' + esc(label) + '">' +
+      '<svg class="spark" viewBox="0 0 ' + W + " " + Hh + '" width="' + W + '" height="' + Hh + '" aria-hidden="true" focusable="false">' +
+      '<line class="spark-100" x1="0" x2="' + W + '" y1="' + y(100).toFixed(1) + '" y2="' + y(100).toFixed(1) + '"></line>' +
+      '<path class="spark-line" d="' + linePath(vals, x, y) + '"></path>' +
+      (f.length && isNum(vals[vals.length - 1]) ? '<circle class="spark-now" r="2.2" cx="' + x(vals.length - 1).toFixed(1) +
+        '" cy="' + y(vals[vals.length - 1]).toFixed(1) + '"></circle>' : "") +
+      "</svg></button>";
+  }
+
+  function loadSparks(force) {
+    var view = current(), key = statusUrl(view);
+    if (!force && sparks.key === key && Date.now() - sparks.at < TREND_EVERY_MS) return Promise.resolve();
+    return api(key.replace("/api/v1/status?", "/api/v1/status/history?") + "&step=60").then(function (d) {
+      if (key !== statusUrl(current())) return;  // the view changed meanwhile
+      var by = {};
+      (d.series || []).forEach(function (s) { by[s.id] = s; });
+      sparks = { key: key, at: Date.now(), series: by };
+      if (lastStatus && statusUrl(lastStatus.view) === key) renderStatus(lastStatus.view, lastStatus.data);
+    });
+  }
+
+  function selectTrend(unit) {
+    trend.level = unit.level; trend.id = String(unit.id); trend.name = unit.name || unit.id;
+    trend.region = unit.region;
+    $("trend-unit").textContent = trend.name;
+    return loadTrend(true).catch(handleError);
+  }
+
+  function trendUrl() {
+    var q = "level=" + encodeURIComponent(trend.level) + "&id=" + encodeURIComponent(trend.id);
+    if (trend.region && (trend.level === "hospital" || trend.level === "ward")) q += "&region=" + encodeURIComponent(trend.region);
+    q += trend.range === "7d" ? "&from=" + encodeURIComponent(new Date(Date.now() - 7 * 86400000).toISOString()) + "&step=60" : "&step=15";
+    return "/api/v1/status/history?" + q;
+  }
+
+  function loadTrend(force) {
+    var key = trend.level + "|" + trend.id + "|" + trend.range;
+    if (!force && trend.key === key && Date.now() - trend.at < TREND_EVERY_MS) return Promise.resolve();
+    return api(trendUrl()).then(function (d) {
+      if (key !== trend.level + "|" + trend.id + "|" + trend.range) return;
+      trend.key = key; trend.at = Date.now();
+      renderTrend(d);
+    });
+  }
+
+  function timeLabel(iso, week) {
+    var t = new Date(iso);
+    return week ? t.toLocaleDateString("sv-SE", { timeZone: "Europe/Stockholm", day: "numeric", month: "numeric" }) + " " +
+      t.toLocaleTimeString("sv-SE", { timeZone: "Europe/Stockholm", hour: "2-digit", minute: "2-digit" })
+      : t.toLocaleTimeString("sv-SE", { timeZone: "Europe/Stockholm", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function countSummary(sv, en, vals) {
+    var f = finite(vals), now = vals.length ? vals[vals.length - 1] : null;
+    if (!f.length) return sv + " / " + en + ": –";
+    return sv + " högst " + fmtInt(Math.max.apply(null, f)) + ", nu " + (isNum(now) ? fmtInt(now) : "–") + " / " + en +
+      " max " + fmtInt(Math.max.apply(null, f)) + ", now " + (isNum(now) ? fmtInt(now) : "–");
+  }
+
+  // The chart: occupancy (%, with the 100 % line) above, the escalation level as a strip, overcrowded and
+  // discharge-ready (patients) below; its text alternative sums it up, the table holds every point.
+  function renderTrend(d) {
+    var s = (d.series || [])[0] || null;
+    var times = d.times || [];
+    var n = times.length, week = trend.range === "7d";
+    var get = function (f) { return s ? s[f] : times.map(function () { return null; }); };
+    var occ = get("occupancy_pct"), over = get("overcrowded"), ready = get("discharge_ready"), lvl = get("escalation_level");
+    var W = 720, L = 52, R = 16, T = 10, PH = 120, SY = T + PH + 8, SH = 10, CY = SY + SH + 14, CH = 70, H = CY + CH + 24;
+    var pw = W - L - R;
+    var x = function (i) { return L + (n > 1 ? i * pw / (n - 1) : pw / 2); };
+    var fo = finite(occ), occTop = Math.max(110, Math.ceil((fo.length ? Math.max.apply(null, fo) : 0) / 10) * 10);
+    var yo = function (v) { return T + PH - Math.max(0, v) / occTop * PH; };
+    var fc = finite(over.concat(ready)), cTop = Math.max(4, fc.length ? Math.max.apply(null, fc) : 0);
+    var yc = function (v) { return CY + CH - Math.max(0, v) / cTop * CH; };
+    var period = week ? "senaste 7 dygnen / last 7 days" : "senaste 24 timmarna / last 24 hours";
+    var label = trend.name + ", " + period + ". " + sparkSummary(trend.name, occ).replace(/ (senaste|last) 24 h/g, "") + ". " +
+      countSummary("Överbeläggningar", "overcrowded", over) + ". " + countSummary("Utskrivningsklara", "discharge-ready", ready) +
+      ". Alla punkter finns i tabellen / every point is in the table.";
+    var g = ['<svg id="trend-svg" viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' + esc(label) + '" data-id="' +
+      esc(trend.level + ":" + trend.id) + '" data-range="' + trend.range + '" data-points="' + n + '">'];
+    [0, 50, 100, occTop].forEach(function (v) {
+      if (v > occTop) return;
+      g.push('<line class="grid' + (v === 100 ? " full" : "") + '" x1="' + L + '" x2="' + (W - R) + '" y1="' + yo(v).toFixed(1) + '" y2="' + yo(v).toFixed(1) + '"></line>' +
+        '<text class="axis" x="' + (L - 6) + '" y="' + (yo(v) + 4).toFixed(1) + '">' + v + " %</text>");
+    });
+    g.push('<line class="grid" x1="' + L + '" x2="' + (W - R) + '" y1="' + yc(0) + '" y2="' + yc(0) + '"></line>' +
+      '<text class="axis" x="' + (L - 6) + '" y="' + (yc(0) + 4) + '">0</text>' +
+      '<text class="axis" x="' + (L - 6) + '" y="' + (yc(cTop) + 4).toFixed(1) + '">' + fmtInt(cTop) + "</text>");
+    var bw = n ? pw / n : pw;
+    lvl.forEach(function (v, i) {
+      var c = isNum(v) ? "lvl-" + Math.max(1, Math.min(4, v)) : "lvl-na";
+      g.push('<rect class="' + c + '" x="' + (x(i) - bw / 2).toFixed(1) + '" y="' + SY + '" width="' + bw.toFixed(2) + '" height="' + SH + '"></rect>');
+    });
+    g.push('<path class="tr-occ" data-field="occupancy_pct" data-values="' + esc(valuesAttr(occ)) + '" d="' + linePath(occ, x, yo) + '"></path>');
+    g.push('<path class="tr-over" data-field="overcrowded" data-values="' + esc(valuesAttr(over)) + '" d="' + linePath(over, x, yc) + '"></path>');
+    g.push('<path class="tr-ready" data-field="discharge_ready" data-values="' + esc(valuesAttr(ready)) + '" d="' + linePath(ready, x, yc) + '"></path>');
+    g.push('<g class="tr-esc" data-field="escalation_level" data-values="' + esc(valuesAttr(lvl)) + '"></g>');
+    if (n) {
+      [0, Math.floor((n - 1) / 2), n - 1].forEach(function (i, j) {
+        g.push('<text class="axis t' + j + '" x="' + x(i).toFixed(1) + '" y="' + (H - 6) + '">' + esc(timeLabel(times[i], week)) + "</text>");
+      });
+    }
+    g.push("</svg>");
+    update($("trend-chart"), g.join(""));
+    $("trend-caption").textContent = "Trend: " + trend.name + ", " + period;
+    var rows = times.map(function (t, i) {
+      var none = !s || s.staffed_beds[i] === null;  // no ward yet: nothing to hide, nothing to show
+      var c = function (f) { return none ? '<span class="v" data-field="' + f + '" data-value="">–</span>' : cell(f, s[f][i]); };
+      return '<tr data-id="' + esc(t) + '"><th scope="row" data-field="at" data-value="' + esc(t) + '">' + esc(clock(t)) + "</th>" +
+        '<td class="num">' + c("occupancy_pct") + "</td>" + '<td class="num">' + c("occupied") + "</td>" +
+        '<td class="num">' + c("overcrowded") + "</td>" + '<td class="num">' + c("discharge_ready") + "</td>" +
+        '<td class="num">' + (none ? "–" : badge(lvl[i], "")) + "</td></tr>";
+    });
+    update($("trend-table-body"), rows.length ? rows.join("") : '<tr><td colspan="6" class="empty">Inga punkter / No points</td></tr>');
+  }
+
+  function toggleTrendTable() {
+    var b = $("trend-table-toggle"), open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", String(open));
+    b.innerHTML = open ? 'Visa som diagram <span class="en">/ Show as chart</span>' : 'Visa som tabell <span class="en">/ Show as table</span>';
+    $("trend-table-wrap").hidden = !open;
+    $("trend-chart").hidden = open;
+    $("trend-legend").hidden = open;
   }
 
   // ---------------------------------------------------------------- out-of-area heat map
@@ -701,7 +881,7 @@
   function refreshAll() {
     if (inFlight || state.paused || !token()) return Promise.resolve();
     inFlight = true;
-    return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadDeadletters()])
+    return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadDeadletters(), loadSparks(false), loadTrend(false)])
       .then(okTick, handleError)
       .then(function () { inFlight = false; });
   }
@@ -740,6 +920,17 @@
     $("report-button").addEventListener("click", openReport);
     $("pause-button").addEventListener("click", function () { setPaused(!state.paused); });
     $("heatmap-table-toggle").addEventListener("click", toggleHeatmapTable);
+    $("trend-table-toggle").addEventListener("click", toggleTrendTable);
+    $("trend-range").addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-range]");
+      if (!b) return;
+      trend.range = b.getAttribute("data-range");
+      Array.prototype.forEach.call(this.querySelectorAll("button"), function (x) {
+        x.classList.toggle("active", x === b);
+        x.setAttribute("aria-pressed", String(x === b));
+      });
+      loadTrend(true).catch(handleError);
+    });
     $("logout-button").addEventListener("click", function () {
       sessionStorage.removeItem(TOKEN_KEY);
       showLogin();
