@@ -226,29 +226,34 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, first: dt.d
 
 def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
                      region: str | None = None, tz: str = "Europe/Stockholm"
-                     ) -> list[tuple[str, str, int, int, bool, bool, int, dt.date, bool | None]]:
+                     ) -> list[tuple[str, str, int, int, int, int, int, dt.date, int | None]]:
     """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
     measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
     deviation, count, segment, past_target)`. wait_days: calendar days in `tz` from the decision to the
     start; segment: the latest of `segments` (the days the limits may change) at or before the local day
-    performed, so a month is a few groups per wait, not one per day. deviation: the contact's deviation flag
-    as stored. past_target: performed on a local day after the medical target date (NULL without one)."""
+    performed, so a month is a few groups per wait, not one per day. deviation: one is active at the start
+    of activity (as Contact.deviation_on). past_target: performed on a local day after the medical target date (NULL without one)."""
     where = "AND region_code = {region:String}" if region else ""
+    # one segment (most months): a constant, not an array search per contact
+    seg = ("{first:Date}" if len(segments) == 1 else
+           "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)}))")
     _, rows = db.query(
         "SELECT region_code, mvo_group, phase, "
         "dateDiff('day', toDate(assumeNotNull(decided_at), {tz:String}), toDate(assumeNotNull(closed_at), {tz:String})) AS days, "
-        "guarantee, deviation IS NOT NULL AS dev, count(), "
-        "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)})) AS seg, "
+        # the deviation active at the start of activity: the last deviation event at or before it sets one
+        # (notEmpty first: most contacts have none, and AND spares them the lambda)
+        "guarantee, notEmpty(deviation_ids) AND "
+        "arrayLast((k, t) -> t <= assumeNotNull(closed_at), deviation_kinds, deviation_ats) != '' AS dev, "
+        f"count(), {seg} AS seg, "
         "if(medical_target_date IS NULL, NULL, toDate(assumeNotNull(closed_at), {tz:String}) > medical_target_date) AS past "
         "FROM waitlist_contacts FINAL "
         "WHERE status = 'performed' AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND closed_at IS NOT NULL "
         f"AND closed_at >= {{start:DateTime64(3)}} AND closed_at < {{end:DateTime64(3)}} {where} "
         "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg, past",
         {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
-         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "tz": tz,
+         "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "first": segments[0], "tz": tz,
          "region": region or ""})
-    return [(r, g, int(p), int(d), bool(gu), bool(dv), int(n), s, None if past is None else bool(past))
-            for r, g, p, d, gu, dv, n, s, past in rows]
+    return rows  # as ClickHouse gives them: ints, 0/1 for the flags (NULL past: None)
 
 
 def regions_with_deviations(db: ClickHouse, before: dt.datetime) -> set[str]:
