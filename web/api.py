@@ -726,8 +726,7 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
-    read = [flow.PerformedRow(r, g or "okänd", p, d, gu, dv, n, s, past)
-            for r, g, p, d, gu, dv, n, s, past in queries.performed_counts(db, start, end, segments, scope.region, tz)]
+    read = queries.performed_counts(db, start, end, segments, scope.region, tz)  # PerformedRow's order
     measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
     senders = queries.regions_with_deviations(db, end)
     codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
