@@ -245,3 +245,31 @@ def test_a_contact_stored_before_the_history_is_rebuilt_once(tmp_path):
         assert x.to_contact().deviation_periods() == [DeviationPeriod("patient_chosen", day(10), None)]
     finally:
         db.close()
+
+
+def test_the_worker_rebuilds_a_pre_010_contact_with_its_whole_history(tmp_path):
+    """The one-off rebuild at the worker's start replays the contact's accepted events, so x gets back the
+    period it had (a pre-010 row only knew its newest event, the clear of day 40)."""
+    from bedflow.config import Config
+    from bedflow.settings import Settings
+    from bedflow.worker import Worker
+
+    worker = Worker(Settings(data_dir=tmp_path), Config())
+    db = worker.db
+    db.migrate()
+    try:
+        run(db, encode(CONTACTS + [X_SET, X_CLEARED], SchemaSet(published_schemas())), store=False)
+        (row,) = recovery.contacts(db, [KEY + "x"])
+        Sink(db).write({"waitlist_contacts": [row._replace(version=row.version + 1, deviation_ats=[],
+                                                           deviation_ids=[], deviation_kinds=[])]})
+        assert recovery.contacts_without_stamps(db) == 1
+        worker._stamp_old_contacts()
+        assert recovery.contacts_without_stamps(db) == 0
+        (x,) = recovery.contacts(db, [KEY + "x"])
+        assert x.to_contact().deviation_periods() == [DeviationPeriod("patient_chosen", day(10), day(40))]
+        # and the API's answer on day 20 has x deviated again (y has no deviation in this scenario):
+        # measured a b y = 3; within a (20), y (50) = 2
+        g = eye(waitlist_measures(db, "01", measured_on(20), Limits()))
+        assert (g["with_deviation"], g["measured"], g["within_limit"]) == (1, 3, 2)
+    finally:
+        db.close()
