@@ -328,7 +328,10 @@ class Api:
             return _encode({"month": month.strftime("%Y-%m"), "level": level, "days": bedstats.days_in(month),
                             "sample_time": f"{bedstats.SAMPLE_HOUR:02d}:00", "timezone": tz, "rows": rows})
 
-        return _json_bytes(await asyncio.to_thread(build))
+        # the answer too (the hospital and ward suppression is a few hundred ms nationally), per what decides it
+        # (the role decides it: a viewer without the detail grant was refused above)
+        key = f"bedmonth:{month}:{level}:{region}:{scope.viewer.role}"
+        return _json_bytes(await self._cached(key, build, BEDSTATS_TTL_ENDED if ended else 1.0))
 
     @documented("Senast avvisade händelser / latest rejections", LIMIT,
                 answer=Answer(("rows",), {"rows": ("at", "region_code", "sender_id", "event_type", "rule_ids")},
