@@ -314,7 +314,7 @@ class Api:
         ended = end <= dt.datetime.now(dt.timezone.utc)
         wards = await self._cached(
             f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz),
-            BEDSTATS_TTL_ENDED if ended else 1.0)
+            BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT)
 
         def build() -> bytes:
             ws = scope.own(wards) if level in DETAIL_LEVELS else wards
@@ -331,7 +331,7 @@ class Api:
         # the answer too (the hospital and ward suppression is a few hundred ms nationally), per what decides it
         # (the role decides it: a viewer without the detail grant was refused above)
         key = f"bedmonth:{month}:{level}:{region}:{scope.viewer.role}"
-        return _json_bytes(await self._cached(key, build, BEDSTATS_TTL_ENDED if ended else 1.0))
+        return _json_bytes(await self._cached(key, build, BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT))
 
     @documented("Senast avvisade händelser / latest rejections", LIMIT,
                 answer=Answer(("rows",), {"rows": ("at", "region_code", "sender_id", "event_type", "rule_ids")},
@@ -446,6 +446,7 @@ def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str
 
 
 BEDSTATS_TTL_ENDED = 300.0  # seconds; late events reach an ended month's figures within this
+BEDSTATS_TTL_CURRENT = 60.0  # the month so far: a minute old at most
 
 # Monthly bed statistics below region level, for a viewer outside the region: fields hidden together (a
 # mean count and its rate give each other back, staffed beds being shown), tested on the mean count.
