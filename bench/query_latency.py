@@ -148,7 +148,9 @@ def load(data_dir: Path, scale: float) -> dict:
     groups = [reference.mvo_group(m) or "" for m in WAITLIST_MVO]
     M = len(WAITLIST_MVO)
     timed("waitlist_contacts", f"""
-        INSERT INTO waitlist_contacts SELECT
+        INSERT INTO waitlist_contacts (contact_key, version, region_code, provider_id, hospital_id, mvo_code,
+            mvo_group, phase, guarantee, decided_at, deviation, booked_for, status, closed_at, performing_region,
+            home_region, removal_reason, referred_to_region) SELECT
             concat(sender, ':VK-', toString(1000001 + number)), 1, region, concat('SE', substring(sender, 3, 10), '-P001'),
             concat('SE', substring(sender, 3, 10), '-H00', toString(cityHash64(number, 20) % 4)),
             {_arr(WAITLIST_MVO)}[1 + mi], {_arr(groups)}[1 + mi], phase, phase IN (1, 2), decided,
