@@ -109,8 +109,8 @@ class Worker:
         return n
 
     def _stamp_old_contacts(self):
-        """Contacts written before the store kept their stamps (migration 005) are rebuilt once from
-        their accepted events, a chunk of contacts at a time."""
+        """Contacts written before the store kept their stamps (migration 005) or their deviation history
+        (migration 010) are rebuilt once from their accepted events, a chunk of contacts at a time."""
         if not recovery.contacts_without_stamps(self.db):
             return
         t0, total = time.monotonic(), 0
