@@ -14,7 +14,8 @@ from sinks.clickhouse import ClickHouse
 from tests.test_access import Server
 from tests.test_page_accessibility import violations
 from web.access import BadRequest, Token
-from web.api import HISTORY_MAX_POINTS, create_app, history_series, history_times, ward_timeline
+from web.api import (HISTORY_FIELDS, HISTORY_MAX_POINTS, create_app, history_series, history_times, region_timeline,
+                     ward_timeline)
 from web.policy import ViewPolicy
 
 ADMIN, NATIONAL, BASIC, REGION = "trend-admin", "trend-national", "trend-basic", "trend-region01"
@@ -174,6 +175,41 @@ def test_history_times_and_series():
     out = history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at)
     assert [(s["id"], s["occupied"]) for s in out] == [("w1", [1, 1, None]), ("w2", [None, 5, 5])]
     assert history_series(ward_timeline(base, steps, 3), [to - 2 * H, to - H, to], rows_at, "w2")[0]["name"] == "W2"
+
+
+def test_region_sums_give_the_status_rows_of_the_wards():
+    """Above hospital level the trend sums the wards per region first (region_timeline): status_rows over
+    those sums gives the trend's figures of status_rows over the wards themselves, at every level and point,
+    ICU wards (outside the totals) included among random changes."""
+    import random
+
+    from streams.domain.escalation import Escalation
+    from web.status import status_rows
+
+    rnd = random.Random(13)
+    regions = ("01", "03", "12", "13", "14")
+    kinds = ("general", "general", "icu", "observation")
+
+    def ward_row(i: int) -> dict:
+        staffed = rnd.randint(0, 30)
+        occupied = rnd.randint(0, 35)
+        return {"ward_id": f"w{i}", "region_code": regions[i % len(regions)], "hospital_id": f"h{i % 7}",
+                "hospital_name": "", "ward_name": "", "ward_kind": kinds[i % len(kinds)], "source": "adt",
+                "staffed_beds": staffed, "occupied": occupied, "present": occupied, "on_leave": rnd.randint(0, 3),
+                "overcrowded": max(0, occupied - staffed), "outliers": rnd.randint(0, 4),
+                "discharge_ready": rnd.randint(0, 6), "out_of_area_in": 0, "last_event_at": None, "sender_id": ""}
+
+    base = [ward_row(i) for i in range(40)]
+    steps = sorted(((rnd.randint(1, 11), ward_row(rnd.randint(0, 59))) for _ in range(150)), key=lambda s: s[0])
+    at = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
+    for level in ("nation", "healthcare_region", "region"):
+        def rows(wards):
+            return [{f: r[f] for f in ("id", *HISTORY_FIELDS)}
+                    for r in status_rows(wards, level, at, stale_after=H, escalation=Escalation())]
+        by_ward = [rows(f) for f in ward_timeline(base, steps, 12)]
+        by_region = [rows(f) for f in region_timeline(base, steps, 12)]
+        assert by_region == by_ward, level
+        assert len({str(r) for r in by_ward}) > 6  # the points differ: the changes were applied
 
 
 # ------------------------------------------------------------------ the page, in a real Chromium

@@ -203,7 +203,8 @@ class Api:
             base = queries.wards_at(self.db, times[0])
             if only:
                 base = [w for w in base if w["region_code"] == only]
-            steps = queries.ward_status_steps(self.db, times[0], step, len(times), only)
+            steps = queries.ward_status_steps(self.db, times[0], step, len(times), only,
+                                              queries.WARD_COLUMNS if level in DETAIL_LEVELS else TREND_COLUMNS)
 
             def rows_at(wards: list[dict], at: dt.datetime) -> list[dict]:
                 if level in DETAIL_LEVELS:
@@ -213,7 +214,9 @@ class Api:
                     return [r for r in rows if not hospital or r["hospital_id"] == hospital]
                 return status_rows(wards, level, at, stale_after=stale_after, escalation=policy.escalation)
 
-            series = history_series(ward_timeline(base, steps, len(times)), times, rows_at, unit)
+            # above hospital level the wards summed per region first: a week of 2,256 wards is then 21 rows a point
+            frames = (ward_timeline if level in DETAIL_LEVELS else region_timeline)(base, steps, len(times))
+            series = history_series(frames, times, rows_at, unit)
             return _encode({"level": level, "from": times[0], "to": times[-1],
                             "step_minutes": round(step.total_seconds() / 60), "times": times, "series": series})
 
@@ -424,6 +427,46 @@ def ward_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
         for row in by_point.get(k, ()):
             current[row["ward_id"]] = row
         yield list(current.values())
+
+
+TREND_SUMS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
+              "out_of_area_in")
+TREND_COLUMNS = ("ward_id", "region_code", "ward_kind", *TREND_SUMS)  # what region_timeline reads
+
+
+def region_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
+    """As ward_timeline, for the levels above hospital: the wards as of each point summed per region, one row
+    per region, ICU wards left out (status_rows leaves them out above ward level), kept up to date by each
+    ward's change. status_rows over these rows gives the counts, occupancy and escalation level it gives over
+    the wards themselves (not free beds, freshness or out-of-area: no trend shows them)."""
+    current: dict[str, dict] = {}
+    sums: dict[str, dict] = {}
+    wards: dict[str, int] = {}
+
+    def add(w: dict, sign: int) -> None:
+        if w.get("ward_kind") == "icu":
+            return
+        region = w["region_code"]
+        s = sums.setdefault(region, {"ward_id": region, "region_code": region, "ward_kind": "general",
+                                     "source": "adt", **dict.fromkeys(TREND_SUMS, 0)})
+        for f in TREND_SUMS:
+            s[f] += sign * (w[f] or 0)
+        wards[region] = wards.get(region, 0) + sign
+
+    by_point: dict[int, list[dict]] = {}
+    for k, row in steps:
+        by_point.setdefault(k, []).append(row)
+    for w in base:
+        current[w["ward_id"]] = w
+        add(w, 1)
+    for k in range(points):
+        for row in by_point.get(k, ()):
+            old = current.get(row["ward_id"])
+            if old is not None:
+                add(old, -1)
+            current[row["ward_id"]] = row
+            add(row, 1)
+        yield [dict(s) for region, s in sums.items() if wards.get(region)]
 
 
 def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str | None = None) -> list[dict]:
