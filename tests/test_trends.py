@@ -127,6 +127,8 @@ def test_ward_history_is_suppressed_like_status(server):
 
 def test_one_unit_hospital_filter_and_default_step(server):
     one = history(server, f"level=ward&id={A}&{window()}")
+    assert history(server, f"level=region&id=01&{window()}")["series"] == \
+        [series(history(server, f"level=region&{window()}"))["01"]]  # one region read alone: the same points
     assert [s["id"] for s in one["series"]] == [A]
     assert history(server, f"level=ward&hospital={H1}&{window()}")["series"] == \
         [s for s in history(server, f"level=ward&{window()}")["series"] if s["id"] in (A, B)]

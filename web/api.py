@@ -195,7 +195,7 @@ class Api:
         times = history_times(start, to, STEP.parse(q))
         step = times[1] - times[0] if len(times) > 1 else dt.timedelta(minutes=STEP.parse(q) or 60)
         # a region's detail is suppressed apart from the others' (web/suppression.py): one region read is exact
-        only = region or scope.region if level in DETAIL_LEVELS else region
+        only = region or scope.region if level in DETAIL_LEVELS else region or (unit if level == "region" else None)
         policy = self.policy
         stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
 
