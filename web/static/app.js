@@ -13,6 +13,8 @@
   "use strict";
 
   var TOKEN_KEY = "bedflow.token";
+  var I18N = window.bedflowI18n;  // the one dictionary (i18n.js): every text below comes from it
+  var T = I18N.t;
   var REFRESH_MS = 5000;
 
   // Reference data and thresholds from the API (schemas/reference and the view policy): filled by
@@ -33,13 +35,6 @@
   // Counts 1..threshold are hidden (null) by the API: shown as "<threshold+1".
   function smallLabel() { return "<" + ((REF ? REF.small_count_threshold : 4) + 1); }
 
-  var LEVEL_LABEL = {
-    nation: "Nation",
-    healthcare_region: "Sjukvårdsregioner / Healthcare regions",
-    region: "Regioner / Regions",
-    hospital: "Sjukhus / Hospitals",
-    ward: "Avdelningar / Wards"
-  };
 
   var COUNT_FIELDS = {
     staffed_beds: 1, occupied: 1, present: 1, on_leave: 1, overcrowded: 1, outliers: 1,
@@ -50,7 +45,7 @@
   // ---------------------------------------------------------------- state
   var state = {
     // drill-down stack; each entry: {level, label, hr?, region?, hospital?}
-    path: [{ level: "nation", label: "Sverige / Sweden" }],
+    path: [{ level: "nation", labelKey: "nation.name" }],  // labelKey: a dictionary text, label: a unit's name
     window: "now",
     waitRegion: "01",
     waitPhase: "",
@@ -82,7 +77,7 @@
   // Display text for a field value: null -> "<N" for suppressed counts, "–" otherwise.
   function fmtField(field, v) {
     if (v === null || v === undefined) return COUNT_FIELDS[field] ? smallLabel() : "–";
-    if (field === "occupancy_pct") return isNum(v) ? v.toFixed(1).replace(".", ",") + " %" : "–";
+    if (field === "occupancy_pct") return isNum(v) ? I18N.decimal(v, 1) + " %" : "–";
     if (field === "share_within_limit" || field === "share_over_180" || field === "coverage") {
       if (!isNum(v)) return "–";
       var pct = v <= 1.0001 ? v * 100 : v; // accept 0..1 or 0..100
@@ -149,7 +144,7 @@
   function cell(field, v, extraCls) {
     var suppressed = (v === null || v === undefined);
     var cls = "v" + (suppressed ? " suppressed" : "") + (extraCls ? " " + extraCls : "");
-    var title = suppressed ? (COUNT_FIELDS[field] ? ' title="Litet antal döljs / small number suppressed"' : ' title="Saknas / not available"') : "";
+    var title = suppressed ? ' title="' + esc(T(COUNT_FIELDS[field] ? "cell.small" : "cell.na")) + '"' : "";
     return '<span class="' + cls + '" data-field="' + field + '" data-value="' + esc(rawAttr(v)) + '"' + title + ">" +
       fmtField(field, v) + "</span>";
   }
@@ -183,11 +178,20 @@
 
   function badge(level, rule) {
     var l = isNum(level) ? Math.max(1, Math.min(4, Math.round(level))) : null;
-    var names = { 1: "Normal", 2: "Förhöjd / Elevated", 3: "Hög / High", 4: "Kritisk / Critical" };
-    var title = (l ? "Nivå " + l + " – " + names[l] : "Ingen nivå / no level") + (rule ? "\n" + rule : "");
+    var title = (l ? T("esc.level", { l: l, name: T("esc." + l) }) : T("esc.none")) + (rule ? "\n" + ruleText(rule) : "");
     return '<span class="badge esc-' + (l || "na") + '" data-field="escalation_level" data-value="' +
       esc(rawAttr(level)) + '" data-rule="' + esc(rule || "") + '" title="' + esc(title) + '">' +
       (l ? l : "–") + "</span>";
+  }
+
+  // The API states the escalation rule that fired in a fixed form ("occupancy 97.0 % ≥ 90 %",
+  // "overcrowded 3.1/100 beds ≥ 2"): said again in the chosen language; anything else as the API's "sv / en".
+  function ruleText(rule) {
+    var m = /^occupancy ([\d.]+) % ([≥<]) ([\d.]+) %$/.exec(rule);
+    if (m) return T("rule.occ", { v: I18N.decimal(m[1], 1), op: m[2], t: m[3].replace(".", I18N.lang() === "sv" ? "," : ".") });
+    m = /^overcrowded ([\d.]+)\/100 beds ([≥<]) ([\d.]+)$/.exec(rule);
+    if (m) return T("rule.over", { v: I18N.decimal(m[1], 1), op: m[2], t: m[3].replace(".", I18N.lang() === "sv" ? "," : ".") });
+    return I18N.pick(rule);
   }
 
   function age(iso) {
@@ -204,7 +208,7 @@
   function clock(iso) {
     var t = iso ? new Date(iso) : new Date();
     if (isNaN(t.getTime())) return esc(iso);
-    return t.toLocaleString("sv-SE", { timeZone: "Europe/Stockholm", hour12: false });
+    return I18N.fmt("dateTime", t);
   }
 
   // ---------------------------------------------------------------- API
@@ -212,13 +216,31 @@
 
   function Unauthorized() { this.name = "Unauthorized"; }
 
+  // An API error: its {"error": "sv / en"} text, the chosen language's part (kept whole for a later toggle).
+  function ApiError(path, status, text) {
+    this.name = "ApiError"; this.path = path; this.status = status; this.text = text || "";
+    this.message = path + ": HTTP " + status + (text ? " – " + text : "");
+  }
+
+  function apiErrorText(err) {
+    if (err instanceof ApiError) {
+      return T("err.http", { path: err.path, status: err.status }) + (err.text ? " – " + I18N.pick(err.text) : "");
+    }
+    return String(err && err.message || err);
+  }
+
+  function failed(path, r) {
+    return r.json().then(function (b) { return b && b.error; }, function () { return ""; })
+      .then(function (text) { throw new ApiError(path, r.status, text); });
+  }
+
   function api(path) {
     return fetch(path, {
       headers: { "Authorization": "Bearer " + (token() || ""), "Accept": "application/json" },
       cache: "no-store"
     }).then(function (r) {
       if (r.status === 401) throw new Unauthorized();
-      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+      if (!r.ok) return failed(path, r);
       return r.json();
     });
   }
@@ -234,7 +256,7 @@
       cache: "no-store"
     }).then(function (r) {
       if (r.status === 401) throw new Unauthorized();
-      if (!r.ok) throw new Error("/report/morning: HTTP " + r.status);
+      if (!r.ok) return failed("/report/morning", r);
       return r.blob();
     }).then(function (blob) {
       var url = URL.createObjectURL(blob);
@@ -247,12 +269,12 @@
   }
 
   // ---------------------------------------------------------------- login
-  function showLogin(msg) {
+  function showLogin(msgKey) {
     stopRefresh();
     $("app").hidden = true;
     $("login").hidden = false;
     var e = $("login-error");
-    if (msg) { e.textContent = msg; e.hidden = false; } else { e.hidden = true; }
+    if (msgKey) { e.setAttribute("data-i18n", msgKey); e.textContent = T(msgKey); e.hidden = false; } else { e.hidden = true; }
     var inp = $("token-input");
     inp.value = "";
     setTimeout(function () { inp.focus(); }, 0);
@@ -286,11 +308,12 @@
   function handleError(err) {
     if (err instanceof Unauthorized) {
       sessionStorage.removeItem(TOKEN_KEY);
-      showLogin("Ogiltig eller utgången token / Invalid or expired token");
+      showLogin("login.invalid");
       return;
     }
     state.failing = true;
-    renderRefreshStatus(String(err && err.message || err));
+    state.lastError = err;
+    renderRefreshStatus(err);
     if (window.console) console.warn("bedflow:", err);
   }
 
@@ -324,7 +347,7 @@
   function childOf(view, row) {
     var name = row.name || row.id;
     switch (view.level) {
-      case "nation": return { level: "healthcare_region", label: LEVEL_LABEL.healthcare_region };
+      case "nation": return { level: "healthcare_region", labelKey: "level.healthcare_region" };
       case "healthcare_region": return { level: "region", hr: String(row.id), hrName: row.name, label: name };
       case "region": return { level: "hospital", region: String(row.id), label: name };
       case "hospital": return { level: "ward", hospital: String(row.id), region: current().region, label: name };
@@ -335,17 +358,16 @@
   function renderBreadcrumb() {
     var html = state.path.map(function (p, i) {
       var last = i === state.path.length - 1;
+      var label = p.labelKey ? T(p.labelKey) : p.label;
       return last
-        ? '<span class="crumb current" tabindex="-1" aria-current="location" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</span>"
-        : '<a href="#" class="crumb" data-depth="' + i + '" data-level="' + p.level + '">' + esc(p.label) + "</a>";
+        ? '<span class="crumb current" tabindex="-1" aria-current="location" data-depth="' + i + '" data-level="' + p.level + '">' + esc(label) + "</span>"
+        : '<a href="#" class="crumb" data-depth="' + i + '" data-level="' + p.level + '">' + esc(label) + "</a>";
     }).join('<span class="sep">›</span>');
     $("breadcrumb").innerHTML = html;
   }
 
   // Hospital and ward levels need the capacity-detail grant (reference: viewer.detail), and a region viewer
   // holds it for its own region only: a row is drillable only where the API will answer (never a 403).
-  var NO_DETAIL = "Sjukhus och avdelningar kräver behörighet till kapacitetsdetaljer / " +
-    "hospital and ward level need a capacity-detail grant";
 
   function canDrill(view, r) {
     if (view.level === "ward") return false;
@@ -354,6 +376,9 @@
     return viewer.detail === true && (!viewer.region || String(r.id) === viewer.region);
   }
 
+  // The nation's name is the dictionary's (the API says "Sverige"); every other unit's is its own.
+  function unitName(view, r) { return view.level === "nation" ? T("nation.name") : (r.name || r.id); }
+
   function rowHtml(view, r) {
     var drill = canDrill(view, r);
     var cls = ["row"];
@@ -361,10 +386,10 @@
     if (drill) cls.push("drill");
     else if (view.level === "region") cls.push("no-detail");
     var cov = isNum(r.coverage) && r.coverage < 1 && view.level !== "ward"
-      ? '<span class="cov-tag" title="Andel avdelningar med färska data / share of wards fresh">täckning ' +
-        Math.round(r.coverage * 100) + " %</span>" : "";
-    var staleTag = r.stale ? '<span class="stale-tag" title="Ingen händelse på ' + REF.stale_after_minutes +
-      ' min / no event for ' + REF.stale_after_minutes + ' min">inaktuell / stale</span>' : "";
+      ? '<span class="cov-tag" title="' + esc(T("row.coverage.title")) + '">' + esc(T("row.coverage", { p: Math.round(r.coverage * 100) })) +
+        "</span>" : "";
+    var staleTag = r.stale ? '<span class="stale-tag" title="' + esc(T("row.stale.title", { n: REF.stale_after_minutes })) + '">' +
+      esc(T("row.stale")) + "</span>" : "";
     // Free beds and overcrowding are each summed over the wards (never netted): both are shown, and the
     // overcrowding is marked when it is more than the unit's own free beds.
     var free = r.free_beds;
@@ -372,21 +397,22 @@
     // Census-only wards report out-of-area patients without home regions: apart from in / out, which balance.
     var census = r.out_of_area_in_census;
     var censusHtml = census === 0 || census === undefined ? "" :
-      '<div class="sub" title="Avdelningar som bara rapporterar räkning: hemregion okänd / census-only wards: home region unknown">' +
-      "enl. räkning / census " + cell("out_of_area_in_census", census) + "</div>";
+      '<div class="sub" title="' + esc(T("row.census.title")) + '">' +
+      esc(T("row.census")) + " " + cell("out_of_area_in_census", census) + "</div>";
     // A drillable unit's name is a button: reachable with Tab, opened with Enter or Space, named by its text.
     return '<tr class="' + cls.join(" ") + '" data-id="' + esc(r.id) + '" data-level="' + view.level + '"' +
-      (r.stale ? ' data-stale="true"' : "") + (drill ? ' title="Visa detaljer / drill down"' : view.level === "region" ? ' title="' + esc(NO_DETAIL) + '"' : "") + ">" +
+      (r.stale ? ' data-stale="true"' : "") + (drill ? ' title="' + esc(T("row.drill")) + '"' : view.level === "region" ? ' title="' + esc(T("row.nodetail")) + '"' : "") + ">" +
       '<td class="name"><div class="unit-name" data-field="name">' +
-        (drill ? '<button type="button" class="drill-link">' + esc(r.name || r.id) + "</button>" : esc(r.name || r.id)) + "</div>" +
+        (drill ? '<button type="button" class="drill-link">' + esc(unitName(view, r)) + "</button>" : esc(unitName(view, r))) + "</div>" +
         '<div class="unit-meta">' + staleTag + cov +
-        '<span class="last" title="Senaste händelse / last event ' + esc(r.last_event_at ? clock(r.last_event_at) : "–") + '">' +
-        'senast / last <span data-field="last_event_at" data-value="' + esc(rawAttr(r.last_event_at)) + '">' +
+        '<span class="last" title="' + esc(T("row.last.title", { t: r.last_event_at ? clock(r.last_event_at) : "–" })) + '">' +
+        esc(T("row.last")) + ' <span data-field="last_event_at" data-value="' + esc(rawAttr(r.last_event_at)) + '">' +
         age(r.last_event_at) + "</span></span>" +
         '<span class="coverage-raw" data-field="coverage" data-value="' + esc(rawAttr(r.coverage)) + '" hidden></span></div></td>' +
       '<td class="num big">' + cell("staffed_beds", r.staffed_beds) + "</td>" +
       '<td class="num big">' + cell("occupied", r.occupied) +
-        '<div class="sub">närv. ' + cell("present", r.present) + " · perm. " + cell("on_leave", r.on_leave) + "</div></td>" +
+        '<div class="sub">' + esc(T("row.present")) + " " + cell("present", r.present) + " · " + esc(T("row.leave")) + " " +
+        cell("on_leave", r.on_leave) + "</div></td>" +
       '<td class="num big">' + cell("free_beds", free) + "</td>" +
       '<td class="occ">' + occBar(r.occupancy_pct) + sparkHtml(view, r) + "</td>" +
       '<td class="num' + (short ? " neg" : "") + '">' + cell("overcrowded", r.overcrowded, isNum(r.overcrowded) && r.overcrowded > 0 ? "warn" : "") + "</td>" +
@@ -403,7 +429,7 @@
     var rows = filterRows(view, (data && data.rows) || []);
     var body = $("status-body");
     if (!rows.length) {
-      update(body, '<tr><td colspan="10" class="empty">Inga enheter / No units</td></tr>');
+      update(body, '<tr><td colspan="10" class="empty">' + esc(T("row.empty")) + "</td></tr>");
     } else {
       update(body, rows.map(function (r) { return rowHtml(view, r); }).join(""));
     }
@@ -417,6 +443,7 @@
   }
 
   function renderNation(data) {
+    lastNation = data;
     var r = (data && data.rows && data.rows[0]) || {};
     var box = $("nation-totals");
     box.setAttribute("data-id", rawAttr(r.id));
@@ -437,8 +464,9 @@
     if (occ) occ.className = "t-value " + occClass(r.occupancy_pct) + "-text";
     var cov = r.coverage;
     var covEl = $("coverage");
-    update(covEl, 'täckning / coverage: <strong data-field="coverage" data-value="' + esc(rawAttr(cov)) + '">' +
-      (isNum(cov) ? Math.round(cov * 100) + " %" : "–") + "</strong> av avdelningarna färska / of wards fresh");
+    covEl.removeAttribute("data-i18n");  // the placeholder text until the first answer
+    update(covEl, esc(T("coverage.head")) + '<strong data-field="coverage" data-value="' + esc(rawAttr(cov)) + '">' +
+      (isNum(cov) ? Math.round(cov * 100) + " %" : "–") + "</strong>" + esc(T("coverage.tail")));
     covEl.className = "coverage" + (isNum(cov) && cov < 0.9 ? " low" : "");
   }
 
@@ -461,7 +489,7 @@
     state.seq++;
     renderBreadcrumb();
     loadSparks(true).catch(handleError);
-    $("status-body").innerHTML = '<tr><td colspan="10" class="empty">Laddar… <span class="en">/ Loading…</span></td></tr>';
+    $("status-body").innerHTML = '<tr><td colspan="10" class="empty">' + esc(T("loading")) + "</td></tr>";
     loadStatus().then(okTick, handleError);
   }
 
@@ -488,10 +516,15 @@
   // is null: a gap). Fetched when the view changes and then once a minute, not on every 5-second tick.
   var TREND_EVERY_MS = 60000;
   var sparks = { key: null, at: 0, series: {} };
-  var trend = { level: "nation", id: "SE", name: "Sverige / Sweden", region: null, range: "24h", key: null, at: 0 };
+  var trend = { level: "nation", id: "SE", name: null, region: null, range: "24h", key: null, at: 0 };
   var lastStatus = null;  // the status table's last answer: redrawn (merged) when its sparklines arrive
+  // The other panels' last answers: redrawn in the other language when the viewer switches.
+  var lastNation = null, lastHeat = null, lastWait = null, lastDead = null, lastTrend = null;
 
-  function fmtPct(v) { return isNum(v) ? v.toFixed(1).replace(".", ",") + " %" : "–"; }
+  // The nation's name is the dictionary's; a region's, hospital's or ward's is the data's own.
+  function trendName() { return trend.level === "nation" || !trend.name ? T("nation.name") : trend.name; }
+
+  function fmtPct(v) { return isNum(v) ? I18N.decimal(v, 1) + " %" : "–"; }
 
   function finite(vals) { return vals.filter(isNum); }
 
@@ -508,13 +541,12 @@
 
   function valuesAttr(vals) { return vals.map(function (v) { return v == null ? "" : String(v); }).join(","); }
 
-  function sparkSummary(name, vals) {
+  function sparkSummary(vals, headKey) {
     var f = finite(vals), now = vals.length ? vals[vals.length - 1] : null;
-    if (!f.length) return "Beläggning senaste 24 h: inga värden / occupancy last 24 h: no values";
-    var lo = Math.min.apply(null, f), hi = Math.max.apply(null, f);
-    return "Beläggning senaste 24 h: lägst " + fmtPct(lo) + ", högst " + fmtPct(hi) + ", nu " +
-      (isNum(now) ? fmtPct(now) : "dolt eller saknas") + " / occupancy last 24 h: min " + fmtPct(lo) + ", max " +
-      fmtPct(hi) + ", now " + (isNum(now) ? fmtPct(now) : "hidden or missing");
+    var head = T(headKey || "spark.occ24") + ": ";
+    if (!f.length) return head + T("spark.novalues");
+    return head + T("spark.minmax", { lo: fmtPct(Math.min.apply(null, f)), hi: fmtPct(Math.max.apply(null, f)),
+                                      now: isNum(now) ? fmtPct(now) : T("spark.hidden") });
   }
 
   // A row's sparkline: a button (it shows the unit in the chart) named by the unit and min / max / now.
@@ -525,8 +557,8 @@
     var W = 96, Hh = 20, top = Math.max(110, f.length ? Math.max.apply(null, f) : 0);
     var x = function (i) { return vals.length > 1 ? 2 + i * (W - 4) / (vals.length - 1) : W / 2; };
     var y = function (v) { return Hh - 2 - Math.max(0, v) / top * (Hh - 4); };
-    var name = r.name || r.id;
-    var label = "Visa trend för " + name + " / show the trend of " + name + ". " + (s ? sparkSummary(name, vals) : "");
+    var name = unitName(view, r);
+    var label = T("trend.show", { name: name }) + ". " + (s ? sparkSummary(vals) : "");
     return '<button type="button" class="spark-btn" data-trend-id="' + esc(r.id) + '" data-name="' + esc(name) + '"' +
       ' data-values="' + esc(valuesAttr(vals)) + '" aria-label="' + esc(label) + '" title="' + esc(label) + '">' +
       '<svg class="spark" viewBox="0 0 ' + W + " " + Hh + '" width="' + W + '" height="' + Hh + '" aria-hidden="true" focusable="false">' +
@@ -552,7 +584,7 @@
   function selectTrend(unit) {
     trend.level = unit.level; trend.id = String(unit.id); trend.name = unit.name || unit.id;
     trend.region = unit.region;
-    $("trend-unit").textContent = trend.name;
+    $("trend-unit").textContent = trendName();
     return loadTrend(true).catch(handleError);
   }
 
@@ -575,37 +607,34 @@
 
   function timeLabel(iso, week) {
     var t = new Date(iso);
-    return week ? t.toLocaleDateString("sv-SE", { timeZone: "Europe/Stockholm", day: "numeric", month: "numeric" }) + " " +
-      t.toLocaleTimeString("sv-SE", { timeZone: "Europe/Stockholm", hour: "2-digit", minute: "2-digit" })
-      : t.toLocaleTimeString("sv-SE", { timeZone: "Europe/Stockholm", hour: "2-digit", minute: "2-digit" });
+    return week ? I18N.fmt("dm", t) + " " + I18N.fmt("hm", t) : I18N.fmt("hm", t);
   }
 
-  function countSummary(sv, en, vals) {
+  function countSummary(labelKey, vals) {
     var f = finite(vals), now = vals.length ? vals[vals.length - 1] : null;
-    if (!f.length) return sv + " / " + en + ": –";
-    return sv + " högst " + fmtInt(Math.max.apply(null, f)) + ", nu " + (isNum(now) ? fmtInt(now) : "–") + " / " + en +
-      " max " + fmtInt(Math.max.apply(null, f)) + ", now " + (isNum(now) ? fmtInt(now) : "–");
+    if (!f.length) return T(labelKey) + ": –";
+    return T("count.minmax", { label: T(labelKey), hi: fmtInt(Math.max.apply(null, f)), now: isNum(now) ? fmtInt(now) : "–" });
   }
 
   // The chart: occupancy (%, with the 100 % line) above, the escalation level as a strip, overcrowded and
   // discharge-ready (patients) below; its text alternative sums it up, the table holds every point.
   function renderTrend(d) {
+    lastTrend = d;
     var s = (d.series || [])[0] || null;
     var times = d.times || [];
     var n = times.length, week = trend.range === "7d";
     var get = function (f) { return s ? s[f] : times.map(function () { return null; }); };
     var occ = get("occupancy_pct"), over = get("overcrowded"), ready = get("discharge_ready"), lvl = get("escalation_level");
-    var W = 720, L = 52, R = 16, T = 10, PH = 120, SY = T + PH + 8, SH = 10, CY = SY + SH + 14, CH = 70, H = CY + CH + 24;
+    var W = 720, L = 52, R = 16, TOP = 10, PH = 120, SY = TOP + PH + 8, SH = 10, CY = SY + SH + 14, CH = 70, H = CY + CH + 24;
     var pw = W - L - R;
     var x = function (i) { return L + (n > 1 ? i * pw / (n - 1) : pw / 2); };
     var fo = finite(occ), occTop = Math.max(110, Math.ceil((fo.length ? Math.max.apply(null, fo) : 0) / 10) * 10);
-    var yo = function (v) { return T + PH - Math.max(0, v) / occTop * PH; };
+    var yo = function (v) { return TOP + PH - Math.max(0, v) / occTop * PH; };
     var fc = finite(over.concat(ready)), cTop = Math.max(4, fc.length ? Math.max.apply(null, fc) : 0);
     var yc = function (v) { return CY + CH - Math.max(0, v) / cTop * CH; };
-    var period = week ? "senaste 7 dygnen / last 7 days" : "senaste 24 timmarna / last 24 hours";
-    var label = trend.name + ", " + period + ". " + sparkSummary(trend.name, occ).replace(/ (senaste|last) 24 h/g, "") + ". " +
-      countSummary("Överbeläggningar", "overcrowded", over) + ". " + countSummary("Utskrivningsklara", "discharge-ready", ready) +
-      ". Alla punkter finns i tabellen / every point is in the table.";
+    var period = T(week ? "trend.7d" : "trend.24h"), name = trendName();
+    var label = name + ", " + period + ". " + sparkSummary(occ, "spark.occ") + ". " +
+      countSummary("f.overcrowded", over) + ". " + countSummary("f.ready", ready) + ". " + T("trend.all");
     var g = ['<svg id="trend-svg" viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' + esc(label) + '" data-id="' +
       esc(trend.level + ":" + trend.id) + '" data-range="' + trend.range + '" data-points="' + n + '">'];
     [0, 50, 100, occTop].forEach(function (v) {
@@ -632,7 +661,8 @@
     }
     g.push("</svg>");
     update($("trend-chart"), g.join(""));
-    $("trend-caption").textContent = "Trend: " + trend.name + ", " + period;
+    $("trend-caption").textContent = T("trend.caption", { name: name, period: period });
+    if ($("trend-unit").textContent !== name) $("trend-unit").textContent = name;  // a live region: only a change
     var rows = times.map(function (t, i) {
       var none = !s || s.staffed_beds[i] === null;  // no ward yet: nothing to hide, nothing to show
       var c = function (f) { return none ? '<span class="v" data-field="' + f + '" data-value="">–</span>' : cell(f, s[f][i]); };
@@ -641,13 +671,14 @@
         '<td class="num">' + c("overcrowded") + "</td>" + '<td class="num">' + c("discharge_ready") + "</td>" +
         '<td class="num">' + (none ? "–" : badge(lvl[i], "")) + "</td></tr>";
     });
-    update($("trend-table-body"), rows.length ? rows.join("") : '<tr><td colspan="6" class="empty">Inga punkter / No points</td></tr>');
+    update($("trend-table-body"), rows.length ? rows.join("") : '<tr><td colspan="6" class="empty">' + esc(T("trend.none")) + "</td></tr>");
   }
 
   function toggleTrendTable() {
     var b = $("trend-table-toggle"), open = b.getAttribute("aria-expanded") !== "true";
     b.setAttribute("aria-expanded", String(open));
-    b.innerHTML = open ? 'Visa som diagram <span class="en">/ Show as chart</span>' : 'Visa som tabell <span class="en">/ Show as table</span>';
+    b.setAttribute("data-i18n", open ? "show.chart" : "show.table");
+    b.textContent = T(b.getAttribute("data-i18n"));
     $("trend-table-wrap").hidden = !open;
     $("trend-chart").hidden = open;
     $("trend-legend").hidden = open;
@@ -671,6 +702,7 @@
   }
 
   function renderHeatmap(data) {
+    lastHeat = data;
     var m = {};
     var kinds = {};  // windows: admissions planned / acute / not stated and inter-regional transfers, when sent
     var max = 0;
@@ -678,16 +710,15 @@
       var k = r.home_region + ":" + r.treating_region;
       m[k] = r.patients;
       if (r.transfers !== undefined) {
-        kinds[k] = " (planerade / planned " + fmtField("patients", r.admissions_planned) + ", akuta / acute " +
-          fmtField("patients", r.admissions_acute) + ", ej angivet / not stated " + fmtField("patients", r.admissions_unknown) +
-          ", överflyttningar / transfers " + fmtField("patients", r.transfers) + ")";
+        kinds[k] = T("ooa.kinds", { planned: fmtField("patients", r.admissions_planned), acute: fmtField("patients", r.admissions_acute),
+                                    unknown: fmtField("patients", r.admissions_unknown), transfers: fmtField("patients", r.transfers) });
       }
       if (isNum(r.patients) && r.patients > max) max = r.patients;
     });
     var n = REGIONS.length, cs = 25, left = 150, top = 100;
     var W = left + n * cs + 70, H = top + n * cs + 4;
     var s = ['<svg id="heatmap-svg" viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H +
-      '" role="img" aria-label="Utomlänspatienter per hemregion och vårdande region (finns även som tabell) / Out-of-area patients by home and treating region (also as a table)" data-window="' + esc(data && data.window || state.window) + '">'];
+      '" role="img" aria-label="' + esc(T("ooa.map")) + '" data-window="' + esc(data && data.window || state.window) + '">'];
     REGIONS.forEach(function (r, j) {
       var x = left + j * cs + cs / 2;
       s.push('<text class="hm-col" transform="translate(' + (x + 4) + "," + (top - 6) + ') rotate(-60)">' + r[0] + " " + esc(r[1]) + "</text>");
@@ -704,7 +735,8 @@
         var col = heatColor(v, max);
         var fill = diag ? "#e3e6ea" : (v === null ? "url(#hm-hatch)" : (col ? col.fill : "#f7f9fb"));
         var label = diag ? "" : (v === null ? smallLabel() : (isNum(v) && v > 0 ? (v >= 1000 ? Math.round(v / 100) / 10 + "k" : String(v)) : ""));
-        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? "egen region / own region" : (v === null ? smallLabel() + " (dolt / suppressed)" : (v || 0) + " patienter / patients" + (kinds[k] || "")));
+        var tip = REGION_NAME[home[0]] + " → " + REGION_NAME[tr[0]] + ": " + (diag ? T("ooa.own") : (v === null ? smallLabel() + " (" + T("ooa.suppressed") + ")" :
+          T("ooa.n", { n: v || 0 }) + (kinds[k] ? " (" + kinds[k] + ")" : "")));
         s.push('<g class="hm-cell" data-home="' + home[0] + '" data-treating="' + tr[0] + '" data-value="' + esc(rawAttr(has ? v : 0)) + '">' +
           "<title>" + esc(tip) + "</title>" +
           '<rect x="' + (x + 1) + '" y="' + (y + 1) + '" width="' + (cs - 2) + '" height="' + (cs - 2) + '" rx="3" fill="' + fill + '"></rect>' +
@@ -716,9 +748,10 @@
       '<rect width="6" height="6" fill="#eef1f4"></rect><line x1="0" y1="0" x2="0" y2="6" stroke="#c5ccd4" stroke-width="2"></line></pattern></defs>');
     s.push("</svg>");
     var c1 = heatColor(1, max), cm = heatColor(max, max);
-    s.push('<div class="hm-legend"><span><i style="background:' + (c1 ? c1.fill : "#dbe7f4") + '"></i>få / few</span>' +
+    s.push('<div class="hm-legend"><span><i style="background:' + (c1 ? c1.fill : "#dbe7f4") + '"></i>' + esc(T("ooa.few")) + "</span>" +
       '<span><i style="background:' + (cm ? cm.fill : "#084594") + '"></i>max ' + fmtInt(max) + '</span>' +
-      '<span><i class="hatch"></i>' + esc(smallLabel()) + ' dolt / suppressed</span><span><i style="background:#e3e6ea"></i>egen region / own region</span></div>');
+      '<span><i class="hatch"></i>' + esc(smallLabel()) + " " + esc(T("ooa.suppressed")) + '</span><span><i style="background:#e3e6ea"></i>' +
+      esc(T("ooa.own")) + "</span></div>");
     update($("heatmap"), s.join(""));
     renderHeatmapTable(m, kinds);
   }
@@ -736,17 +769,18 @@
           '<th scope="row">' + home[0] + " " + esc(home[1]) + "</th>" +
           "<td>" + tr[0] + " " + esc(tr[1]) + "</td>" +
           '<td class="num">' + cell("patients", v) + "</td>" +
-          "<td>" + (kinds[k] ? esc(kinds[k].replace(/^ \(|\)$/g, "")) : "–") + "</td></tr>");
+          "<td>" + (kinds[k] ? esc(kinds[k]) : "–") + "</td></tr>");
       });
     });
     update($("heatmap-table-body"), rows.length ? rows.join("") :
-      '<tr><td colspan="4" class="empty">Inga utomlänspatienter / No out-of-area patients</td></tr>');
+      '<tr><td colspan="4" class="empty">' + esc(T("ooa.empty")) + "</td></tr>");
   }
 
   function toggleHeatmapTable() {
     var b = $("heatmap-table-toggle"), open = b.getAttribute("aria-expanded") !== "true";
     b.setAttribute("aria-expanded", String(open));
-    b.innerHTML = open ? 'Visa som karta <span class="en">/ Show as map</span>' : 'Visa som tabell <span class="en">/ Show as table</span>';
+    b.setAttribute("data-i18n", open ? "show.map" : "show.table");
+    b.textContent = T(b.getAttribute("data-i18n"));
     $("heatmap-table-wrap").hidden = !open;
     $("heatmap").hidden = open;
     $("heatmap-hint").hidden = open;  // rows and columns of the map
@@ -786,10 +820,11 @@
   }
 
   function renderWaitlist(data) {
+    lastWait = data;
     var rows = (data && data.rows) || [];
     var body = $("waitlist-body");
     if (!rows.length) {
-      update(body, '<tr><td colspan="6" class="empty">Inga väntande / Nobody waiting</td></tr>');
+      update(body, '<tr><td colspan="6" class="empty">' + esc(T("wait.empty")) + "</td></tr>");
     } else {
       update(body, rows.map(function (r) {
         var share = r.share_within_limit;
@@ -804,7 +839,7 @@
           '<td class="num">' + cell("share_over_180", r.share_over_180) + "</td></tr>";
       }).join(""));
     }
-    $("waitlist-at").textContent = data && data.at ? "Läge / As of " + clock(data.at) : "";
+    $("waitlist-at").textContent = data && data.at ? T("wait.at", { t: clock(data.at) }) : "";
   }
 
   function loadWaitlist() {
@@ -817,10 +852,11 @@
 
   // ---------------------------------------------------------------- dead letters
   function renderDeadletters(data) {
+    lastDead = data;
     var rows = (data && data.rows) || [];
-    $("deadletter-count").textContent = rows.length ? rows.length + " senaste / latest" : "";
+    $("deadletter-count").textContent = rows.length ? T("dl.count", { n: rows.length }) : "";
     if (!rows.length) {
-      update($("deadletter-body"), '<tr><td colspan="5" class="empty">Inga avvisade meddelanden / No rejections</td></tr>');
+      update($("deadletter-body"), '<tr><td colspan="5" class="empty">' + esc(T("dl.empty")) + "</td></tr>");
       return;
     }
     update($("deadletter-body"), rows.map(function (r, i) {
@@ -841,39 +877,36 @@
   }
 
   // ---------------------------------------------------------------- refresh loop
-  function renderRefreshStatus(err) {
+  // The header's time is Stockholm's, as every time on the page (the browser's own zone may differ).
+  function renderRefreshStatus(err, quiet) {
     var el = $("refresh-status");
     if (err) {
       el.className = "refresh-status error";
-      el.textContent = "Anslutningsfel / Connection problem" + (state.lastOk ? " – senast / last ok " + state.lastOk.toLocaleTimeString("sv-SE") : "");
-      el.title = err;
+      el.textContent = T("refresh.error") + (state.lastOk ? T("refresh.lastok", { t: I18N.fmt("time", state.lastOk) }) : "");
+      el.title = apiErrorText(err);
     } else {
       el.className = "refresh-status ok";
-      el.textContent = (state.paused ? "Pausad / Paused – " : "Uppdaterad / Updated ") + state.lastOk.toLocaleTimeString("sv-SE");
+      el.textContent = T(state.paused ? "refresh.paused" : "refresh.ok", { t: I18N.fmt("time", state.lastOk) });
       el.title = "";
     }
-    announce(err ? "error" : state.paused ? "paused" : "ok");
+    if (!quiet) announce(err ? "error" : state.paused ? "paused" : "ok");
   }
 
   // Status messages for screen readers (WCAG 4.1.3): only a change of state is spoken (connection lost or
   // back, paused, resumed), never the 5-second ticks; the first good load is not announced.
-  var ANNOUNCE = {
-    error: "Anslutningsfel, siffrorna uppdateras inte / Connection problem, figures are not updating",
-    paused: "Uppdateringen är pausad / Refresh paused",
-    ok: "Uppdateringen fungerar igen / Refreshing again"
-  };
   var announced = null;
   function announce(key) {
     if (key === announced) return;
     var first = announced === null;
     announced = key;
     if (first && key === "ok") return;
-    $("refresh-announce").textContent = ANNOUNCE[key];
+    $("refresh-announce").textContent = T("announce." + key);
   }
 
   function okTick() {
     state.lastOk = new Date();
     state.failing = false;
+    state.lastError = null;
     renderRefreshStatus(null);
   }
 
@@ -897,7 +930,8 @@
     state.paused = p;
     var b = $("pause-button");
     b.setAttribute("aria-pressed", String(p));
-    b.innerHTML = p ? 'Återuppta uppdatering <span class="en">/ Resume</span>' : 'Pausa uppdatering <span class="en">/ Pause</span>';
+    b.setAttribute("data-i18n", p ? "resume" : "pause");
+    b.textContent = T(b.getAttribute("data-i18n"));
     if (p) stopRefresh();
     else { refreshAll(); startRefresh(); }
     if (state.lastOk && !state.failing) renderRefreshStatus(null);
@@ -966,7 +1000,26 @@
     }).join("");
 
     renderBreadcrumb();
+    $("trend-unit").textContent = trendName();
+    I18N.onChange(relabel);
     if (token()) showApp(); else showLogin();
+  }
+
+  // The other language: the static texts are done by i18n.js; the panels are drawn again from their last
+  // answers (merged in place like a refresh, so focus stays), without fetching and without announcing.
+  function relabel() {
+    renderBreadcrumb();
+    $("trend-unit").textContent = trendName();
+    if (lastNation) renderNation(lastNation);
+    if (lastStatus) renderStatus(lastStatus.view, lastStatus.data);
+    if (lastTrend) renderTrend(lastTrend);
+    if (lastHeat) renderHeatmap(lastHeat);
+    if (lastWait) renderWaitlist(lastWait);
+    if (lastDead) renderDeadletters(lastDead);
+    if (state.failing) renderRefreshStatus(state.lastError, true);
+    else if (state.lastOk) renderRefreshStatus(null, true);
+    var said = $("refresh-announce");
+    if (said.textContent && announced) said.textContent = T("announce." + announced);
   }
 
   // Small debugging/testing hook (read-only view of the drill-down position).
@@ -985,6 +1038,7 @@
 // this viewer sees, hidden counts empty; the server names the file (Content-Disposition).
 (function () {
   "use strict";
+  var I18N = window.bedflowI18n;
   var PANELS = {
     "status-panel": function () {
       var path = window.bedflow ? window.bedflow.path() : [{ level: "nation" }];
@@ -1033,9 +1087,9 @@
       a.click();
       a.remove();
       setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000);
-      msg.textContent = "Hämtad / Downloaded: " + name;
+      msg.textContent = I18N.t("export.done", { name: name });
     }).catch(function (err) {
-      msg.textContent = "Exporten misslyckades / Export failed (" + err.message + ")";
+      msg.textContent = I18N.t("export.failed", { why: err.message });
     });
   }
 
@@ -1046,17 +1100,18 @@
       var box = document.createElement("div");
       box.className = "export-buttons";
       box.setAttribute("role", "group");
-      box.setAttribute("aria-label", "Ladda ner tabellen / Download the table");
+      box.setAttribute("data-i18n-attr", "aria-label=export.group");
+      box.setAttribute("aria-label", I18N.t("export.group"));
       var msg = document.createElement("span");
       msg.className = "export-msg";
       msg.setAttribute("role", "status");
-      [["csv", "CSV", "Ladda ner som CSV (Excel, Qlik, Power BI) / Download as CSV"],
-       ["xlsx", "Excel", "Ladda ner som Excel-fil / Download as an Excel file"]].forEach(function (f) {
+      [["csv", "CSV", "export.csv"], ["xlsx", "Excel", "export.xlsx"]].forEach(function (f) {
         var b = document.createElement("button");
         b.type = "button";
         b.className = "export-button";  // the plain button: "link" is light, for the dark header
         b.setAttribute("data-export", f[0]);
-        b.title = f[2];
+        b.setAttribute("data-i18n-attr", "title=" + f[2]);
+        b.title = I18N.t(f[2]);
         var arrow = document.createElement("span");
         arrow.setAttribute("aria-hidden", "true");
         arrow.textContent = "↓ ";
@@ -1072,6 +1127,11 @@
       head.appendChild(box);
     });
   }
+
+  // A message of the other language is not left behind when the viewer switches.
+  I18N.onChange(function () {
+    Array.prototype.forEach.call(document.querySelectorAll(".export-msg"), function (m) { m.textContent = ""; });
+  });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", addButtons);
   else addButtons();
