@@ -52,3 +52,24 @@ def topic_names(request, unique_suffix):
         return [f"t.{base}.{n}.{unique_suffix}" for n in names]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (never `playwright install`), one per test module."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from web.pdf import CHROMIUM_ARGS
+
+    exe = shutil.which("chromium")
+    if not exe:
+        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+

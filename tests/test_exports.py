@@ -10,7 +10,6 @@ import datetime as dt
 import io
 import json
 import re
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -41,22 +40,6 @@ def call(server, path: str, who: str) -> tuple[int, dict, bytes]:
         return e.code, dict(e.headers), e.read()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium through playwright (as the page tests start it)."""
-    from playwright.sync_api import sync_playwright
-
-    from web.pdf import CHROMIUM_ARGS
-
-    exe = shutil.which("chromium")
-    if not exe:
-        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def q(path: str, more: str) -> str:

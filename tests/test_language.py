@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_page_accessibility import NATIONAL, REGION, browser, server, violations  # noqa: F401 (fixtures)
+from tests.test_page_accessibility import NATIONAL, REGION, server, violations  # noqa: F401 (fixtures)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 

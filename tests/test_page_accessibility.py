@@ -74,21 +74,6 @@ def server(tmp_path_factory):
         db.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from web.pdf import CHROMIUM_ARGS
-
-    exe = shutil.which("chromium")
-    if not exe:
-        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_page(browser, server, token):

@@ -215,23 +215,6 @@ def test_region_sums_give_the_status_rows_of_the_wards():
 
 
 # ------------------------------------------------------------------ the page, in a real Chromium
-@pytest.fixture(scope="module")
-def browser():
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    from web.pdf import CHROMIUM_ARGS
-
-    exe = shutil.which("chromium")
-    if not exe:
-        pytest.fail("Debian's chromium is required for the page test (make test installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def values(attr: str) -> list:
