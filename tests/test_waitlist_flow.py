@@ -34,7 +34,8 @@ from streams.processor import WAITLIST, Processor
 from tests.factory import T0, decided, ev
 from tests.test_access import Server, records
 from web.access import Token
-from web.api import create_app, suppress_performed
+from web.api import create_app
+from web.suppression import suppress_performed
 from web.policy import ViewPolicy
 from web.suppression import small
 

@@ -30,10 +30,9 @@ from web import exports, openapi
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
-from web.suppression import small
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import (WAIT_SHARES, Unit, _protect_region, suppress_matrix, suppress_movement_kinds,
-                             suppress_wait_row)
+from web.suppression import (WAIT_SHARES, Unit, protect_region, suppress_matrix, suppress_movement_kinds,
+                             suppress_performed, suppress_wait_row)
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("bedflow.api")
@@ -520,7 +519,7 @@ def bedstats_detail(wards: list[dict], level: str, month: dt.date, tz: str, thre
             hs = [proxy(r) for r in rows["hospital"] if r["region_code"] == region and r["line"] == line]
             ws = [proxy(r) for r in rows["ward"] if r["region_code"] == region and r["line"] == line]
             for unit in BEDSTATS_UNITS:
-                for kind, rid in _protect_region(hs, ws, unit, threshold, set()):
+                for kind, rid in protect_region(hs, ws, unit, threshold, set()):
                     hidden.setdefault((kind, rid, line), set()).update(unit.fields)
     kind = "h" if level == "hospital" else "w"
     return [{**r, **dict.fromkeys(hidden[key])} if (key := (kind, r["id"], r["line"])) in hidden else r
@@ -714,33 +713,6 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.date
                                        policy.timezone)]
     db.insert("waitlist_snapshots", rows, SnapshotRow._fields)
     return len(rows)
-
-
-FLOW_COUNTS = ("performed", "measured", "within_limit", "target_measured", "past_target")
-FLOW_SHARES = {"share_within_limit": ("measured", "within_limit"), "share_past_target": ("target_measured", "past_target")}
-
-
-def suppress_performed(rows: list[dict], threshold: int, open_region) -> list[dict]:
-    """The performed flow's MVO group rows for a viewer: in every region it does not see in full
-    (`open_region`), a row with any count 1..threshold is hidden whole (its counts nearly give each other
-    back: a follow-up's target count is its performed count, most performed are measured), and as a
-    region × phase row (shown: a region-level figure) is the sum of its group rows, a region × phase never
-    has exactly one hidden row: the smallest other one goes too. Returns copies; a hidden value is None."""
-    out = [dict(r) for r in rows]
-    siblings: dict[tuple[str, int], list[dict]] = {}
-    for r in out:
-        if not open_region(r["region_code"]):
-            siblings.setdefault((r["region_code"], r["phase"]), []).append(r)
-    for group in siblings.values():
-        hidden = {i for i, r in enumerate(group) if any(small(r[f], threshold) for f in FLOW_COUNTS)}
-        if len(hidden) == 1:  # the region row less the shown rows would give it back
-            rest = [i for i in range(len(group)) if i not in hidden]
-            if rest:
-                hidden.add(min(rest, key=lambda i: (group[i]["performed"], group[i]["mvo_group"])))
-        for i in hidden:
-            for f in (*FLOW_COUNTS, *FLOW_SHARES, "median_wait_days"):
-                group[i][f] = None
-    return out
 
 
 def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limits, month: dt.date) -> list[str]:

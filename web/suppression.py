@@ -68,7 +68,7 @@ def _cheapest(rows: Iterable[dict], field: str) -> dict | None:
     return min(rows, key=lambda r: ((r.get(field) or 0) == 0, r.get(field) or 0, r["id"]), default=None)
 
 
-def _protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, threshold: int,
+def protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, threshold: int,
                     hidden_before: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Hidden cells of one unit in one region: ('h', hospital id) and ('w', ward id)."""
     def starts_hidden(kind: str, r: dict) -> bool:
@@ -134,7 +134,7 @@ def suppress_status(hospitals: list[dict], wards: list[dict], threshold: int, *,
             continue
         done: dict[str, set[tuple[str, str]]] = {}
         for unit in status_units(leave_policy):
-            hidden = _protect_region(hs, ws, unit, threshold, done.get(unit.within, set()))
+            hidden = protect_region(hs, ws, unit, threshold, done.get(unit.within, set()))
             done[unit.name] = hidden
             for kind, rows, out in (("h", hs, out_h), ("w", ws, out_w)):
                 for r in rows:
@@ -269,4 +269,31 @@ def suppress_movement_kinds(kinds: dict[tuple[str, str], dict[str, int]], shown:
             if extra is not None:
                 hidden.append(extra["id"])
         out[cell] = {name: None if name in hidden else k[name] for name in MOVEMENT_KINDS}
+    return out
+
+
+FLOW_COUNTS = ("performed", "measured", "within_limit", "target_measured", "past_target")
+FLOW_SHARES = {"share_within_limit": ("measured", "within_limit"), "share_past_target": ("target_measured", "past_target")}
+
+
+def suppress_performed(rows: list[dict], threshold: int, open_region) -> list[dict]:
+    """The performed flow's MVO group rows for a viewer: in every region it does not see in full
+    (`open_region`), a row with any count 1..threshold is hidden whole (its counts nearly give each other
+    back: a follow-up's target count is its performed count, most performed are measured), and as a
+    region × phase row (shown: a region-level figure) is the sum of its group rows, a region × phase never
+    has exactly one hidden row: the smallest other one goes too. Returns copies; a hidden value is None."""
+    out = [dict(r) for r in rows]
+    siblings: dict[tuple[str, int], list[dict]] = {}
+    for r in out:
+        if not open_region(r["region_code"]):
+            siblings.setdefault((r["region_code"], r["phase"]), []).append(r)
+    for group in siblings.values():
+        hidden = {i for i, r in enumerate(group) if any(small(r[f], threshold) for f in FLOW_COUNTS)}
+        if len(hidden) == 1:  # the region row less the shown rows would give it back
+            rest = [i for i in range(len(group)) if i not in hidden]
+            if rest:
+                hidden.add(min(rest, key=lambda i: (group[i]["performed"], group[i]["mvo_group"])))
+        for i in hidden:
+            for f in (*FLOW_COUNTS, *FLOW_SHARES, "median_wait_days"):
+                group[i][f] = None
     return out
