@@ -229,8 +229,18 @@ def pct(v: float) -> str:
 def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    answers: dict[str, dict] = {}
-    page.on("response", lambda r: "/api/v1/status/history" in r.url and answers.__setitem__(r.url, r.json()))
+    answers: dict[str, object] = {}  # url -> response; bodies are read later, on the test's own turn
+    page.on("response", lambda r: "/api/v1/status/history" in r.url and answers.__setitem__(r.url, r))
+
+    def answer(*parts: str) -> dict:
+        """The history answer whose URL has every part and no other id, waiting for its response event:
+        the page can draw before Playwright has handed the response to this listener."""
+        for _ in range(100):
+            for u, r in list(answers.items()):
+                if all(p in u for p in parts) and ("id=" in parts[-1] or "id=" not in u):
+                    return r.json()
+            page.wait_for_timeout(100)
+        raise AssertionError(f"no history answer with {parts}: {list(answers)}")
     try:
         page.goto(f"http://127.0.0.1:{server.port}/")
         page.fill("#token-input", ADMIN)
@@ -242,8 +252,7 @@ def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, b
         page.locator('#status-body tr.row[data-id="Stockholm-Gotland"] .drill-link').click()
         spark = page.locator('#status-table[data-level="region"] .spark-btn[data-trend-id="01"][data-values*=","]')
         spark.wait_for()
-        url = next(u for u in answers if "level=region" in u and "id=" not in u)
-        api01 = series(answers[url])["01"]
+        api01 = series(answer("level=region"))["01"]
         assert values(spark.get_attribute("data-values")) == api01["occupancy_pct"]
         occ = [v for v in api01["occupancy_pct"] if v is not None]
         label = spark.get_attribute("aria-label")  # the text alternative: min, max and now
@@ -254,8 +263,8 @@ def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, b
         # the sparkline picks the unit for the chart: its three lines and the escalation strip are the API's
         spark.click()
         page.wait_for_selector('#trend-svg[data-id="region:01"]')
-        url = next(u for u in answers if "level=region" in u and "id=01" in u)
-        chart, times = series(answers[url])["01"], answers[url]["times"]
+        got = answer("level=region", "id=01")
+        chart, times = series(got)["01"], got["times"]
         assert len(chart["occupied"]) == 97  # 24 h every 15 minutes
         for field in ("occupancy_pct", "overcrowded", "discharge_ready"):
             drawn = page.get_attribute(f'#trend-svg path[data-field="{field}"]', "data-values")
