@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -70,12 +71,42 @@ def faust_raw(bootstrap: str, topics: list[str], n: int, workdir: Path) -> float
     return r["n"] / (r["last"] - r["first"])
 
 
-def bedflow_e2e(worker, n: int, profile: Path | None = None) -> tuple[float, float]:
-    """(events/s, seconds): from the first record the worker takes to the last one queryable."""
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of a process and each of its descendants, by command."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out, stack = {}, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            kids = [int(k) for t in Path(f"/proc/{p}/task").iterdir()
+                    for k in (t / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = "worker" if p == pid else ("intake child" if "spawn_main" in cmd else cmd.split()[-1][:30])
+        out[f"{name} ({p})"] = (int(fields[11]) + int(fields[12])) / tick
+        stack += kids
+    return out
+
+
+def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = None) -> tuple[float, float]:
+    """(events/s, seconds): from the first record the worker takes to the last one queryable. `cpu`, when
+    given, gets the CPU seconds each of the worker's processes spent in that window."""
     worker.start(wait_ready=False)
     spy = None
     if profile:  # collapsed stacks of the worker (py-spy, a dev tool: `pip install py-spy`)
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker.proc.pid), "--rate", "200", "--format", "raw",
+        exe = Path(sys.executable).with_name("py-spy")  # the venv's, when installed there
+        pid = worker.proc.pid
+        while os.environ.get("BENCH_PROFILE_CHILD") and not (kids := Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
+            time.sleep(0.05)
+        if os.environ.get("BENCH_PROFILE_CHILD"):  # the intake child instead (a dev switch)
+            time.sleep(3)
+            pid = int([k for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                       if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()][0])
+        spy = subprocess.Popen([str(exe) if exe.exists() else "py-spy", "record", "--pid", str(pid),
+                                "--rate", "200", "--format", "raw",
                                 "--output", str(profile), "--nonblocking"], stdout=subprocess.DEVNULL)
     while True:
         try:
@@ -85,6 +116,7 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None) -> tuple[float, flo
             pass
         time.sleep(0.05)
     first = time.monotonic()
+    cpu0 = cpu_seconds(worker.proc.pid)
     # Polled on /metrics (rows the sink has written, counted after each insert returns): /api/v1/quality
     # counts whole tables and, polled ten times a second, took CPU from the worker being measured.
     # Each poll costs the measured worker an HTTP request (~7 % of its CPU at 20 polls a second), so poll
@@ -94,6 +126,8 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None) -> tuple[float, flo
         rate = done / max(time.monotonic() - first, 1e-3)
         time.sleep(min(0.5, max(0.02, (n - done) / max(rate, 1.0) / 4)))
     elapsed = time.monotonic() - first
+    if cpu is not None:
+        cpu.update({k: round(v - cpu0.get(k, 0.0), 2) for k, v in cpu_seconds(worker.proc.pid).items()})
     if spy:
         spy.send_signal(2)
         spy.wait(60)
@@ -122,8 +156,9 @@ def main(argv=None):
         topics = [worker.topics["beds"], worker.topics["waitlist"]]
         raw_confluent = confluent_raw(broker.bootstrap, topics, n)
         raw_faust = faust_raw(broker.bootstrap, topics, n, Path(tmp))
+        cpu: dict[str, float] = {}
         try:
-            e2e, e2e_s = bedflow_e2e(worker, n, args.profile)
+            e2e, e2e_s = bedflow_e2e(worker, n, args.profile, cpu)
         finally:
             worker.stop()
     result = {
@@ -134,6 +169,8 @@ def main(argv=None):
         "confluent_raw_events_per_s": round(raw_confluent), "faust_raw_events_per_s": round(raw_faust),
         "bedflow_end_to_end_events_per_s": round(e2e), "bedflow_end_to_end_seconds": round(e2e_s, 1),
         "ratio_to_faust_raw": round(e2e / raw_faust, 3), "ratio_to_confluent_raw": round(e2e / raw_confluent, 4),
+        "bedflow_cpu_us_per_event": {k: round(v / n * 1e6, 1) for k, v in cpu.items()},
+        "faust_raw_us_per_event": round(1e6 / raw_faust, 1),
     }
     (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2))
     print(f"\nthroughput, {n:,} simulated events, {args.partitions} partitions ({result['machine']})")
@@ -142,6 +179,9 @@ def main(argv=None):
     print(f"  {'bedflow end to end (queryable)':<34}{e2e:>12,.0f} ev/s")
     print(f"  {'ratio to faust raw':<34}{e2e / raw_faust:>12.2f} ×")
     print(f"  {'ratio to confluent raw':<34}{e2e / raw_confluent:>12.3f} ×")
+    print(f"  CPU µs per event in the end-to-end window (faust raw: {1e6 / raw_faust:.0f} µs wall per event):")
+    for k, v in result["bedflow_cpu_us_per_event"].items():
+        print(f"    {k:<32}{v:>12.1f}")
     return result
 
 

@@ -178,6 +178,11 @@ def _special_re() -> re.Pattern:
     return _SPECIAL_RE
 
 
+def warm():
+    """Build the pre-scan's tables now (start-up), not in the first record's time."""
+    _special_re()
+
+
 _CENTURIES = (b"18", b"19", b"20")
 
 
@@ -397,13 +402,16 @@ def clean(value: Any) -> Any:
     return _map_strings(value, clean_text)
 
 
-def clean_message(message: dict) -> dict:
+def clean_message(message: dict, from_senders: tuple[str, ...] | None = None) -> dict:
     """A change message as is when none of its strings holds a PIN (the usual case, one search), else
-    cleaned: state built from accepted events should never hold one, this is the last door."""
+    cleaned: state built from accepted events should never hold one, this is the last door.
+    `from_senders` names the only fields whose text a sender wrote (the others are reference data or
+    the platform's own words): then only those are searched — once per waiting-list change, it counts."""
     strings = []
-    for v in message.values():
+    for k, v in message.items():
         if type(v) is str:
-            strings.append(v)
+            if from_senders is None or k in from_senders:
+                strings.append(v)
         elif isinstance(v, (dict, list, tuple)):
             return clean(message)
     return clean(message) if contains_pin("\x1f".join(strings)) else message

@@ -79,14 +79,25 @@ HSA_ID_RE = re.compile(r"^SE\d{10}-[0-9A-Za-z]{1,31}$")
 def municipality_region(code: str) -> str | None:
     """Home region from an SCB municipality code (first two digits), or None when the code is not of
     the right form or its prefix is not one of the 21 regions."""
-    if not isinstance(code, str) or not MUNICIPALITY_RE.match(code):
+    return _municipality_region(code) if isinstance(code, str) else None
+
+
+def is_hsa_id(value: str) -> bool:
+    return isinstance(value, str) and _hsa_form(value)
+
+
+# Cached: every event carries a few of these, and a nation has a few thousand distinct ones.
+@lru_cache(maxsize=1 << 16)
+def _municipality_region(code: str) -> str | None:
+    if not MUNICIPALITY_RE.match(code):
         return None
     prefix = code[:2]
     return prefix if prefix in regions() else None
 
 
-def is_hsa_id(value: str) -> bool:
-    return isinstance(value, str) and bool(HSA_ID_RE.match(value))
+@lru_cache(maxsize=1 << 16)
+def _hsa_form(value: str) -> bool:
+    return bool(HSA_ID_RE.match(value))
 
 
 def mvo_group(code: str) -> str | None:

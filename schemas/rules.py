@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import typing
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Literal, Mapping
 
@@ -242,8 +243,6 @@ _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9
 
 
 def _uuid_ok(value: str) -> bool:
-    import uuid
-
     if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):  # the usual form, without uuid.UUID's cost
         return True
     try:
@@ -364,6 +363,8 @@ _CANNOT_USE = " The event cannot be used without it, so it is rejected whatever 
 
 
 def _finish(violations: list[Violation], event: Event | None, record: dict) -> Verdict:
+    if not violations and event is not None:  # the usual case, first
+        return Verdict("accepted", violations, event, record)
     if event is None and not any(v.severity == "reject" for v in violations):
         # A shape rule relaxed to a finding, but there is no event to apply: reject (never pass on None).
         violations = [replace(v, severity="reject", message=v.message + _CANNOT_USE)
@@ -376,6 +377,7 @@ def _finish(violations: list[Violation], event: Event | None, record: dict) -> V
     return Verdict("finding" if violations else "accepted", violations, event, record)
 
 
+_FIELD_NAMES = {cls: frozenset(cls.model_fields) for cls in EVENT_TYPES.values()}  # pydantic's property is slow
 _NULLABLE = {cls: frozenset(f for f, info in cls.model_fields.items() if type(None) in typing.get_args(info.annotation))
              for cls in EVENT_TYPES.values()}
 
@@ -420,7 +422,7 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
                              "region_code"))
     if ctx.expected_topic and cls.topic != ctx.expected_topic:
         violations.append(_v(ctx, region, "SHP-006", f"{etype} arrived on {ctx.expected_topic}"))
-    unknown = sorted(set(record) - set(cls.model_fields))
+    unknown = () if record.keys() <= _FIELD_NAMES[cls] else sorted(set(record) - _FIELD_NAMES[cls])
     for name in unknown:
         violations.append(_v(ctx, region, "SHP-005", f"'{name}'", name))
     try:

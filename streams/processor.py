@@ -44,6 +44,9 @@ class SourceRecord(NamedTuple):
     offset: int
     value: bytes
     key: bytes | None = None
+    # The intake's byte pre-scan (privacy.bytes_may_hold_pin), run in its process where there is CPU to
+    # spare: False proves no string in `value` can hold a PIN; None: not scanned, the processor scans.
+    may_hold_pin: bool | None = None
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Processor:
                  topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 100_000,
                  contact_store: ContactStore | None = None, contacts_in_memory: int = 20_000):
         self.codec = codec
+        privacy.warm()  # records from other callers than the intake are scanned here
         self.epoch = epoch
         self.rule_config = rule_config or RuleConfig()
         self.beds = BedState(leave_policy)
@@ -115,8 +119,9 @@ class Processor:
         counts: Counter = Counter()  # metrics, added once per batch (label lookups are not free)
         decoded = self._decode(records, counts)
         self._read_contacts(decoded)
+        ctx = self._ctx(now)  # one per batch: the per-record fields are set by _verdict
         for rec, record in decoded:
-            verdict = self._verdict(rec, record, now)
+            verdict = self._verdict(rec, record, ctx)
             if verdict.rejected:
                 self._dead_letter(rec, verdict, now, batch, out)
                 continue
@@ -127,7 +132,7 @@ class Processor:
             self._remember(ev.event_id)
             findings = [v.rule_id for v in verdict.violations]
             if isinstance(ev, WardCensus) and self.beds.wards_get(ev.ward_id).has_adt:
-                extra = census_disagreement(self._ctx(now), ev.region_code, ev, self.beds.adt_counts(ev.ward_id))
+                extra = census_disagreement(ctx, ev.region_code, ev, self.beds.adt_counts(ev.ward_id))
                 findings += [v.rule_id for v in extra]
             counts[("accepted", rec.topic, "finding" if findings else "accepted")] += 1
             for f in findings:
@@ -162,7 +167,7 @@ class Processor:
         for key in sorted(touched_contacts):
             c = self.waitlist.contacts[key]
             batch.add("waitlist_contacts", ContactRow.of(c, version))
-            out.waitlist.append(privacy.clean_message(contact_message(c)))
+            out.waitlist.append(privacy.clean_message(contact_message(c), CONTACT_TEXT_FROM_SENDERS))
         if self.contact_store is not None:
             self.stored_contacts.add(touched_contacts)
         for sender, (region, last) in senders.items():
@@ -232,12 +237,12 @@ class Processor:
         return ValidationContext(now=now, clock_skew=self.clock_skew, known_wards=self._known_wards,
                                  decided_at=self.waitlist.decided_at, config=self.rule_config)
 
-    def _verdict(self, rec: SourceRecord, record, now) -> Verdict:
+    def _verdict(self, rec: SourceRecord, record, ctx: ValidationContext) -> Verdict:
         if isinstance(record, DecodeError):
             return decoding_verdict(record.rule_id, privacy.clean_text(str(record)))
-        ctx = self._ctx(now)
         ctx.expected_topic, ctx.topic_region = self._source(rec.topic)
-        ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
+        may = rec.may_hold_pin
+        ctx.pin_free = not (privacy.bytes_may_hold_pin(rec.value) if may is None else may)
         return validate_record(record, ctx)
 
     def _apply(self, ev: Event):
@@ -311,6 +316,9 @@ def status_message(st: WardStatus) -> dict:
     d = asdict(st)
     d["last_event_at"] = st.last_event_at.isoformat() if st.last_event_at else None
     return d
+
+
+CONTACT_TEXT_FROM_SENDERS = ("contact_key",)  # the rest of a contact message is codes and our own words
 
 
 def contact_message(c: Contact) -> dict:

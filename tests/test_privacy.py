@@ -175,6 +175,18 @@ def test_change_messages_pass_as_they_are_unless_one_holds_a_number():
     assert bad["ward_name"] == "Avd " + privacy.REDACTED and bad["staffed_beds"] == 12
 
 
+def test_a_contact_message_is_searched_in_the_text_senders_wrote():
+    from streams.processor import CONTACT_TEXT_FROM_SENDERS, contact_message
+    from streams.domain.waitlist import Contact
+
+    msg = contact_message(Contact(key="SE2321000016-0001:19121212-1212", region_code="01", mvo_code="301"))
+    assert set(CONTACT_TEXT_FROM_SENDERS) <= set(msg)
+    out = privacy.clean_message(msg, CONTACT_TEXT_FROM_SENDERS)
+    assert out["contact_key"] == "SE2321000016-0001:" + privacy.REDACTED and out["mvo_group"] == msg["mvo_group"]
+    fine = contact_message(Contact(key="SE2321000016-0001:VK-1", region_code="01", mvo_code="000"))  # Övrig specialiserad vård
+    assert not fine["mvo_group"].isascii() and privacy.clean_message(fine, CONTACT_TEXT_FROM_SENDERS) is fine
+
+
 def test_log_lines_and_tracebacks_are_redacted():
     import io
     import logging
