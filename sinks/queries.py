@@ -82,6 +82,20 @@ def out_of_area_window_kinds(db: ClickHouse, window: str, now: dt.datetime) -> d
     return out
 
 
+# The waiting-list measures' reading of a contact at an instant {at} (its local date {today} in {tz}), one
+# text for waitlist_counts and waitlist_counts_by_region (the data-quality shares): waiting = phases 1–4,
+# decided at or before {at}, not closed by then; the deviation active at {at6} = the kind of the last
+# deviation event at or before it (Contact.deviation_on).
+_WAITING_COLUMNS = (
+    "mvo_group, phase, dateDiff('day', toDate(decided_at, {tz:String}), {today:Date}) AS days, "
+    # most contacts have no deviation: notEmpty first spares them the lambda (short-circuit evaluation)
+    "guarantee, notEmpty(deviation_ids) AND "
+    "arrayLast((k, t) -> t <= {at6:DateTime64(6, 'UTC')}, deviation_kinds, deviation_ats) != '' AS dev, count(), "
+    "if(medical_target_date IS NULL, NULL, medical_target_date < {today:Date}) AS past")
+_WAITING_AT = ("phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND decided_at <= {at:DateTime64(3)} "
+               "AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)})")
+
+
 def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | None = None,
                     tz: str = "Europe/Stockholm") -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
     """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
@@ -93,15 +107,9 @@ def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | N
     today = at.astimezone(ZoneInfo(tz)).date()
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
     _, rows = db.query(
-        "SELECT mvo_group, phase, dateDiff('day', toDate(decided_at, {tz:String}), {today:Date}) AS days, "
-        # most contacts have no deviation: notEmpty first spares them the lambda (short-circuit evaluation)
-        "guarantee, notEmpty(deviation_ids) AND "
-        "arrayLast((k, t) -> t <= {at6:DateTime64(6, 'UTC')}, deviation_kinds, deviation_ats) != '' AS dev, count(), "
-        "if(medical_target_date IS NULL, NULL, medical_target_date < {today:Date}) AS past "
-        "FROM waitlist_contacts FINAL "
-        "WHERE region_code = {region:String} AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL "
-        "AND decided_at <= {at:DateTime64(3)} AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)}) "
-        f"{phase_filter} GROUP BY mvo_group, phase, days, guarantee, dev, past",
+        f"SELECT {_WAITING_COLUMNS} FROM waitlist_contacts FINAL "
+        f"WHERE region_code = {{region:String}} AND {_WAITING_AT} {phase_filter} "
+        "GROUP BY mvo_group, phase, days, guarantee, dev, past",
         {"region": region, "at": at_utc, "at6": at_utc, "phase": phase or 0, "tz": tz, "today": today})
     return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past))
             for g, p, d, gu, dv, n, past in rows]
@@ -264,3 +272,112 @@ def regions_with_deviations(db: ClickHouse, before: dt.datetime) -> set[str]:
                        "AND occurred_at < {before:DateTime64(3)}",
                        {"before": before.astimezone(dt.timezone.utc).replace(tzinfo=None)})
     return {r for (r,) in rows}
+
+
+# -- data quality per region and month (streams/domain/quality.py applies the definitions) ----------------
+def _naive_utc(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def completeness_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, deadline: dt.datetime,
+                        lookback_start: dt.datetime, waitlist_types: list[str],
+                        event_types: list[str]) -> dict[tuple[str, str], dict]:
+    """Per (region, contract) — contract `waitlist` for the event types in `waitlist_types`, else `beds` —
+    the accepted events with occurred_at in [start, end) (`events`), of those first received at or after
+    `deadline` (`late`), those with occurred_at in [lookback_start, start) (`before`), and the dead letters
+    of [start, end) (`rejected`). An event is counted once (by event_id) and received when it was first
+    written (min ingested_at: the table keeps the newest copy, and a copy written again later, after a
+    restart, must not make an event delivered on time late). A dead letter's instant is the occurred_at
+    its stored payload holds, or when unreadable its reception (`at`); its contract is its event type's,
+    or when that is not one of `event_types` the topic's (`waitlist` in its name). A dead letter without a
+    region code is in no region."""
+    p = {"start": _naive_utc(start), "end": _naive_utc(end), "deadline": _naive_utc(deadline),
+         "before": _naive_utc(lookback_start), "wl": list(waitlist_types)}
+    _, rows = db.query(
+        "SELECT region, if(etype IN {wl:Array(String)}, 'waitlist', 'beds') AS contract, "
+        "countIf(t >= {start:DateTime64(3)}) AS n, "
+        "countIf(t >= {start:DateTime64(3)} AND received >= {deadline:DateTime64(3)}) AS n_late, "
+        "countIf(t < {start:DateTime64(3)}) AS n_before FROM ("
+        " SELECT event_id, argMin(region_code, ingested_at) AS region, argMin(event_type, ingested_at) AS etype,"
+        "  argMin(occurred_at, ingested_at) AS t, min(ingested_at) AS received FROM events"
+        "  WHERE occurred_at >= {before:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} GROUP BY event_id)"
+        " WHERE t >= {before:DateTime64(3)} AND t < {end:DateTime64(3)} "
+        "GROUP BY region, contract", p)
+    out: dict[tuple[str, str], dict] = {}
+    for region, contract, events, late, before in rows:
+        out[(region, contract)] = {"events": int(events), "late": int(late), "before": int(before), "rejected": 0}
+    p["known"] = list(event_types)
+    _, dead = db.query(
+        "SELECT region_code, multiIf(event_type IN {wl:Array(String)}, 'waitlist', event_type IN {known:Array(String)}, "
+        "'beds', position(source_topic, 'waitlist') > 0, 'waitlist', 'beds') AS contract, count() FROM ("
+        " SELECT region_code, event_type, source_topic, ifNull(parseDateTime64BestEffortOrNull("
+        "  JSONExtractString(payload, 'occurred_at'), 3, 'UTC'), at) AS t FROM deadletters FINAL WHERE region_code != '')"
+        " WHERE t >= {start:DateTime64(3)} AND t < {end:DateTime64(3)} GROUP BY region_code, contract", p)
+    for region, contract, n in dead:
+        out.setdefault((region, contract), {"events": 0, "late": 0, "before": 0, "rejected": 0})["rejected"] = int(n)
+    return out
+
+
+def fill_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime,
+                fields: dict[str, tuple[str, ...]]) -> list[dict]:
+    """Per region × event type × phase (0 for a type without one), the accepted events of the types in
+    `fields` with occurred_at in [start, end) (`events`, each once: FINAL) and, per field of its type, how
+    many carry a value (`present[field]`: the field in the stored EVENTS.md JSON is neither null nor absent)."""
+    names = sorted({f for fs in fields.values() for f in fs})
+    p = {"start": _naive_utc(start), "end": _naive_utc(end), "types": sorted(fields),
+         **{f"f{i}": f for i, f in enumerate(names)}}
+    present = ", ".join(f"countIf(JSONExtractRaw(payload, {{f{i}:String}}) NOT IN ('', 'null')) AS f{i}"
+                        for i in range(len(names)))
+    rows = db.query_dicts(
+        f"SELECT region_code, event_type, toUInt8(JSONExtractUInt(payload, 'phase')) AS phase, count() AS events, "
+        f"{present} FROM events FINAL WHERE event_type IN {{types:Array(String)}} "
+        "AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
+        "GROUP BY region_code, event_type, phase ORDER BY region_code, event_type, phase", p)
+    return [{"region_code": r["region_code"], "event_type": r["event_type"], "phase": int(r["phase"]) or None,
+             "events": int(r["events"]),
+             "present": {f: int(r[f"f{i}"]) for i, f in enumerate(names) if f in fields[r["event_type"]]}}
+            for r in rows]
+
+
+def waitlist_counts_by_region(db: ClickHouse, at: dt.datetime, tz: str = "Europe/Stockholm"
+                              ) -> dict[str, list[tuple[str, int, int, bool, bool, int, bool | None]]]:
+    """waitlist_counts for every region at once (one scan): region → its rows, the same reading of
+    "waiting at `at`" and "deviation active at `at`" (the shared SQL text above)."""
+    at_utc = _naive_utc(at)
+    today = at.astimezone(ZoneInfo(tz)).date()
+    _, rows = db.query(
+        f"SELECT region_code, {_WAITING_COLUMNS} FROM waitlist_contacts FINAL WHERE {_WAITING_AT} "
+        "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, past",
+        {"at": at_utc, "at6": at_utc, "tz": tz, "today": today})
+    out: dict[str, list] = {}
+    for region, g, p, d, gu, dv, n, past in rows:
+        out.setdefault(region, []).append((g, int(p), int(d), bool(gu), bool(dv), int(n),
+                                           None if past is None else bool(past)))
+    return out
+
+
+def plausibility_counts(db: ClickHouse, months: list[tuple[dt.datetime, dt.datetime]]
+                        ) -> dict[tuple[str, str], list[int]]:
+    """Per (region, measure) one count per span of `months` ([start, end) each): `contacts_decided`
+    (contacts of phases 1–4 whose decision lies in the span), `contacts_performed` (closed as performed,
+    phases 1–4, start of activity in the span: the performed flow's population) and `admissions`
+    (accepted PatientAdmitted events occurring in the span, each once)."""
+    p = {f"{k}{i}": _naive_utc(t) for i, (s, e) in enumerate(months) for k, t in (("s", s), ("e", e))}
+    span = lambda col, i: f"{col} >= {{s{i}:DateTime64(3)}} AND {col} < {{e{i}:DateTime64(3)}}"  # noqa: E731
+    decided = ", ".join(f"countIf({span('decided_at', i)})" for i in range(len(months)))
+    performed = ", ".join(f"countIf(status = 'performed' AND decided_at IS NOT NULL AND {span('closed_at', i)})"
+                          for i in range(len(months)))
+    admitted = ", ".join(f"countIf({span('occurred_at', i)})" for i in range(len(months)))
+    any_span = " OR ".join(f"({span('occurred_at', i)})" for i in range(len(months)))
+    out: dict[tuple[str, str], list[int]] = {}
+    _, rows = db.query(f"SELECT region_code, {decided}, {performed} FROM waitlist_contacts FINAL "
+                       "WHERE phase BETWEEN 1 AND 4 GROUP BY region_code", p)
+    n = len(months)
+    for region, *counts in rows:
+        out[(region, "contacts_decided")] = [int(c) for c in counts[:n]]
+        out[(region, "contacts_performed")] = [int(c) for c in counts[n:]]
+    _, rows = db.query(f"SELECT region_code, {admitted} FROM events FINAL WHERE event_type = 'PatientAdmitted' "
+                       f"AND ({any_span}) GROUP BY region_code", p)
+    for region, *counts in rows:
+        out[(region, "admissions")] = [int(c) for c in counts]
+    return out

@@ -219,6 +219,28 @@ def check_region_rows(server, who: str, path: str, body: bytes) -> None:
                 assert all(r["region_code"] == "01" for r in rows), path
 
 
+def check_quality_monthly(server, who: str, path: str, body: bytes) -> None:
+    """Every viewer gets every region's data quality (it compares senders); a breakdown's count of contacts
+    or patients 1..4 only in the viewer's own region, and no hidden cell given back by its row's total."""
+    data = json.loads(body)
+    regions = {r["region_code"] for r in data["completeness"]}
+    assert regions == ({"12"} if "region=12" in path else set(reference.regions())), (who, path)
+    for r in data["fill_rates"]:
+        if who == "admin" or (who == "region:01" and r["region_code"] == "01"):
+            assert None not in (r["reported"], r["not_reported"], r["not_applicable"]), r
+            continue
+        no_small([r], ("reported", "not_reported", "not_applicable"))
+        cells = [r[c] for c in ("reported", "not_reported", "not_applicable")]
+        assert cells.count(None) != 1, r  # events − the two shown would give it
+        if r["reported"] is None or r["not_reported"] is None:
+            assert r["fill_rate"] is None, r
+    for r in data["waiting"]:
+        if who == "admin" or (who == "region:01" and r["region_code"] == "01"):
+            continue
+        for f in ("guarantee", "with_deviation"):
+            assert not small(r[f], 4) and (r[f] is None or not small(r["waiting"] - r[f], 4)), r
+
+
 def check_report(server, who: str, path: str, body: bytes) -> None:
     html = body.decode()
     hospitals = re.search(r'<section id="hospitals">.*?</section>', html, re.S).group(0)
@@ -296,6 +318,9 @@ ROUTES = {
     ], lambda *a: __import__("tests.test_bed_statistics", fromlist=["check_access"]).check_access(*a)),
     ("GET", "/api/v1/deadletters"): ([("/api/v1/deadletters?limit=100", OK_FOR_TOKENS)], check_region_rows),
     ("GET", "/api/v1/quality"): ([("/api/v1/quality", OK_FOR_TOKENS)], check_region_rows),
+    ("GET", "/api/v1/quality/monthly"): ([("/api/v1/quality/monthly?month=2026-11", OK_FOR_TOKENS),
+                                         ("/api/v1/quality/monthly?month=2026-11&region=12",
+                                          OK_FOR_TOKENS | {"region:01": 403})], check_quality_monthly),
     ("GET", "/metrics"): ([("/metrics", OK_FOR_TOKENS)], None),
     ("GET", "/report/morning"): ([("/report/morning?date=2026-11-21", OK_FOR_TOKENS)], check_report),
 }
@@ -550,3 +575,19 @@ def test_the_page_offers_detail_only_where_the_api_answers(server):
             assert "error" not in page.locator("#refresh-status").get_attribute("class")
             context.close()
         browser.close()
+
+
+def test_quality_monthly_scope(server):
+    """Every viewer sees every region's data quality; region 01's three waiting contacts (all under the
+    guarantee) are a small breakdown: hidden outside region 01, shown to it and to the admin."""
+    def waiting(who):
+        return {r["region_code"]: r for r in get_json(server, "/api/v1/quality/monthly?month=2026-11", who)["waiting"]}
+
+    for who in ("admin", "region:01"):
+        assert (waiting(who)["01"]["waiting"], waiting(who)["01"]["guarantee"]) == (3, 3)
+    for who in ("national", "national-basic"):
+        assert waiting(who)["01"]["waiting"] == 3 and waiting(who)["01"]["guarantee"] is None
+        assert waiting(who)["01"]["share_guarantee"] is None
+        assert (waiting(who)["12"]["guarantee"], waiting(who)["12"]["share_guarantee"]) == (8, 1.0)  # 8 of 8: no small part
+    assert len(waiting("region:01")) == 21 and waiting("region:01")["12"]["waiting"] == 8
+    assert server.call("GET", "/api/v1/quality/monthly?month=2026-11&region=12", REGION)[0] == 403

@@ -21,17 +21,19 @@ import orjson
 from aiohttp import web
 
 from schemas import reference
+from schemas.model import EVENT_TYPES, WAITLIST_EVENT_TYPES
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
 from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
 from streams.domain import flow
+from streams.domain import quality as dq
 from web import exports, openapi
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import (WAIT_SHARES, Unit, protect_region, suppress_matrix, suppress_movement_kinds,
+from web.suppression import (WAIT_SHARES, Unit, protect_region, small, suppress_matrix, suppress_movement_kinds,
                              suppress_performed, suppress_wait_row)
 
 STATIC = Path(__file__).parent / "static"
@@ -93,6 +95,17 @@ SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_reg
 PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
                     "median_wait_days", "target_measured", "past_target", "share_past_target")
 PERFORMED_KEYS = ("month", "region", "final", "final_at", "rows", "comparison", "regions", "nation")
+# data quality per region and month (quality/monthly): streams/domain/quality.py
+QUALITY_MONTHLY_KEYS = ("month", "region", "deadline", "final", "timezone", "waiting_at", "completeness",
+                        "fill_rates", "waiting", "plausibility")
+QUALITY_MONTHLY_ROWS = {
+    "completeness": ("region_code", "name", "contract", "events", "on_time", "late", "rejected", "status",
+                     "status_label"),
+    "fill_rates": ("region_code", "event_type", "field", "applies_in_phases", "events", "reported", "not_reported",
+                   "not_applicable", "fill_rate"),
+    "waiting": ("region_code", "waiting", "guarantee", "share_guarantee", "with_deviation", "share_with_deviation"),
+    "plausibility": ("region_code", "measure", "count", "previous_year", "ratio", "flag"),
+}
 
 
 class Api:
@@ -356,6 +369,24 @@ class Api:
         rules = await asyncio.to_thread(queries.rejections_by_rule, self.db)
         counts = await asyncio.to_thread(queries.table_counts, self.db) if scope.is_admin else None
         return _json({"senders": scope.own(rows), "rejections_by_rule": scope.own(rules), "table_rows": counts})
+
+    @documented("Datakvalitet per region och månad (uppföljningens mått) / data quality per region and month "
+                "(the national follow-up's measures)", MONTH, REGION,
+                answer=Answer(QUALITY_MONTHLY_KEYS, QUALITY_MONTHLY_ROWS,
+                              exports=("completeness", "fill_rates", "waiting", "plausibility")))
+    async def quality_monthly(self, request: web.Request):
+        # Every viewer gets every region's rows (they compare senders); counts of contacts and patients
+        # 1..threshold in a breakdown are hidden outside the viewer's own region (suppress_quality). A
+        # region viewer asking for another region by name is refused, as by the other endpoints.
+        scope = scope_of(request)
+        month, region = MONTH.parse(request.query), REGION.parse(request.query)
+        scope.require_region(region)
+        tz = self.policy.timezone
+        now = dt.datetime.now(dt.timezone.utc)
+        # a month past its deadline changes only with late events: its counts are kept BEDSTATS_TTL_ENDED
+        ttl = BEDSTATS_TTL_ENDED if snapshot_final_at(month, tz) <= now else BEDSTATS_TTL_CURRENT
+        counts = await self._cached(f"qualitymonth:{month}", lambda: quality_counts(self.db, month, tz), ttl)
+        return _json(quality_answer(counts, month, region, self.policy, scope, now))
 
     @documented("Detta dokument (OpenAPI 3) / this document", answer=Answer(("openapi", "info", "paths")))
     async def openapi_document(self, request: web.Request):
@@ -772,6 +803,83 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     return answer
 
 
+def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
+    """The raw counts behind a month's data-quality measures (sinks/queries.py), every region: the
+    month, its deadline (the snapshots' month end + 21 days), the lookback months and the same month a year
+    earlier as spans of instants, and the waiting contacts at the month's last instant (as close_month)."""
+    start, end = bedstats.month_bounds(month, tz)
+    lookback, _ = bedstats.month_bounds(dq.add_months(month, -dq.ACTIVE_LOOKBACK_MONTHS), tz)
+    last_year = bedstats.month_bounds(month.replace(year=month.year - 1), tz)
+    at = month_end(month, tz) - dt.timedelta(milliseconds=1)
+    return {
+        "completeness": queries.completeness_counts(db, start, end, snapshot_final_at(month, tz), lookback,
+                                                    sorted(WAITLIST_EVENT_TYPES), sorted(EVENT_TYPES)),
+        "fill": queries.fill_counts(db, start, end, {t: tuple(f) for t, f in dq.FILL_FIELDS.items()}),
+        "waiting": queries.waitlist_counts_by_region(db, at, tz),
+        "waiting_at": at,
+        "plausibility": {k: tuple(v) for k, v in queries.plausibility_counts(db, [(start, end), last_year]).items()},
+    }
+
+
+# Data quality: the breakdowns of a region's contacts and patients (a field reported / not reported / not
+# applicable; waiting with the guarantee flag / with a deviation) are hidden like counts below region
+# level outside the viewer's region. Region totals (events sent, events of a type, contacts waiting,
+# decided, performed, admissions) are region-level figures every viewer sees, as the status and the
+# performed comparison show them.
+FILL_CELLS = ("reported", "not_reported", "not_applicable")
+
+
+def suppress_fill_row(row: dict, threshold: int) -> dict:
+    """A fill-rate row for a viewer outside its region: the three cells add up to `events` (shown), so a
+    small cell hides, a lone hidden cell takes the smallest other with it (zeros last), a small total hides
+    all three, and the rate goes with a hidden reported or not-reported count."""
+    row = dict(row)
+    hidden = set(FILL_CELLS) if small(row["events"], threshold) else {c for c in FILL_CELLS if small(row[c], threshold)}
+    if len(hidden) == 1:
+        rest = [c for c in FILL_CELLS if c not in hidden]
+        hidden.add(min(rest, key=lambda c: (row[c] == 0, row[c], c)))
+    for c in hidden:
+        row[c] = None
+    if hidden & {"reported", "not_reported"}:
+        row["fill_rate"] = None
+    return row
+
+
+def suppress_waiting_row(row: dict, threshold: int) -> dict:
+    """The guarantee and deviation shares of a region for a viewer outside it: `waiting` is shown, so a
+    count is hidden (with its share) when it or its complement in `waiting` is 1..threshold."""
+    row = dict(row)
+    for count, share in (("guarantee", "share_guarantee"), ("with_deviation", "share_with_deviation")):
+        if small(row[count], threshold) or small(row["waiting"] - row[count], threshold):
+            row[count] = row[share] = None
+    return row
+
+
+def quality_answer(counts: dict, month: dt.date, region: str | None, policy: ViewPolicy, scope: Scope,
+                   now: dt.datetime) -> dict:
+    """A month's data-quality measures (streams/domain/quality.py) as a viewer sees them: every region
+    (or the one asked for), small counts in the breakdowns hidden outside the viewer's region."""
+    tz = policy.timezone
+    deadline = snapshot_final_at(month, tz)
+    names = reference.regions()
+    codes = [c for c in sorted(names) if region in (None, c)]
+    t = policy.small_count_threshold
+    open_region = scope.viewer.sees_detail_of
+    completeness = [{"region_code": r["region_code"], "name": names[r["region_code"]].name, **r}
+                    for r in dq.completeness(counts["completeness"], codes, deadline, now)]
+    fill = [r if open_region(r["region_code"]) else suppress_fill_row(r, t) for r in dq.fill_rates(counts["fill"], codes)]
+    waiting = [dq.waiting_shares(counts["waiting"].get(c, []), c) for c in codes]
+    waiting = [r if open_region(r["region_code"]) else suppress_waiting_row(r, t) for r in waiting]
+    answer = {"month": month.strftime("%Y-%m"), "region": region, "deadline": deadline, "final": now >= deadline,
+              "timezone": tz, "waiting_at": counts["waiting_at"], "completeness": completeness, "fill_rates": fill,
+              "waiting": waiting, "plausibility": dq.plausibility(counts["plausibility"], codes)}
+    if not answer["final"]:
+        day = deadline.astimezone(ZoneInfo(tz)).date().isoformat()
+        answer["note"] = (f"preliminär: regionerna har till {day} (månadsslut + 21 dagar) att leverera / "
+                          f"preliminary: the regions have until {day} (month end + 21 days) to deliver")
+    return answer
+
+
 def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
                close_snapshots: bool = False) -> web.Application:
     """The page and API. Every route is registered through the access module with its rule.
@@ -807,6 +915,8 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
                VIEWER)
     access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)
+    access.add(app, "GET", "/api/v1/quality/monthly",
+               api.exportable(api.quality_monthly, lambda a: f"datakvalitet-{a['month']}"), VIEWER)
     access.add(app, "GET", "/api/v1/beds/monthly",
                api.exportable(api.beds_monthly, lambda a: f"vårdplatsstatistik-{a['month']}-{a['level']}"), VIEWER)
     access.add(app, "GET", "/metrics", api.metrics_view, VIEWER)
