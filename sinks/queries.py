@@ -284,25 +284,25 @@ def completeness_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, de
                         event_types: list[str]) -> dict[tuple[str, str], dict]:
     """Per (region, contract) — contract `waitlist` for the event types in `waitlist_types`, else `beds` —
     the accepted events with occurred_at in [start, end) (`events`), of those first received at or after
-    `deadline` (`late`), those with occurred_at in [lookback_start, start) (`before`), and the dead letters
-    of [start, end) (`rejected`). An event is counted once (by event_id) and received when it was first
-    written (min ingested_at: the table keeps the newest copy, and a copy written again later, after a
-    restart, must not make an event delivered on time late). A dead letter's instant is the occurred_at
+    `deadline` (`late`), the rows with occurred_at in [lookback_start, start) (`before`: only whether there
+    are any matters), and the dead letters of [start, end) (`rejected`). An event is counted once (by
+    event_id) and received when its stored copy was written (ingested_at; the table keeps the newest copy,
+    so an event written again later — a resend the worker no longer remembered — counts as received then). A dead letter's instant is the occurred_at
     its stored payload holds, or when unreadable its reception (`at`); its contract is its event type's,
     or when that is not one of `event_types` the topic's (`waitlist` in its name). A dead letter without a
     region code is in no region."""
     p = {"start": _naive_utc(start), "end": _naive_utc(end), "deadline": _naive_utc(deadline),
          "before": _naive_utc(lookback_start), "wl": list(waitlist_types)}
     _, rows = db.query(
-        "SELECT region, if(etype IN {wl:Array(String)}, 'waitlist', 'beds') AS contract, "
-        "countIf(t >= {start:DateTime64(3)}) AS n, "
-        "countIf(t >= {start:DateTime64(3)} AND received >= {deadline:DateTime64(3)}) AS n_late, "
-        "countIf(t < {start:DateTime64(3)}) AS n_before FROM ("
-        " SELECT event_id, argMin(region_code, ingested_at) AS region, argMin(event_type, ingested_at) AS etype,"
-        "  argMin(occurred_at, ingested_at) AS t, min(ingested_at) AS received FROM events"
-        "  WHERE occurred_at >= {before:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} GROUP BY event_id)"
-        " WHERE t >= {before:DateTime64(3)} AND t < {end:DateTime64(3)} "
-        "GROUP BY region, contract", p)
+        # the copies of an event are one event (uniqExact of the id); it is late when a copy was written at
+        # or after the deadline: FINAL's reading (the table keeps the newest copy), without reading the whole
+        # table's history as FINAL does, and the same before and after ClickHouse merges the copies
+        "SELECT region_code, if(event_type IN {wl:Array(String)}, 'waitlist', 'beds') AS contract, "
+        "uniqExactIf(event_id, occurred_at >= {start:DateTime64(3)}) AS n, "
+        "uniqExactIf(event_id, occurred_at >= {start:DateTime64(3)} AND ingested_at >= {deadline:DateTime64(3)}) "
+        "AS n_late, countIf(occurred_at < {start:DateTime64(3)}) AS n_before FROM events "
+        "WHERE occurred_at >= {before:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
+        "GROUP BY region_code, contract", p)
     out: dict[tuple[str, str], dict] = {}
     for region, contract, events, late, before in rows:
         out[(region, contract)] = {"events": int(events), "late": int(late), "before": int(before), "rejected": 0}
@@ -321,8 +321,10 @@ def completeness_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, de
 def fill_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime,
                 fields: dict[str, tuple[str, ...]]) -> list[dict]:
     """Per region × event type × phase (0 for a type without one), the accepted events of the types in
-    `fields` with occurred_at in [start, end) (`events`, each once: FINAL) and, per field of its type, how
-    many carry a value (`present[field]`: the field in the stored EVENTS.md JSON is neither null nor absent)."""
+    `fields` with occurred_at in [start, end) (`events`) and, per field of its type, how many carry a value
+    (`present[field]`: the field in the stored EVENTS.md JSON is neither null nor absent). Each event once:
+    one row per event_id (the table's key; its copies are the same event), which unlike FINAL does not
+    read the whole table's history."""
     names = sorted({f for fs in fields.values() for f in fs})
     p = {"start": _naive_utc(start), "end": _naive_utc(end), "types": sorted(fields),
          **{f"f{i}": f for i, f in enumerate(names)}}
@@ -330,8 +332,8 @@ def fill_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime,
                         for i in range(len(names)))
     rows = db.query_dicts(
         f"SELECT region_code, event_type, toUInt8(JSONExtractUInt(payload, 'phase')) AS phase, count() AS events, "
-        f"{present} FROM events FINAL WHERE event_type IN {{types:Array(String)}} "
-        "AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
+        f"{present} FROM (SELECT region_code, event_type, payload FROM events WHERE event_type IN {{types:Array(String)}} "
+        "AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} LIMIT 1 BY event_id) "
         "GROUP BY region_code, event_type, phase ORDER BY region_code, event_type, phase", p)
     return [{"region_code": r["region_code"], "event_type": r["event_type"], "phase": int(r["phase"]) or None,
              "events": int(r["events"]),
@@ -361,13 +363,14 @@ def plausibility_counts(db: ClickHouse, months: list[tuple[dt.datetime, dt.datet
     """Per (region, measure) one count per span of `months` ([start, end) each): `contacts_decided`
     (contacts of phases 1–4 whose decision lies in the span), `contacts_performed` (closed as performed,
     phases 1–4, start of activity in the span: the performed flow's population) and `admissions`
-    (accepted PatientAdmitted events occurring in the span, each once)."""
+    (accepted PatientAdmitted events occurring in the span, each once: uniqExact of the event_id, as
+    out_of_area_window_kinds counts them)."""
     p = {f"{k}{i}": _naive_utc(t) for i, (s, e) in enumerate(months) for k, t in (("s", s), ("e", e))}
     span = lambda col, i: f"{col} >= {{s{i}:DateTime64(3)}} AND {col} < {{e{i}:DateTime64(3)}}"  # noqa: E731
     decided = ", ".join(f"countIf({span('decided_at', i)})" for i in range(len(months)))
     performed = ", ".join(f"countIf(status = 'performed' AND decided_at IS NOT NULL AND {span('closed_at', i)})"
                           for i in range(len(months)))
-    admitted = ", ".join(f"countIf({span('occurred_at', i)})" for i in range(len(months)))
+    admitted = ", ".join(f"uniqExactIf(event_id, {span('occurred_at', i)})" for i in range(len(months)))
     any_span = " OR ".join(f"({span('occurred_at', i)})" for i in range(len(months)))
     out: dict[tuple[str, str], list[int]] = {}
     _, rows = db.query(f"SELECT region_code, {decided}, {performed} FROM waitlist_contacts FINAL "
@@ -376,7 +379,7 @@ def plausibility_counts(db: ClickHouse, months: list[tuple[dt.datetime, dt.datet
     for region, *counts in rows:
         out[(region, "contacts_decided")] = [int(c) for c in counts[:n]]
         out[(region, "contacts_performed")] = [int(c) for c in counts[n:]]
-    _, rows = db.query(f"SELECT region_code, {admitted} FROM events FINAL WHERE event_type = 'PatientAdmitted' "
+    _, rows = db.query(f"SELECT region_code, {admitted} FROM events WHERE event_type = 'PatientAdmitted' "
                        f"AND ({any_span}) GROUP BY region_code", p)
     for region, *counts in rows:
         out[(region, "admissions")] = [int(c) for c in counts]

@@ -7,9 +7,9 @@ The **month** is the calendar month in Europe/Stockholm (local midnight to local
 
 - **Reporting completeness** (rapporteringsfullständighet), per region × contract (the beds topic's
   events, the waiting-list topic's events): the accepted events whose `occurred_at` lies in the month,
-  each counted once (by `event_id`) and received when the platform first accepted it (`ingested_at`);
-  `on_time` were received before the deadline, `late` at or after it. `rejected`: the month's dead
-  letters (counted apart, never in `events`). The status, in this order:
+  each counted once (by `event_id`) and received when the platform wrote it (`ingested_at`, the newest
+  copy's); `on_time` were received before the deadline, `late` at or after it. `rejected`: the month's
+  dead letters (counted apart, never in `events`). The status, in this order:
   `pending` the deadline has not passed; `late` some event of the month was received after it;
   `delivered` events, every one received before the deadline; `missing` no event although the region sent
   events of this contract with `occurred_at` in the ACTIVE_LOOKBACK_MONTHS months before; `inactive` no
