@@ -376,8 +376,9 @@ class Api:
                               exports=("completeness", "fill_rates", "waiting", "plausibility")))
     async def quality_monthly(self, request: web.Request):
         # Every viewer gets every region's rows (they compare senders); counts of contacts and patients
-        # 1..threshold in a breakdown are hidden outside the viewer's own region (suppress_quality). A
-        # region viewer asking for another region by name is refused, as by the other endpoints.
+        # 1..threshold in a breakdown are hidden outside the viewer's own region (suppress_fill_row,
+        # suppress_waiting_row). A region viewer asking for another region by name is refused, as by the
+        # other endpoints.
         scope = scope_of(request)
         month, region = MONTH.parse(request.query), REGION.parse(request.query)
         scope.require_region(region)
