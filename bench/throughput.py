@@ -127,6 +127,7 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = 
         time.sleep(min(0.5, max(0.02, (n - done) / max(rate, 1.0) / 4)))
     elapsed = time.monotonic() - first
     if cpu is not None:
+        cpu["batches"] = worker.metric("bedflow_batch_duration_seconds_count")
         cpu.update({k: round(v - cpu0.get(k, 0.0), 2) for k, v in cpu_seconds(worker.proc.pid).items()})
     if spy:
         spy.send_signal(2)
@@ -151,7 +152,7 @@ def main(argv=None):
     n = len({e["event_id"] for e in events})
     with tempfile.TemporaryDirectory() as tmp, LocalBroker() as broker:
         worker = Worker(broker.bootstrap, Path(tmp), f"bench{time.time_ns() % 10**8}", partitions=args.partitions,
-                        env={"BEDFLOW_LOG_LEVEL": "warning"})
+                        env={"BEDFLOW_LOG_LEVEL": "warning", **{k: v for k, v in os.environ.items() if k.startswith("BEDFLOW_SINK_")}})
         produce_s = produce(broker.bootstrap, worker.topics, events)
         topics = [worker.topics["beds"], worker.topics["waitlist"]]
         raw_confluent = confluent_raw(broker.bootstrap, topics, n)
@@ -169,6 +170,7 @@ def main(argv=None):
         "confluent_raw_events_per_s": round(raw_confluent), "faust_raw_events_per_s": round(raw_faust),
         "bedflow_end_to_end_events_per_s": round(e2e), "bedflow_end_to_end_seconds": round(e2e_s, 1),
         "ratio_to_faust_raw": round(e2e / raw_faust, 3), "ratio_to_confluent_raw": round(e2e / raw_confluent, 4),
+        "bedflow_batches": int(cpu.pop("batches", 0)),
         "bedflow_cpu_us_per_event": {k: round(v / n * 1e6, 1) for k, v in cpu.items()},
         "faust_raw_us_per_event": round(1e6 / raw_faust, 1),
     }
@@ -179,6 +181,7 @@ def main(argv=None):
     print(f"  {'bedflow end to end (queryable)':<34}{e2e:>12,.0f} ev/s")
     print(f"  {'ratio to faust raw':<34}{e2e / raw_faust:>12.2f} ×")
     print(f"  {'ratio to confluent raw':<34}{e2e / raw_confluent:>12.3f} ×")
+    print(f"  {'batches the worker wrote':<34}{result['bedflow_batches']:>12,} (mean {n / max(result['bedflow_batches'], 1):,.0f} events)")
     print(f"  CPU µs per event in the end-to-end window (faust raw: {1e6 / raw_faust:.0f} µs wall per event):")
     for k, v in result["bedflow_cpu_us_per_event"].items():
         print(f"    {k:<32}{v:>12.1f}")
