@@ -15,6 +15,8 @@ thresholds, access tokens. Everything here has a default so the platform runs wi
     [escalation]                 # OPEL-style levels 2–4: occupancy % or overcrowded per 100 staffed beds
     level2_occupancy_pct = 90
     ...
+    [escalation.actions]         # each level's actions (as NHS England's OPEL framework); none by default
+    3 = ["Öppna eskaleringsplatser / open escalation beds", "Kontakta grannregionerna / call the neighbours"]
 
     [[tokens]]
     name = "skr-analyst"
@@ -32,7 +34,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.domain.escalation import Escalation
+from streams.domain.escalation import Escalation, actions_from_config
 from streams.domain.waitlist import Limits
 from schemas.rules import RuleConfig
 from web.access import Token
@@ -75,10 +77,15 @@ class Config:
         names = [t.name for t in tokens]
         if len(set(names)) != len(names):  # a grant is given by name: two tokens must not share one
             raise SystemExit(f"config: token names must be unique ({', '.join(sorted(names))})")
+        escalation = dict(data.get("escalation", {}))
+        try:
+            escalation["actions"] = actions_from_config(escalation.pop("actions", {}))
+        except ValueError as e:
+            raise SystemExit(f"config: {e}")
         return cls(
             rules=RuleConfig.from_mapping(data.get("rules", {})),
             limits=Limits.from_config(data.get("limits", [])),
-            escalation=Escalation(**data.get("escalation", {})),
+            escalation=Escalation(**escalation),
             tokens=tokens,
             public_paths=list(data.get("access", {}).get("public", [])),
             exclude_deviations=bool(data.get("waitlist", {}).get("exclude_deviations", True)),

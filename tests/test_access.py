@@ -264,11 +264,33 @@ def check_report(server, who: str, path: str, body: bytes) -> None:
     assert set(hidden) >= {H01, H04} and H02 not in hidden  # H01 (4) and H04, its complement
 
 
+def check_icu(server, who: str, path: str, body: bytes) -> None:
+    """Region rows and above for everyone (21 regions); ICU wards only of the viewer's own region for a
+    region viewer, and no small count in another region's ICU ward."""
+    data = json.loads(body)
+    assert len({r["id"] for r in data["now"] if r["level"] == "region"}) == (1 if "region=" in path else 21)
+    for w in data["wards"] or []:
+        if who == "region:01":
+            assert w["region_code"] == "01", w
+        elif who != "admin":
+            no_small([w], ("occupied", "overcrowded"))
+
+
+def check_breaches(server, who: str, path: str, body: bytes) -> None:
+    data = json.loads(body)
+    if who == "region:01" or who == "admin":
+        return
+    no_small(data["rows"], ("waiting", "measured", "not_measured", "over_limit", "within_7", "within_14", "within_30",
+                            "performed_recent"))
+    no_small(data["clinics"], ("waiting", "performed_recent"))
+
+
 # ------------------------------------------------------------------ every route
 # (method, route) → [(a request path, the status per viewer)], and the check of a 200's content.
 OK_FOR_TOKENS = {"admin": 200, "national": 200, "national-basic": 200, "region:01": 200, "wrong": 401, "none": 401}
 DETAIL = OK_FOR_TOKENS | {"national-basic": 403}
 OPEN = {who: 200 for who in TOKENS}
+DECLARE = OK_FOR_TOKENS | {"national": 403, "national-basic": 403}
 ROUTES = {
     ("GET", "/"): ([("/", OPEN)], None),
     ("GET", "/static"): ([("/static/app.js", OPEN)], None),
@@ -316,6 +338,15 @@ ROUTES = {
         ("/api/v1/beds/monthly?month=2026-11&level=ward", DETAIL),
         ("/api/v1/beds/monthly?month=2026-11&level=ward&region=12", DETAIL | {"region:01": 403}),
     ], lambda *a: __import__("tests.test_bed_statistics", fromlist=["check_access"]).check_access(*a)),
+    ("GET", "/api/v1/icu"): ([("/api/v1/icu", OK_FOR_TOKENS), ("/api/v1/icu?level=ward", DETAIL),
+                             ("/api/v1/icu?level=ward&region=12", DETAIL | {"region:01": 403})], check_icu),
+    ("GET", "/api/v1/waitlist/breaches"): ([("/api/v1/waitlist/breaches?region=12", OK_FOR_TOKENS | {"region:01": 403}),
+                                           ("/api/v1/waitlist/breaches?region=01", OK_FOR_TOKENS)], check_breaches),
+    ("GET", "/api/v1/escalation"): ([("/api/v1/escalation", OK_FOR_TOKENS)], None),
+    ("POST", "/api/v1/escalation/declare"): ([  # a region viewer for its own region, the admin for any
+        ("/api/v1/escalation/declare?region=01&level=2&reason=test", DECLARE),
+        ("/api/v1/escalation/declare?region=12&level=2&reason=test", DECLARE | {"region:01": 403})], None),
+    ("GET", "/api/v1/escalation/history"): ([("/api/v1/escalation/history?region=12", OK_FOR_TOKENS)], None),
     ("GET", "/api/v1/deadletters"): ([("/api/v1/deadletters?limit=100", OK_FOR_TOKENS)], check_region_rows),
     ("GET", "/api/v1/quality"): ([("/api/v1/quality", OK_FOR_TOKENS)], check_region_rows),
     ("GET", "/api/v1/quality/monthly"): ([("/api/v1/quality/monthly?month=2026-11", OK_FOR_TOKENS),

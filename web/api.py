@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import decimal
 import functools
 import logging
 import math
 import time
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -22,9 +24,13 @@ from aiohttp import web
 
 from schemas import reference
 from schemas.model import EVENT_TYPES, WAITLIST_EVENT_TYPES
-from sinks import queries
+from schemas.privacy import contains_pin
+from sinks import outlook, queries
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
+from streams.domain import breaches as wait_ahead
+from streams.domain import icu as icu_picture
+from streams.domain.escalation import Declaration, declared_at, region_escalation
 from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
 from streams.domain import flow
 from streams.domain import quality as dq
@@ -106,6 +112,53 @@ QUALITY_MONTHLY_ROWS = {
     "waiting": ("region_code", "waiting", "guarantee", "share_guarantee", "with_deviation", "share_with_deviation"),
     "plausibility": ("region_code", "measure", "count", "previous_year", "ratio", "flag"),
 }
+
+# issue 14: the ICU picture, guarantee breaches ahead, escalation with actions (sinks/outlook.py reads them)
+ICU_HOURS = openapi.integer("hours", 1, 168, 24, "timmar bakåt, en punkt i timmen / hours back, a point an hour",
+                            example="24")
+ICU_LEVEL = openapi.choice("level", ("region", "ward"), "region", "region: riket, sjukvårdsregionerna och regionerna; "
+                           "ward: även IVA-avdelningarna (kräver detaljbehörighet) / ward: the ICU wards too "
+                           "(needs the detail grant)")
+ICU_FIELDS = ("at", "level", "id", "name", "staffed_beds", "occupied", "free_beds", "overcrowded", "occupancy_pct",
+              "wards")
+ICU_WARD_FIELDS = ("at", "id", "name", "region_code", "hospital_id", "staffed_beds", "occupied", "free_beds",
+                   "overcrowded", "occupancy_pct")
+BREACH_FIELDS = ("mvo_group", "phase", "limit_days", "waiting", "measured", "not_measured", "over_limit", "within_7",
+                 "within_14", "within_30", "performed_recent", "performed_per_week", "expected_wait_days")
+BREACH_COUNTS = ("waiting", "measured", "not_measured", "over_limit", "within_7", "within_14", "within_30",
+                 "performed_recent")
+CLINIC_FIELDS = ("clinic_id", "phase", "waiting", "performed_recent", "performed_per_week", "expected_wait_days")
+ESCALATION_FIELDS = ("region_code", "name", "computed_level", "computed_rule", "declared", "level", "source",
+                     "actions")
+REASON_MAX = 500
+
+
+def _required(param: openapi.Param) -> openapi.Param:
+    """`param`, required: missing or empty → 400 (and the document says required)."""
+    def parse(q, d, inner=param.parser, name=param.name):
+        if q.get(name) in (None, ""):
+            raise BadRequest(f"{name} krävs / {name} is required")
+        return inner(q, d)
+    return dataclasses.replace(param, parser=parse, required=True)
+
+
+def _reason(q, d) -> str:
+    """A declaration's reason: plain text, 1–REASON_MAX characters, never an identity number (it is shown
+    to every viewer and stored)."""
+    text = (q.get("reason") or "").strip()
+    if not 1 <= len(text) <= REASON_MAX or any(ord(c) < 32 for c in text):
+        raise BadRequest(f"reason: 1–{REASON_MAX} tecken text / 1–{REASON_MAX} characters of text")
+    if contains_pin(text):
+        raise BadRequest("reason får inte innehålla ett personnummer / reason must not hold a personal identity number")
+    return text
+
+
+DECLARE_REGION = openapi.region("regionen som deklarerar / the declaring region", required=True, example="01")
+DECLARE_LEVEL = _required(openapi.integer("level", 1, 4, None, "nivå 1–4 / level 1–4", example="3"))
+DECLARE_REASON = _required(openapi.Param("reason", _reason, {"type": "string", "maxLength": REASON_MAX},
+                                         "Hög beläggning på akuten", "skälet / the reason"))
+DECLARE_UNTIL = openapi.instant("until", "gäller till (standard: till regionens nästa deklaration) / in force until "
+                                "(default: the region's next declaration)", "2099-12-31T12:00:00+01:00")
 
 
 class Api:
@@ -309,6 +362,93 @@ class Api:
         scope.require_region(region)
         answer = await asyncio.to_thread(performed_answer, self.db, month, region, self.policy, scope,
                                          dt.datetime.now(dt.timezone.utc))
+        return _json(answer)
+
+    # -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ------------------
+    @documented("IVA-läget per timme: disponibla, belagda och lediga IVA-platser / the ICU picture hourly",
+                ICU_HOURS, ICU_LEVEL, REGION,
+                answer=Answer(("hours", "from", "to", "step_minutes", "timezone", "now", "rows", "wards"),
+                              {"now": ICU_FIELDS, "rows": ICU_FIELDS, "wards": ICU_WARD_FIELDS},
+                              exports=("now", "rows", "wards")))
+    async def icu(self, request: web.Request):
+        # Region rows and above for every viewer (region-level figures, as status); ICU wards (level=ward)
+        # only with the detail grant, suppressed as status suppresses them at that instant.
+        scope = scope_of(request)
+        q = request.query
+        hours, level, region = ICU_HOURS.parse(q), ICU_LEVEL.parse(q), REGION.parse(q)
+        if level == "ward":
+            require_detail(scope, self.policy)
+            scope.require_region(region)
+        to = dt.datetime.now(dt.timezone.utc)
+        times = history_times(to - dt.timedelta(hours=hours), to, 60)
+        answer = await asyncio.to_thread(icu_answer, self.db, times, level, region, self.policy, scope)
+        return _json({"hours": hours, **answer})
+
+    @documented("Vårdgarantibrott framåt och förväntad väntetid per MVO-grupp, fas och klinik / "
+                "care-guarantee breaches ahead and the expected wait per MVO group, phase and clinic", WAIT_REGION,
+                answer=Answer(("region", "at", "timezone", "horizons", "recent_weeks", "not_counted", "rows", "clinics"),
+                              {"rows": BREACH_FIELDS, "clinics": CLINIC_FIELDS}, exports=("rows", "clinics")))
+    async def breaches(self, request: web.Request):
+        # As the waiting list: a region viewer its own region in full, others refused; everyone else any
+        # region, counts 1..threshold hidden outside the viewer's region (suppress_sibling_rows).
+        scope = scope_of(request)
+        region = WAIT_REGION.parse(request.query)
+        scope.require_region(region)
+        answer = await asyncio.to_thread(breaches_answer, self.db, region, dt.datetime.now(dt.timezone.utc),
+                                         self.policy, scope)
+        return _json(answer)
+
+    @documented("Eskaleringsnivå per region: beräknad, deklarerad och åtgärderna / escalation level per region: "
+                "computed, declared and the actions", REGION,
+                answer=Answer(("at", "rows"), {"rows": ESCALATION_FIELDS}))
+    async def escalation(self, request: web.Request):
+        # Region-level figures (as status's region rows) and the regions' own declarations: every viewer.
+        scope_of(request)
+        region = REGION.parse(request.query)
+        now = dt.datetime.now(dt.timezone.utc)
+        wards = await self._cached("wards", lambda: queries.current_wards(self.db))
+        found = await asyncio.to_thread(outlook.declarations, self.db, region, now)
+        return _json({"at": now, "rows": escalation_rows(wards, found, region, now, self.policy)})
+
+    @documented("Deklarera regionens eskaleringsnivå (JSON-kropp eller parametrar) / declare a region's escalation "
+                "level (JSON body or parameters)", DECLARE_REGION, DECLARE_LEVEL, DECLARE_REASON, DECLARE_UNTIL,
+                answer=Answer(("region_code", "level", "reason", "declared_by", "declared_at", "until", "actions")))
+    async def escalation_declare(self, request: web.Request):
+        # A region viewer for its own region, the admin for any; audited by the access middleware as every
+        # request (who, role, route, region and level: never the reason's text, which is not a parameter).
+        scope = scope_of(request)
+        values = dict(request.query)
+        if request.body_exists:
+            try:
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                body = None
+            if not isinstance(body, dict):
+                raise BadRequest("kroppen måste vara ett JSON-objekt / the body must be a JSON object")
+            values.update({k: str(v) for k, v in body.items() if v is not None and isinstance(v, (str, int))})
+        region, level = DECLARE_REGION.parse(values), DECLARE_LEVEL.parse(values)
+        reason, until = DECLARE_REASON.parse(values), DECLARE_UNTIL.parse(values)
+        if not scope.is_admin and scope.region != region:
+            raise Refused("bara regionen själv (eller en administratör) kan deklarera dess nivå / "
+                          "only the region itself (or an admin) may declare its level")
+        now = dt.datetime.now(dt.timezone.utc)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored (milliseconds)
+        row = declaration_row(region, level, reason, until, scope.viewer.role, now)
+        await asyncio.to_thread(outlook.declare, self.db, row)
+        return _json({**{k: row[k] for k in ("region_code", "level", "reason", "declared_by", "declared_at", "until")},
+                      "actions": self.policy.escalation.actions_for(level)})
+
+    @documented("Eskaleringsnivåns historik: beräknad och deklarerad / escalation level history: computed and "
+                "declared", WAIT_REGION, FROM, TO, STEP,
+                answer=Answer(("region", "from", "to", "step_minutes", "times", "computed", "declared", "level",
+                               "declarations"), {"declarations": ("level", "reason", "declared_by", "declared_at")}))
+    async def escalation_history(self, request: web.Request):
+        scope_of(request)
+        q = request.query
+        region = WAIT_REGION.parse(q)
+        to = TO.parse(q, dt.datetime.now(dt.timezone.utc))
+        times = history_times(FROM.parse(q, to - dt.timedelta(hours=24)), to, STEP.parse(q))
+        answer = await asyncio.to_thread(escalation_history_answer, self.db, region, times, self.policy)
         return _json(answer)
 
     @documented("Vårdplatsstatistik per månad / monthly bed statistics", MONTH, LEVEL, REGION,
@@ -804,6 +944,137 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     return answer
 
 
+# -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ----------------------
+def icu_answer(db: ClickHouse, times: list[dt.datetime], level: str, region: str | None, policy: ViewPolicy,
+               scope: Scope) -> dict:
+    """The ICU picture (streams/domain/icu.py) at each of `times` from the ward history, replayed as the
+    trends replay it (ward_timeline): the nation, healthcare regions and regions for every viewer (`rows`,
+    the last point also as `now`); with level=ward the ICU wards as status shows them at that instant to
+    this viewer (detail_rows: small counts and their complements hidden outside its region)."""
+    step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
+    columns = queries.WARD_COLUMNS if level == "ward" else outlook.ICU_COLUMNS
+    base, steps = outlook.ward_history(db, times[0], step, len(times), columns)
+    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+    rows, wards, now = [], [], []
+    for at, frame in zip(times, ward_timeline(base, steps, len(times))):
+        now = [{"at": at, **r} for r in icu_picture.picture(frame)
+               if not region or r["level"] != "region" or r["id"] == region]
+        rows += now
+        if level != "ward":
+            continue
+        icu_wards = [w for w in scope.own(frame) if icu_picture.is_icu(w) and (not region or w["region_code"] == region)]
+        shown = detail_rows(icu_wards, at, stale_after=stale_after, escalation=policy.escalation, senders=None,
+                            threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
+                            open_region=scope.viewer.sees_detail_of)["ward"]
+        wards += [{"at": at, **{f: r.get(f) for f in ICU_WARD_FIELDS[1:]}} for r in shown]
+    return {"from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
+            "timezone": policy.timezone, "now": now, "rows": rows, "wards": wards}
+
+
+def suppress_sibling_rows(rows: list[dict], counts: tuple[str, ...], derived: tuple[str, ...], threshold: int,
+                          siblings: str = "phase") -> list[dict]:
+    """Rows of one region below region level (MVO group × phase, clinic × phase) for a viewer outside the
+    region: a row with any count 1..threshold is hidden whole, with what is derived from its counts (its
+    counts nearly give each other back: within 7 days ⊂ 14 ⊂ 30 ⊂ measured ⊂ waiting); the rows of one
+    phase add up to the region's, so a phase never has exactly one hidden row: the smallest other by
+    waiting goes too (as suppress_performed). Returns copies; a hidden value is None."""
+    out = [dict(r) for r in rows]
+    by: dict = {}
+    for r in out:
+        by.setdefault(r[siblings], []).append(r)
+    for group in by.values():
+        hidden = {i for i, r in enumerate(group) if any(small(r[f], threshold) for f in counts)}
+        if len(hidden) == 1:
+            rest = [i for i in range(len(group)) if i not in hidden]
+            if rest:
+                hidden.add(min(rest, key=lambda i: (group[i]["waiting"], i)))
+        for i in hidden:
+            for f in (*counts, *derived):
+                group[i][f] = None
+    return out
+
+
+NOT_COUNTED = ("inte räknade: kontakter med en avvikelse i kraft (PvV, MoV, annan) eller utan vårdgaranti "
+               "(not_measured), och de som redan passerat gränsen (over_limit) / not counted: contacts with a "
+               "deviation in force or not under the guarantee (not_measured), and those already past the limit "
+               "(over_limit)")
+
+
+def breaches_answer(db: ClickHouse, region: str, now: dt.datetime, policy: ViewPolicy, scope: Scope) -> dict:
+    """A region's care-guarantee breaches ahead and expected waits (streams/domain/breaches.py): the
+    waiting-list measures' rows now (queries.waitlist_counts: the same reading of waiting and of a
+    deviation in force) and the contacts performed over the last RECENT_WEEKS weeks; per clinic too.
+    Small counts hidden for a viewer outside the region (suppress_sibling_rows)."""
+    tz = policy.timezone
+    waiting = [WaitRow(g or "okänd", p, d, gu, dv, n, past)
+               for g, p, d, gu, dv, n, past in queries.waitlist_counts(db, region, now, None, tz)]
+    start = now - dt.timedelta(weeks=wait_ahead.RECENT_WEEKS)
+    performed = outlook.performed_recent(db, region, start, now)
+    on = now.astimezone(ZoneInfo(tz)).date()
+    rows = [m.as_dict() for m in wait_ahead.breaches(waiting, performed, region, on, policy.limits,
+                                                      policy.exclude_deviations)]
+    clinics = [c.as_dict() for c in wait_ahead.clinic_queues(outlook.clinic_counts(db, region, now, start))]
+    if not scope.viewer.sees_detail_of(region):
+        t = policy.small_count_threshold
+        rows = suppress_sibling_rows(rows, BREACH_COUNTS, ("performed_per_week", "expected_wait_days"), t)
+        clinics = suppress_sibling_rows(clinics, ("waiting", "performed_recent"),
+                                        ("performed_per_week", "expected_wait_days"), t)
+    return {"region": region, "at": now, "timezone": tz, "horizons": list(wait_ahead.HORIZONS),
+            "recent_weeks": wait_ahead.RECENT_WEEKS, "not_counted": NOT_COUNTED, "rows": rows, "clinics": clinics}
+
+
+def _declarations(rows: list[dict]) -> list[Declaration]:
+    return [Declaration(r["region_code"], r["level"], r["reason"], r["declared_by"], r["declared_at"], r["until"],
+                        r["declaration_id"]) for r in rows]
+
+
+def escalation_rows(wards: list[dict], declared: list[dict], region: str | None, now: dt.datetime,
+                    policy: ViewPolicy) -> list[dict]:
+    """Per region (all 21, or the one asked for): the computed level as status's region row computes it
+    now, the declaration in force, the level in force and its actions (streams/domain/escalation.py)."""
+    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+    computed = {r["id"]: (r["escalation_level"], r["escalation_rule"])
+                for r in status_rows(wards, "region", now, stale_after=stale_after, escalation=policy.escalation)}
+    decls = _declarations(declared)
+    names = reference.regions()
+    return [{"region_code": c, "name": names[c].name,
+             **region_escalation(c, *computed.get(c, (None, None)), decls, now, policy.escalation)}
+            for c in sorted(names) if region in (None, c)]
+
+
+def declaration_row(region: str, level: int, reason: str, until: dt.datetime | None, role: str,
+                    now: dt.datetime) -> dict:
+    """One escalation_declared row; BadRequest when `until` is not after now."""
+    if until is not None and until <= now:
+        raise BadRequest("until måste vara senare än nu / until must be later than now")
+    return {"declaration_id": uuid.uuid4().hex, "region_code": region, "level": level, "reason": reason,
+            "declared_by": role, "declared_at": now, "until": until.astimezone(dt.timezone.utc) if until else None}
+
+
+def escalation_history_answer(db: ClickHouse, region: str, times: list[dt.datetime], policy: ViewPolicy) -> dict:
+    """A region's levels at each of `times`: computed as the trends compute the region's level (its wards'
+    history summed per region, status_rows), declared (the declaration in force then) and in force; and
+    the declarations behind them (the one in force at the first point and those made since)."""
+    step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
+    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+    base = [w for w in queries.wards_at(db, times[0]) if w["region_code"] == region]
+    steps = queries.ward_status_steps(db, times[0], step, len(times), region, TREND_COLUMNS)
+    series = history_series(region_timeline(base, steps, len(times)), times, lambda wards, at: status_rows(
+        wards, "region", at, stale_after=stale_after, escalation=policy.escalation), region)
+    computed = series[0]["escalation_level"] if series else [None] * len(times)
+    decls = _declarations(outlook.declarations(db, region, times[-1]))
+    declared, level = [], []
+    for at, c in zip(times, computed):
+        row = region_escalation(region, c, None, decls, at, policy.escalation)
+        declared.append(row["declared"]["level"] if row["declared"] else None)
+        level.append(row["level"])
+    first = declared_at(decls, times[0])
+    shown = ([first] if first is not None else []) + [d for d in decls if d.declared_at > times[0]]
+    return {"region": region, "from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
+            "times": times, "computed": computed, "declared": declared, "level": level,
+            "declarations": [d.as_dict() for d in shown]}
+
+
 def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
     """The raw counts behind a month's data-quality measures (sinks/queries.py), every region: the
     month, its deadline (the snapshots' month end + 21 days), the lookback months and the same month a year
@@ -913,6 +1184,12 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "POST", "/api/v1/waitlist/snapshots/close", api.close_snapshot, ADMIN)
     access.add(app, "GET", "/api/v1/waitlist/performed",
                api.exportable(api.performed, lambda a: f"väntelista-genomförda-{a['month']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/icu", api.exportable(api.icu, lambda a: f"iva-läget-{a['hours']}h"), VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist/breaches",
+               api.exportable(api.breaches, lambda a: f"vårdgarantibrott-framåt-{a['region']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/escalation", api.escalation, VIEWER)
+    access.add(app, "POST", "/api/v1/escalation/declare", api.escalation_declare, VIEWER)  # the handler: own region
+    access.add(app, "GET", "/api/v1/escalation/history", api.escalation_history, VIEWER)
     access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
                VIEWER)
     access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)

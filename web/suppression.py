@@ -21,7 +21,9 @@ are hidden that no published sum or in-row identity gives a hidden one back (sec
   snapshot rows (healthcare region, nation) hide every count hidden in one of their regions
   (web/api.py's snapshot_rollups).
 - Out-of-area "in" of a region row is the matrix column, ICU wards included: for that field a region's ICU
-  wards are children of the region beside its hospitals (never exactly one of them hidden). Census-only
+  wards are children of the region beside its hospitals (never exactly one of them hidden). The ICU
+  picture (/api/v1/icu) publishes each region's ICU beds apart: for occupancy a region never has exactly
+  one hidden ICU ward either. Census-only
   wards' out-of-area counts are a field of their own, summed like the others.
 - The out-of-area matrix (region × region; its row and column sums are published as the regions'
   out-of-area figures): no row or column with exactly one hidden cell, and no hidden cell that is the
@@ -48,6 +50,7 @@ class Unit:
     tests: tuple[str, ...]
     within: str | None = None  # a unit whose hidden cells this one always hides too
     icu_in_region: bool = False  # the region row's figure counts the ICU wards too (they are its children)
+    icu_total: bool = False  # the region's ICU wards' sum is published apart (the ICU picture, /api/v1/icu)
 
 
 def status_units(leave_policy: str = "leave_not_occupied") -> tuple[Unit, ...]:
@@ -56,10 +59,11 @@ def status_units(leave_policy: str = "leave_not_occupied") -> tuple[Unit, ...]:
         # the region's out-of-area "in" is the matrix column: every ADT ward's patients, ICU included
         Unit("out_of_area_in", ("out_of_area_in",), ("out_of_area_in",), icu_in_region=True),)
     if leave_policy == "leave_occupied":  # occupied = present + on leave
-        return (Unit("occupancy", ("occupied", "free_beds", "occupancy_pct", "overcrowded"), ("occupied", "overcrowded")),
+        return (Unit("occupancy", ("occupied", "free_beds", "occupancy_pct", "overcrowded"), ("occupied", "overcrowded"),
+                     icu_total=True),
                 Unit("stay", ("present", "on_leave"), ("present", "on_leave"), within="occupancy")) + singles
     return (Unit("occupancy", ("occupied", "present", "free_beds", "occupancy_pct", "overcrowded"),
-                 ("occupied", "present", "overcrowded")),
+                 ("occupied", "present", "overcrowded"), icu_total=True),
             Unit("on_leave", ("on_leave",), ("on_leave",))) + singles
 
 
@@ -80,10 +84,14 @@ def protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, thresho
     # Sums the region row publishes: its hospitals, and for some fields its hospitals and ICU wards
     # (both then hold: the hospitals' sum is published too, through the morning report and the views).
     groups = [[("h", h) for h in hospitals]]
-    if unit.icu_in_region:
-        icu = [("w", w) for w in wards if w.get("ward_kind") == "icu"]
+    icu = [("w", w) for w in wards if w.get("ward_kind") == "icu"]
+    if unit.icu_in_region or unit.icu_total:
         hidden |= {("w", w["id"]) for _, w in icu if starts_hidden("w", w)}
+    if unit.icu_in_region:
         groups.append(groups[0] + icu)
+    top = groups[-1]  # the region's children as its row sums them
+    if unit.icu_total:  # the ICU picture publishes the region's ICU wards' sum: never one of them hidden alone
+        groups.append(icu)
     changed = True
     while changed:  # hidden only grows: this ends
         changed = False
@@ -97,7 +105,7 @@ def protect_region(hospitals: list[dict], wards: list[dict], unit: Unit, thresho
                 hidden.add((next(k for k, r in group if r is extra), extra["id"]))
                 known.discard(extra["id"])
                 changed = True
-            elif hidden_g[0][0] == "h" and len(groups[-1]) == 1:
+            elif hidden_g[0][0] == "h" and len(top) == 1:
                 known.add(hidden_g[0][1]["id"])  # the region's only child: it equals the region row, seen by all
     children: dict[str, list[dict]] = {}
     for w in wards:
