@@ -241,6 +241,25 @@ def check_quality_monthly(server, who: str, path: str, body: bytes) -> None:
             assert not small(r[f], 4) and (r[f] is None or not small(r["waiting"] - r[f], 4)), r
 
 
+def check_forecast(server, who: str, path: str, body: bytes) -> None:
+    """Below region level: a region viewer gets its own region; for others, no forecast hour rounding to a
+    small number of patients outside the viewer's region, and every unit whose count status hides, hidden."""
+    data = json.loads(body)
+    if data["level"] not in ("hospital", "ward"):
+        return
+    rows = data["series"]
+    if who == "region:01":
+        assert rows and {r["region_code"] for r in rows} == {"01"}, path
+    if who in ("admin", "region:01"):
+        return
+    for r in rows:
+        for f in ("occupied", "overcrowded"):
+            assert not any(small(round(v), 4) for v in r[f] if v is not None), (r["id"], f)
+        assert not small(r["occupied_now"], 4), r["id"]
+    now = {r["id"]: r for r in get_json(server, f"/api/v1/status?level={data['level']}", who)["rows"]}
+    assert {r["id"] for r in rows if now[r["id"]]["occupied"] is None} <= {r["id"] for r in rows if r["occupied_now"] is None}
+
+
 def check_report(server, who: str, path: str, body: bytes) -> None:
     html = body.decode()
     hospitals = re.search(r'<section id="hospitals">.*?</section>', html, re.S).group(0)
@@ -319,6 +338,13 @@ ROUTES = {
             {"region_code": s["region_code"], "escalation_rule": "", "free_beds": None,
              **{f: s[f][k] for f in ("occupied", "overcrowded", "discharge_ready", "occupancy_pct", "escalation_level")}}
             for s in json.loads(body)["series"] for k in range(len(s["occupied"]))]}).encode())),
+    ("GET", "/api/v1/forecast"): ([
+        ("/api/v1/forecast?level=region&hours=24", OK_FOR_TOKENS),
+        ("/api/v1/forecast?level=hospital&hours=3", DETAIL),
+        ("/api/v1/forecast?level=ward", DETAIL),
+        ("/api/v1/forecast?level=ward&region=12", DETAIL | {"region:01": 403}),
+        ("/api/v1/forecast?level=ward&hours=73", DETAIL | {w: 400 for w in ("admin", "national", "region:01")}),
+    ], lambda *a: check_forecast(*a)),
     ("GET", "/api/v1/out-of-area"): ([(f"/api/v1/out-of-area?window={w}", OK_FOR_TOKENS) for w in ("now", "30d")],
                                      check_out_of_area),
     ("GET", "/api/v1/waitlist"): ([("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),

@@ -35,6 +35,7 @@ from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
 from streams.domain import flow
 from streams.domain import quality as dq
 from web import exports, openapi
+from web import forecast as forecast_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
@@ -84,6 +85,8 @@ FROM = openapi.instant("from", "från (standard till − 24 h) / from (default t
 TO = openapi.instant("to", "till (standard nu) / to (default now)", "2026-11-30T12:00:00+01:00")
 STEP = openapi.integer("step", 5, 1440, None, "minuter mellan punkterna (standard: så få som ryms) / "
                        "minutes between points (default: the finest that fits)", example="60")
+FORECAST_HOURS = openapi.integer("hours", 1, forecast_view.fc.MAX_HOURS, forecast_view.fc.MAX_HOURS,
+                                 "timmar framåt / hours ahead", example="72")
 
 STATUS_FIELDS = ("id", "name", "staffed_beds", "occupied", "present", "on_leave", "free_beds", "occupancy_pct",
                  "overcrowded", "outliers", "discharge_ready", "out_of_area_in", "out_of_area_out",
@@ -286,6 +289,43 @@ class Api:
                             "step_minutes": round(step.total_seconds() / 60), "times": times, "series": series})
 
         return _json_bytes(await asyncio.to_thread(read))  # not cached: every `to` (now) is another key
+
+    @documented("Beläggningsprognos 24–72 timmar, med egen felmarginal / occupancy forecast for 24–72 hours, with "
+                "its own error", LEVEL, UNIT, REGION, FORECAST_HOURS,
+                answer=Answer(("level", "id", "origin", "hours", "timezone", "times", "model", "series"),
+                              {"series": ("id", "name", "staffed_beds", "occupied_now", *forecast_view.SERIES,
+                                          "backtest")}))
+    async def forecast(self, request: web.Request):
+        # The same scope and suppression as status: region rows and above for every viewer; hospital and
+        # ward rows with the detail grant, a unit's forecast hidden outside the viewer's region where its
+        # count now is hidden or a forecast hour is a small number (web/forecast.py).
+        scope = scope_of(request)
+        q = request.query
+        level, unit, region = LEVEL.parse(q), UNIT.parse(q), REGION.parse(q)
+        if level in DETAIL_LEVELS:
+            require_detail(scope, self.policy)
+            scope.require_region(region)
+        hours = FORECAST_HOURS.parse(q)
+        policy, now = self.policy, dt.datetime.now(dt.timezone.utc)
+        history = await self._cached("forecast:history", lambda: forecast_view.read_history(
+            self.db, now, policy.timezone), forecast_view.HISTORY_TTL)
+        wards = await self._cached("wards", lambda: queries.current_wards(self.db))
+
+        def build() -> bytes:
+            ws = scope.own(wards) if level in DETAIL_LEVELS else wards
+            hidden_now: set[tuple[str, str]] = set()
+            if level in DETAIL_LEVELS:
+                now_rows = detail_rows(ws, now, stale_after=dt.timedelta(minutes=policy.stale_after_minutes),
+                                       escalation=policy.escalation, senders=None,
+                                       threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
+                                       open_region=scope.viewer.sees_detail_of)
+                hidden_now = {(k, r["id"]) for k, lv in (("h", "hospital"), ("w", "ward"))
+                              for r in now_rows[lv] if r["occupied"] is None}
+            return _encode(forecast_view.forecast_answer(
+                history, ws, level, unit, region, hours, now, policy.timezone, policy.small_count_threshold,
+                scope.viewer.sees_detail_of, hidden_now))
+
+        return _json_bytes(await asyncio.to_thread(build))
 
     @documented("Utomlänspatienter, hemregion × vårdande region / out-of-area patients", WINDOW,
                 answer=Answer(("window", "rows", "generated_at"),
@@ -1175,6 +1215,7 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     # the list endpoints also as CSV / XLSX (?format=), with Swedish file names
     access.add(app, "GET", "/api/v1/status", api.exportable(api.status, lambda a: f"beläggning-{a['level']}"), VIEWER)
     access.add(app, "GET", "/api/v1/status/history", api.status_history, VIEWER)
+    access.add(app, "GET", "/api/v1/forecast", api.forecast, VIEWER)
     access.add(app, "GET", "/api/v1/out-of-area",
                api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist", api.exportable(api.waitlist, lambda a: f"väntelista-{a['region']}"),
