@@ -96,23 +96,31 @@ _WAITING_AT = ("phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND decided_at 
                "AND (closed_at IS NULL OR closed_at > {at:DateTime64(3)})")
 
 
+# The stored field each breakdown reads (streams.domain.waitlist.breakdown_of makes the groups of it).
+BREAKDOWN_COLUMNS = {"sex": "sex", "age_band": "birth_year", "hospital": "hospital_id", "activity": "activity_code"}
+
+
 def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | None = None,
-                    tz: str = "Europe/Stockholm") -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
+                    tz: str = "Europe/Stockholm", by: str | None = None
+                    ) -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
     """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
     `(mvo_group, phase, wait_days, guarantee, deviation, count, past_target)`, in the order of the domain's
     WaitRow. wait_days are calendar days in `tz`; deviation: one is active at `at` (the last deviation
     event at or before `at` sets one, as Contact.deviation_on); past_target: the medical target date is
-    before `at`'s date in `tz` (NULL without one). mvo_group is as stored ('' when unknown)."""
+    before `at`'s date in `tz` (NULL without one). mvo_group is as stored ('' when unknown). With `by`
+    (BREAKDOWN_COLUMNS), each row has an eighth field: the breakdown's stored value (NULL or '' when not
+    reported), grouped by like the others."""
     at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
     today = at.astimezone(ZoneInfo(tz)).date()
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
+    split = f", {BREAKDOWN_COLUMNS[by]} AS split" if by else ""
     _, rows = db.query(
-        f"SELECT {_WAITING_COLUMNS} FROM waitlist_contacts FINAL "
+        f"SELECT {_WAITING_COLUMNS}{split} FROM waitlist_contacts FINAL "
         f"WHERE region_code = {{region:String}} AND {_WAITING_AT} {phase_filter} "
-        "GROUP BY mvo_group, phase, days, guarantee, dev, past",
+        f"GROUP BY mvo_group, phase, days, guarantee, dev, past{', split' if by else ''}",
         {"region": region, "at": at_utc, "at6": at_utc, "phase": phase or 0, "tz": tz, "today": today})
-    return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past))
-            for g, p, d, gu, dv, n, past in rows]
+    return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past), *raw)
+            for g, p, d, gu, dv, n, past, *raw in rows]
 
 
 def care_elsewhere(db: ClickHouse, region: str) -> dict:
@@ -234,15 +242,17 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, first: dt.d
 
 
 def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
-                     region: str | None = None, tz: str = "Europe/Stockholm"
+                     region: str | None = None, tz: str = "Europe/Stockholm", by: str | None = None
                      ) -> list[tuple[str, str, int, int, int, int, int, dt.date, int | None]]:
     """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
     measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
     deviation, count, segment, past_target)`. wait_days: calendar days in `tz` from the decision to the
     start; segment: the latest of `segments` (the days the limits may change) at or before the local day
     performed, so a month is a few groups per wait, not one per day. deviation: one is active at the start
-    of activity (as Contact.deviation_on). past_target: performed on a local day after the medical target date (NULL without one)."""
+    of activity (as Contact.deviation_on). past_target: performed on a local day after the medical target
+    date (NULL without one). With `by` (BREAKDOWN_COLUMNS), a tenth field: the breakdown's stored value, grouped by like the others."""
     where = "AND region_code = {region:String}" if region else ""
+    split = f", {BREAKDOWN_COLUMNS[by]} AS split" if by else ""
     # one segment (most months): a constant, not an array search per contact
     seg = ("{first:Date}" if len(segments) == 1 else
            "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)}))")
@@ -254,11 +264,11 @@ def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segme
         "guarantee, notEmpty(deviation_ids) AND "
         "arrayLast((k, t) -> t <= assumeNotNull(closed_at), deviation_kinds, deviation_ats) != '' AS dev, "
         f"count(), {seg} AS seg, "
-        "if(medical_target_date IS NULL, NULL, toDate(assumeNotNull(closed_at), {tz:String}) > medical_target_date) AS past "
-        "FROM waitlist_contacts FINAL "
+        "if(medical_target_date IS NULL, NULL, toDate(assumeNotNull(closed_at), {tz:String}) > medical_target_date) "
+        f"AS past{split} FROM waitlist_contacts FINAL "
         "WHERE status = 'performed' AND phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND closed_at IS NOT NULL "
         f"AND closed_at >= {{start:DateTime64(3)}} AND closed_at < {{end:DateTime64(3)}} {where} "
-        "GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg, past",
+        f"GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg, past{', split' if by else ''}",
         {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
          "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "first": segments[0], "tz": tz,
          "region": region or ""})

@@ -61,11 +61,12 @@ def contact_keys(db: ClickHouse, chunk_keys: int = 500_000) -> Iterator[list[str
 
 
 def contacts_without_stamps(db: ClickHouse) -> int:
-    """Contacts written before the store kept stamps (migration 005) or their deviation history (010: a
-    deviation stamp and no events): they need one rebuild from their accepted events."""
+    """Contacts written before the store kept stamps (migration 005), their deviation history (010: a
+    deviation stamp and no events) or their patient fields (015: birth year and sex): they need one rebuild
+    from their accepted events."""
     _, rows = db.query("SELECT count() FROM waitlist_contacts FINAL WHERE (decided_stamp_id = '' "
                        "AND deviation_stamp_id = '' AND booked_stamp_id = '' AND closed_stamp_id = '') "
-                       "OR (deviation_stamp_id != '' AND empty(deviation_ids))")
+                       "OR (deviation_stamp_id != '' AND empty(deviation_ids)) OR NOT patient_fields_stored")
     return int(rows[0][0])
 
 

@@ -130,6 +130,11 @@ class ContactRow(NamedTuple):
     deviation_ats: list[dt.datetime]
     deviation_ids: list[str]
     deviation_kinds: list[str]
+    # the patient fields (breakdowns by sex and age band); None: not reported. patient_fields_stored is
+    # False only in rows written before migration 015, which need one rebuild from their events.
+    birth_year: int | None
+    sex: int | None
+    patient_fields_stored: bool
 
     @classmethod
     def of(cls, c: Contact, version: int) -> "ContactRow":
@@ -139,7 +144,7 @@ class ContactRow(NamedTuple):
                    c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
                    c.medical_target_date, c.performing_provider or "",
                    *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp),
-                   *(_deviation_columns(c.deviations) if c.deviations else _NO_DEVIATIONS))
+                   *(_deviation_columns(c.deviations) if c.deviations else _NO_DEVIATIONS), c.birth_year, c.sex, True)
 
     def to_contact(self) -> Contact:
         return Contact(
@@ -153,7 +158,9 @@ class ContactRow(NamedTuple):
             status=self.status, closed_stamp=_unstamp(self.closed_stamp_at, self.closed_stamp_id),
             closed_at=_aware(self.closed_at), performing_region=self.performing_region or None,
             performing_provider=self.performing_provider or None, removal_reason=self.removal_reason or None,
-            referred_to_region=self.referred_to_region or None)
+            referred_to_region=self.referred_to_region or None,
+            birth_year=None if self.birth_year is None else int(self.birth_year),
+            sex=None if self.sex is None else int(self.sex))
 
 
     def _deviations(self) -> tuple[tuple[dt.datetime, str, str | None], ...]:
@@ -202,6 +209,13 @@ class OutOfAreaAdmissionRow(NamedTuple):
     admission_kind: str = ""  # "planned" | "acute" | "" (not sent)
 
 
+class LateMonthRow(NamedTuple):
+    """Data written for a month that has ended (a late event): kept answers for it and the months after it
+    are computed again (sinks/results.py). Written after the data of its batch."""
+    month: dt.date
+    version: int
+
+
 class ProgressRow(NamedTuple):
     """How far a source partition is written (see streams/progress.py)."""
     epoch: str
@@ -221,6 +235,7 @@ TABLES: dict[str, type] = {
     "waitlist_contacts": ContactRow,
     "sender_last_seen": SenderSeenRow,
     "out_of_area_admissions": OutOfAreaAdmissionRow,
+    "late_months": LateMonthRow,
     "progress": ProgressRow,
 }
 

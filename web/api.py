@@ -31,17 +31,19 @@ from streams.domain import bedstats
 from streams.domain import breaches as wait_ahead
 from streams.domain import icu as icu_picture
 from streams.domain.escalation import Declaration, declared_at, region_escalation
-from streams.domain.waitlist import TZ, Limits, WaitRow, measures, roll_up
+from streams.domain.waitlist import (BREAKDOWNS, TZ, Limits, WaitRow, breakdown_label, breakdown_of, local_date,
+                                     measures, roll_up)
 from streams.domain import flow
 from streams.domain import quality as dq
 from web import exports, openapi
 from web import forecast as forecast_view
-from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, scope_of
+from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import (WAIT_SHARES, Unit, protect_region, small, suppress_matrix, suppress_movement_kinds,
-                             suppress_performed, suppress_wait_row)
+from web.suppression import (FLOW_COUNTS, FLOW_SHARES, WAIT_COUNTS, WAIT_SHARES, Unit, protect_region, small,
+                             suppress_breakdown, suppress_matrix, suppress_movement_kinds, suppress_performed,
+                             suppress_wait_row)
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("bedflow.api")
@@ -83,6 +85,11 @@ DATE = openapi.date("date", "dagen (standard i dag) / the day (default today)", 
 UNIT = openapi.text("id", "bara denna enhet (id på nivån) / only this unit (an id at the level)", "01")
 FROM = openapi.instant("from", "från (standard till − 24 h) / from (default to − 24 h)", "2026-11-29T12:00:00+01:00")
 TO = openapi.instant("to", "till (standard nu) / to (default now)", "2026-11-30T12:00:00+01:00")
+# the waiting-list breakdowns (issue 12): optional, so a Param of its own (openapi.choice's are required or defaulted)
+BY = openapi.Param("by", lambda q, d: None if q.get("by") is None else param_choice(q, "by", BREAKDOWNS),
+                   {"type": "string", "enum": list(BREAKDOWNS)}, "sex",
+                   "dela upp efter kön, åldersgrupp, sjukhus eller aktivitet / "
+                   "split by sex, age band, hospital or activity")
 STEP = openapi.integer("step", 5, 1440, None, "minuter mellan punkterna (standard: så få som ryms) / "
                        "minutes between points (default: the finest that fits)", example="60")
 FORECAST_HOURS = openapi.integer("hours", 1, forecast_view.fc.MAX_HOURS, forecast_view.fc.MAX_HOURS,
@@ -103,7 +110,7 @@ SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_reg
 # the performed flow (waitlist/performed): region × MVO group × phase rows, region × phase comparison
 PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
                     "median_wait_days", "target_measured", "past_target", "share_past_target")
-PERFORMED_KEYS = ("month", "region", "final", "final_at", "rows", "comparison", "regions", "nation")
+PERFORMED_KEYS = ("month", "region", "by", "final", "final_at", "rows", "comparison", "regions", "nation")
 # data quality per region and month (quality/monthly): streams/domain/quality.py
 QUALITY_MONTHLY_KEYS = ("month", "region", "deadline", "final", "timezone", "waiting_at", "completeness",
                         "fill_rates", "waiting", "plausibility")
@@ -350,8 +357,8 @@ class Api:
                 for (h, t), n in shown.items()]
         return _json({"window": window, "rows": rows, "generated_at": now})
 
-    @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT,
-                answer=Answer(("region", "at", "phase", "rows", "care_elsewhere"), {"rows": WAIT_FIELDS},
+    @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT, BY,
+                answer=Answer(("region", "at", "phase", "by", "rows", "care_elsewhere"), {"rows": WAIT_FIELDS},
                               exports=("rows", "care_elsewhere")))
     async def waitlist(self, request: web.Request):
         scope = scope_of(request)
@@ -359,11 +366,16 @@ class Api:
         scope.require_region(region)
         phase = PHASE.parse(request.query)
         at = AT.parse(request.query, dt.datetime.now(dt.timezone.utc))
-        rows = await asyncio.to_thread(waitlist_measures, self.db, region, at, self.policy.limits, phase,
-                                       self.policy.exclude_deviations, self.policy.timezone)
+        by = BY.parse(request.query)
+        if by:  # the breakdown's rows, small counts hidden against the unsplit rows this viewer gets
+            rows = await asyncio.to_thread(waitlist_breakdown, self.db, region, at, self.policy, scope, phase, by)
+        else:
+            rows = wait_rows(scope, self.policy, await asyncio.to_thread(
+                waitlist_measures, self.db, region, at, self.policy.limits, phase, self.policy.exclude_deviations,
+                self.policy.timezone), region)
         elsewhere = await asyncio.to_thread(queries.care_elsewhere, self.db, region)
-        return _json({"region": region, "at": at, "phase": phase,
-                      "rows": wait_rows(scope, self.policy, rows, region), "care_elsewhere": elsewhere})
+        return _json({"region": region, "at": at, "phase": phase, "by": by, "rows": rows,
+                      "care_elsewhere": elsewhere})
 
     @documented("Väntelistans månadsbild / the waiting list's month-end snapshot", MONTH,
                 answer=Answer(SNAPSHOT_KEYS, {"rows": ("region_code", *WAIT_FIELDS)},
@@ -391,7 +403,7 @@ class Api:
         n = await asyncio.to_thread(close_month, self.db, month, self.policy)
         return _json({"month": month.strftime("%Y-%m"), "rows": n})
 
-    @documented("Genomförda kontakter per månad / contacts performed per month", MONTH, REGION,
+    @documented("Genomförda kontakter per månad / contacts performed per month", MONTH, REGION, BY,
                 answer=Answer(PERFORMED_KEYS, {"rows": ("region_code", "mvo_group", *PERFORMED_FIELDS),
                                                "comparison": ("region_code", *PERFORMED_FIELDS),
                                                "regions": ("region_code", "name", "performed", "caveats")},
@@ -401,7 +413,7 @@ class Api:
         month, region = MONTH.parse(request.query), REGION.parse(request.query)
         scope.require_region(region)
         answer = await asyncio.to_thread(performed_answer, self.db, month, region, self.policy, scope,
-                                         dt.datetime.now(dt.timezone.utc))
+                                         dt.datetime.now(dt.timezone.utc), BY.parse(request.query))
         return _json(answer)
 
     # -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ------------------
@@ -879,6 +891,29 @@ def waitlist_measures(db: ClickHouse, region: str, at: dt.datetime, limits: Limi
     return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations, tz)]
 
 
+def waitlist_breakdown(db: ClickHouse, region: str, at: dt.datetime, policy: ViewPolicy, scope: Scope,
+                       phase: int | None, by: str) -> list[dict]:
+    """The waiting-list measures of a region at `at` split by `by` (streams/domain/waitlist.py BREAKDOWNS):
+    the same SQL and definitions grouped by one more field, each row with `breakdown` and its label. Outside
+    the viewer's region a row with a small count is hidden whole, with complements against the unsplit MVO
+    group × phase rows as this viewer gets them (suppress_breakdown)."""
+    tz = policy.timezone
+    on = local_date(at, tz)
+    split = [WaitRow(g or "okänd", p, d, gu, dv, n, past, breakdown_of(by, raw, p, on))
+             for g, p, d, gu, dv, n, past, raw in queries.waitlist_counts(db, region, at, phase, tz, by)]
+    whole = [WaitRow(*(getattr(r, f) for f in ("mvo_group", "phase", "wait_days", "guarantee", "deviation", "count",
+                                                "past_target"))) for r in split]
+    rows = [{"region_code": region, **m.as_dict(), "breakdown_label": breakdown_label(by, m.breakdown)}
+            for m in measures(split, at, region, policy.limits, policy.exclude_deviations, tz)]
+    if scope.viewer.sees_detail_of(region):
+        return rows
+    parents = [{"region_code": region, **m.as_dict()}
+               for m in measures(whole, at, region, policy.limits, policy.exclude_deviations, tz)]
+    return suppress_breakdown(wait_rows(scope, policy, parents, region), rows, WAIT_COUNTS, WAIT_SHARES,
+                              policy.small_count_threshold, scope.viewer.sees_detail_of,
+                              total_of=lambda p: (p["mvo_group"], p["phase"]))  # each unsplit row: the sum to protect
+
+
 def snapshot_rollups(scope: Scope, policy: ViewPolicy, rows: list[dict]) -> dict:
     """A month's snapshot summed to healthcare regions and the nation (counts added, shares recomputed).
     For a viewer who does not see every region in full, a rolled-up count is hidden when it holds a count
@@ -947,17 +982,22 @@ def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limi
 
 
 def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy: ViewPolicy, scope: Scope,
-                     now: dt.datetime) -> dict:
+                     now: dt.datetime, by: str | None = None) -> dict:
     """The month's performed contacts (streams/domain/flow.py) as a viewer sees them: MVO group rows,
     every region side by side per phase (the comparison) with each region's caveats, and the nation. A
     region viewer gets its own region in full and nothing of the others (as the other waiting-list
-    answers); others get every region, small counts hidden in the group rows (suppress_performed)."""
+    answers); others get every region, small counts hidden in the group rows (suppress_performed). With `by`,
+    the group rows are split by it (a GROUP BY: the comparison and the nation are the same), each with
+    `breakdown` and its label, hidden against the unsplit group rows as this viewer gets them
+    (suppress_breakdown; the comparison's region × phase rows are their published sums)."""
     tz = policy.timezone
     first, _ = flow.month_bounds(month)
     start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
-    read = queries.performed_counts(db, start, end, segments, scope.region, tz)  # PerformedRow's order
+    read = queries.performed_counts(db, start, end, segments, scope.region, tz, by)  # PerformedRow's order
+    if by:  # the stored value → its group; the age at the start of activity (its year is the month's)
+        read = [(*r[:9], breakdown_of(by, r[9], r[2], first)) for r in read]
     measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
     senders = queries.regions_with_deviations(db, end)
     codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
@@ -971,9 +1011,18 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
         regions.append({"region_code": c, "name": names[c].name, "performed": n,
                         "caveats": flow_caveats(c, n, c in senders, policy.limits, month)})
     rows = [m.as_dict() for m in measured.groups if m.region_code in codes]
+    shown = suppress_performed(rows, policy.small_count_threshold, scope.viewer.sees_detail_of)
+    if by:
+        whole = flow.performed_measures([r[:9] for r in read], month, policy.limits, policy.exclude_deviations)
+        parents = suppress_performed([m.as_dict() for m in whole.groups if m.region_code in codes],
+                                     policy.small_count_threshold, scope.viewer.sees_detail_of)
+        split = [{**r, "breakdown_label": breakdown_label(by, r["breakdown"])} for r in rows]
+        shown = suppress_breakdown(parents, split, FLOW_COUNTS, (*FLOW_SHARES, "median_wait_days"),
+                                   policy.small_count_threshold, scope.viewer.sees_detail_of,
+                                   total_of=lambda p: (p["region_code"], p["phase"]))
     final_at = snapshot_final_at(month, tz)
-    answer = {"month": month.strftime("%Y-%m"), "region": region, "final": now >= final_at, "final_at": final_at,
-              "rows": suppress_performed(rows, policy.small_count_threshold, scope.viewer.sees_detail_of),
+    answer = {"month": month.strftime("%Y-%m"), "region": region, "by": by, "final": now >= final_at,
+              "final_at": final_at, "rows": shown,
               "comparison": comparison, "regions": regions,
               # an area less a region viewer's own region would be the others: none for it
               "nation": None if scope.region is not None else [m.as_dict() for m in measured.nation]}
@@ -1218,13 +1267,14 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/forecast", api.forecast, VIEWER)
     access.add(app, "GET", "/api/v1/out-of-area",
                api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
-    access.add(app, "GET", "/api/v1/waitlist", api.exportable(api.waitlist, lambda a: f"väntelista-{a['region']}"),
-               VIEWER)
+    access.add(app, "GET", "/api/v1/waitlist", api.exportable(
+        api.waitlist, lambda a: f"väntelista-{a['region']}" + (f"-{a['by']}" if a.get("by") else "")), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist/snapshots",
                api.exportable(api.snapshots, lambda a: f"väntelista-månadsbild-{a['month']}"), VIEWER)
     access.add(app, "POST", "/api/v1/waitlist/snapshots/close", api.close_snapshot, ADMIN)
     access.add(app, "GET", "/api/v1/waitlist/performed",
-               api.exportable(api.performed, lambda a: f"väntelista-genomförda-{a['month']}"), VIEWER)
+               api.exportable(api.performed, lambda a: f"väntelista-genomförda-{a['month']}"
+                              + (f"-{a['by']}" if a.get("by") else "")), VIEWER)
     access.add(app, "GET", "/api/v1/icu", api.exportable(api.icu, lambda a: f"iva-läget-{a['hours']}h"), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist/breaches",
                api.exportable(api.breaches, lambda a: f"vårdgarantibrott-framåt-{a['region']}"), VIEWER)

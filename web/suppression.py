@@ -20,6 +20,9 @@ are hidden that no published sum or in-row identity gives a hidden one back (sec
   denominator go together, and with any hidden bucket; the shares go when any count does. Rolled-up
   snapshot rows (healthcare region, nation) hide every count hidden in one of their regions
   (web/api.py's snapshot_rollups).
+- Breakdowns (a waiting-list or performed row split by sex, age band, hospital or activity): a split row
+  with a small count is hidden whole, and protect_region's rules, the unsplit rows as the parents, keep it
+  from coming back as the unsplit row less the shown splits (suppress_breakdown).
 - Out-of-area "in" of a region row is the matrix column, ICU wards included: for that field a region's ICU
   wards are children of the region beside its hospitals (never exactly one of them hidden). The ICU
   picture (/api/v1/icu) publishes each region's ICU beds apart: for occupancy a region never has exactly
@@ -162,6 +165,7 @@ WAIT_SHARES = ("share_within_limit", "share_over_180", "share_past_target")
 # share's bucket limits, narrows the other), and go with any hidden bucket (they are parts of bucket sums).
 WAIT_MEASURE = ("measured", "within_limit", "over_180")
 WAIT_TARGET = ("target_measured", "past_target")
+WAIT_COUNTS = ("waiting", *WAIT_BUCKETS, "with_deviation", *WAIT_MEASURE, *WAIT_TARGET)  # every count of a row
 
 
 def suppress_wait_row(row: dict, threshold: int) -> dict:
@@ -304,4 +308,39 @@ def suppress_performed(rows: list[dict], threshold: int, open_region) -> list[di
         for i in hidden:
             for f in (*FLOW_COUNTS, *FLOW_SHARES, "median_wait_days"):
                 group[i][f] = None
+    return out
+
+
+# ------------------------------------------------------------------------------------- breakdowns
+def suppress_breakdown(parents: list[dict], rows: list[dict], counts: tuple[str, ...], blank: tuple[str, ...],
+                       threshold: int, open_region, total_of) -> list[dict]:
+    """A measure's rows split by one dimension (sex, age band, hospital, activity: `breakdown`) for a viewer,
+    beside its unsplit rows (`parents`, keyed like the rows by region × MVO group × phase) as this viewer
+    gets them (a hidden count None). In every region the viewer does not see in full (`open_region`), a
+    breakdown row with any of `counts` 1..threshold is hidden whole (`counts` and `blank` None: its counts
+    nearly give each other back), and then the status's rules (protect_region: the parents as hospitals,
+    their breakdown rows as wards): a shown parent never has exactly one hidden breakdown row (the parent
+    less the shown ones would give it) and a hidden parent always has one (else they add up to it).
+    `total_of(parent)`: the published sum the parents add up to (the performed comparison's region × phase),
+    among which no parent is hidden alone. Returns copies."""
+    out = [dict(r) for r in rows]
+    key = lambda r: (r["region_code"], r["mvo_group"], r["phase"])  # noqa: E731
+    children: dict[tuple, list[dict]] = {}
+    for r in out:
+        if not open_region(r["region_code"]):
+            children.setdefault(key(r), []).append(r)
+    totals: dict = {}
+    for p in parents:
+        if key(p) in children:
+            totals.setdefault(total_of(p), []).append(p)
+    unit = Unit("breakdown", counts, counts)
+    for ps in totals.values():
+        hospitals = [{"id": repr(key(p)), **{f: p.get(f) for f in counts}} for p in ps]
+        wards = [{"id": f"{repr(key(p))}/{i}", "hospital_id": repr(key(p)), **{f: r.get(f) for f in counts}, "row": r}
+                 for p in ps for i, r in enumerate(children[key(p)])]
+        hidden_parents = {("h", h["id"]) for h in hospitals if h[counts[0]] is None}
+        hidden = protect_region(hospitals, wards, unit, threshold, hidden_parents)
+        for w in wards:
+            if ("w", w["id"]) in hidden:
+                w["row"].update(dict.fromkeys(f for f in (*counts, *blank) if f in w["row"]))
     return out

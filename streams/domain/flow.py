@@ -30,7 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
-from streams.domain.waitlist import FOLLOW_UP, TZ, Contact, Limits, local_date, wait_days
+from streams.domain.waitlist import (FOLLOW_UP, TZ, Contact, Limits, breakdown_field, breakdown_of, local_date,
+                                     wait_days)
 
 FLOW_PHASES = (1, 2, 3, 4)
 
@@ -45,6 +46,7 @@ class PerformedRow(NamedTuple):  # a tuple: the API builds ~100,000 a national m
     count: int = 1
     performed_on: dt.date | None = None  # the day performed (or the first day of its limits' segment)
     past_target: bool | None = None  # a follow-up performed after its medical target date (None: no target date)
+    breakdown: str | None = None  # the group in a breakdown (waitlist.breakdown_of); None: not split
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
@@ -68,11 +70,14 @@ def performed_in(c: Contact, month: dt.date, tz: str = TZ) -> bool:
             and c.phase in FLOW_PHASES and first <= local_date(c.closed_at, tz) <= last)
 
 
-def rows_from_contacts(contacts: Iterable[Contact], month: dt.date, tz: str = TZ) -> list[PerformedRow]:
-    """The contacts performed in `month`, one row each (tests; the API pre-aggregates in SQL)."""
+def rows_from_contacts(contacts: Iterable[Contact], month: dt.date, tz: str = TZ,
+                       by: str | None = None) -> list[PerformedRow]:
+    """The contacts performed in `month`, one row each (tests; the API pre-aggregates in SQL); with `by`,
+    each in its breakdown group as of the start of activity."""
     return [PerformedRow(c.region_code or "", c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, c.closed_at, tz),
                          c.guarantee, c.deviation_on(c.closed_at) is not None, 1, local_date(c.closed_at, tz),
-                         None if c.medical_target_date is None else local_date(c.closed_at, tz) > c.medical_target_date)
+                         None if c.medical_target_date is None else local_date(c.closed_at, tz) > c.medical_target_date,
+                         breakdown_of(by, breakdown_field(c, by), c.phase, local_date(c.closed_at, tz)) if by else None)
             for c in contacts if performed_in(c, month, tz)]
 
 
@@ -105,6 +110,7 @@ class FlowMeasure:
     past_target: int = 0
     waits: Counter = field(default_factory=Counter)
     limits_seen: set = field(default_factory=set)
+    breakdown: str | None = None  # the group of a breakdown (None: the whole MVO group × phase)
 
     def merge(self, other: "FlowMeasure") -> None:
         """Add a part's contacts (a group's to its region's, a region's to the nation's): counts and waits."""
@@ -133,6 +139,8 @@ class FlowMeasure:
         out = {} if self.region_code is None else {"region_code": self.region_code}
         if self.mvo_group is not None:
             out["mvo_group"] = self.mvo_group
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown
         return {**out, "phase": self.phase, "performed": self.performed, "limit_days": self.limit_days,
                 "measured": self.measured, "within_limit": self.within_limit,
                 "share_within_limit": self.share_within_limit, "median_wait_days": median(self.waits),
@@ -142,7 +150,7 @@ class FlowMeasure:
 
 @dataclass
 class Flow:
-    groups: list[FlowMeasure]   # region × MVO group × phase
+    groups: list[FlowMeasure]   # region × MVO group × phase (× the breakdown's group, when split)
     regions: list[FlowMeasure]  # region × phase, every group
     nation: list[FlowMeasure]   # phase
 
@@ -151,22 +159,24 @@ def performed_measures(rows: Iterable[PerformedRow], month: dt.date, limits: Lim
                        exclude_deviations: bool = True) -> Flow:
     """The month's flow measures at the three levels; a contact's limit is the one in force on its day
     performed (`performed_on`; the month's first day when not given). `rows`: PerformedRows or plain
-    tuples in their order (the SQL's); an empty MVO group is "okänd"."""
+    tuples in their order (the SQL's); an empty MVO group is "okänd". Rows with a breakdown group (the
+    tenth field) split the group rows by it; regions and the nation are the same sums either way."""
     limits = limits or Limits()
     first, _ = month_bounds(month)
     cache: dict[tuple, int | None] = {}
     groups: dict[tuple, FlowMeasure] = {}
     # Each row into its group only (regions and the nation are merged from the groups below); rows are
     # unpacked, not read by name: a national month is ~100,000 of them.
-    for region, group, phase, days, guarantee, deviation, n, on, past in rows:
+    for region, group, phase, days, guarantee, deviation, n, on, past, *split in rows:
         if phase not in FLOW_PHASES:
             continue
         group = group or "okänd"
         key = (region, group, phase, on or first)
         limit = cache[key] if key in cache else cache.setdefault(key, limits.limit_for(*key))
-        g = groups.get(key[:3])
+        b = split[0] if split else None
+        g = groups.get((*key[:3], b))
         if g is None:
-            g = groups[key[:3]] = FlowMeasure(region, group, phase)
+            g = groups[(*key[:3], b)] = FlowMeasure(region, group, phase, breakdown=b)
         g.performed += n
         g.waits[days] += n
         g.limits_seen.add(limit)
@@ -180,7 +190,7 @@ def performed_measures(rows: Iterable[PerformedRow], month: dt.date, limits: Lim
                 g.past_target += n
     regions: dict[tuple, FlowMeasure] = {}
     nation: dict[int, FlowMeasure] = {}
-    for (region, _, phase), g in groups.items():
+    for (region, _, phase, _), g in groups.items():
         if (region, phase) not in regions:
             regions[region, phase] = FlowMeasure(region, None, phase)
         regions[region, phase].merge(g)

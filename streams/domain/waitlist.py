@@ -41,6 +41,8 @@ class Contact:
     decided_at: dt.datetime | None = None
     medical_target_date: dt.date | None = None
     home_region: str | None = None
+    birth_year: int | None = None  # patient fields: optional in the contract (None: not reported)
+    sex: int | None = None  # 1 man, 2 woman, 3 unknown (schemas.model.Sex)
     # Every deviation event (occurred_at, event_id, kind; kind None: cleared), sorted by its stamp. A
     # tuple, empty for most contacts; the periods and the state at any instant are derived from it.
     deviations: tuple[tuple[dt.datetime, str, str | None], ...] = ()
@@ -139,6 +141,7 @@ class WaitlistState:
             c.phase, c.mvo_code, c.activity_code = ev.phase, ev.mvo_code, ev.activity_code
             c.guarantee, c.decided_at, c.medical_target_date = ev.guarantee, ev.decided_at, ev.medical_target_date
             c.home_region = reference.municipality_region(ev.home_municipality_code)
+            c.birth_year, c.sex = ev.birth_year, ev.sex
             return True
         if isinstance(ev, (DeviationSet, DeviationCleared)):
             # Kept, not overwritten: a late event takes its place in the history by its stamp (an older
@@ -242,6 +245,7 @@ class WaitRow:
     deviation: bool
     count: int = 1
     past_target: bool | None = None  # waiting past the medical target date (None: no target date)
+    breakdown: str | None = None  # the row's group in a breakdown (breakdown_of); None: not split
 
 
 def local_date(t: dt.datetime, tz: str = TZ) -> dt.date:
@@ -260,12 +264,14 @@ def is_waiting(c: Contact, at: dt.datetime) -> bool:
 
 
 def rows_from_contacts(contacts: Iterable[Contact], at: dt.datetime, region: str | None = None,
-                       tz: str = TZ) -> list[WaitRow]:
+                       tz: str = TZ, by: str | None = None) -> list[WaitRow]:
+    """One row per contact waiting at `at`; with `by`, each in its breakdown group as of `at`."""
     today = local_date(at, tz)
     return [
         WaitRow(c.mvo_group or "okänd", c.phase, wait_days(c.decided_at, at, tz), c.guarantee,
                 c.deviation_on(at) is not None,
-                past_target=None if c.medical_target_date is None else c.medical_target_date < today)
+                past_target=None if c.medical_target_date is None else c.medical_target_date < today,
+                breakdown=breakdown_of(by, breakdown_field(c, by), c.phase, today) if by else None)
         for c in contacts
         if is_waiting(c, at) and (region is None or c.region_code == region)
     ]
@@ -288,6 +294,7 @@ class GroupMeasure:
     with_deviation: int = 0
     target_measured: int = 0  # follow-ups waiting with a medical target date: the denominator of share_past_target
     past_target: int = 0
+    breakdown: str | None = None  # the group of a breakdown (None: the whole MVO group × phase)
 
     @property
     def share_within_limit(self) -> float | None:
@@ -307,7 +314,8 @@ class GroupMeasure:
                 "measured": self.measured, "within_limit": self.within_limit, "over_180": self.over_180,
                 "share_within_limit": self.share_within_limit, "share_over_180": self.share_over_180,
                 "target_measured": self.target_measured, "past_target": self.past_target,
-                "share_past_target": self.share_past_target}
+                "share_past_target": self.share_past_target,
+                **({} if self.breakdown is None else {"breakdown": self.breakdown})}
 
 
 def bucket_of(days: int) -> str:
@@ -329,10 +337,12 @@ def measures(rows: Iterable[WaitRow], at: dt.datetime, region: str | None, limit
     for r in rows:
         if r.phase == 5:
             continue
-        g = out.get((r.mvo_group, r.phase))
+        # a breakdown is a GROUP BY: the same counts per (group, phase, breakdown), the limit the group's
+        g = out.get((r.mvo_group, r.phase, r.breakdown))
         if g is None:
-            g = out[(r.mvo_group, r.phase)] = GroupMeasure(
-                r.mvo_group, r.phase, limit_days=limits.limit_for(region, r.mvo_group, r.phase, on))
+            g = out[(r.mvo_group, r.phase, r.breakdown)] = GroupMeasure(
+                r.mvo_group, r.phase, limit_days=limits.limit_for(region, r.mvo_group, r.phase, on),
+                breakdown=r.breakdown)
         g.waiting += r.count
         g.buckets[bucket_of(r.wait_days)] += r.count
         g.with_deviation += r.count if r.deviation else 0
@@ -343,7 +353,62 @@ def measures(rows: Iterable[WaitRow], at: dt.datetime, region: str | None, limit
         if r.phase == FOLLOW_UP and r.past_target is not None:
             g.target_measured += r.count
             g.past_target += r.count if r.past_target else 0
-    return sorted(out.values(), key=lambda g: (g.mvo_group, g.phase))
+    return sorted(out.values(), key=lambda g: (g.mvo_group, g.phase, g.breakdown or ""))
+
+
+# -- breakdowns (issue 12): the same measures split by one dimension, a GROUP BY ----------------------
+# Each contact falls in exactly one group of a breakdown (a field that is null has a group of its own),
+# so the groups of an MVO group × phase add up to its unsplit row, count by count.
+BREAKDOWNS = ("sex", "age_band", "hospital", "activity")
+NOT_REPORTED = "not_reported"      # the field applies and is null
+NOT_APPLICABLE = "not_applicable"  # the field does not apply to the contact's phase (activity only)
+# The contract's codes (INFORMATION_MODEL §4, schemas.model.Sex): 1 man, 2 woman, 3 unknown. 3 is reported
+# ("unknown" as the sender's system says), null is not reported: two groups.
+SEX_LABELS = {"1": "man / male", "2": "kvinna / female", "3": "okänt / unknown"}
+# Age bands, by lower bound (the last is open). The follow-up's documents in docs/ name none, so these are
+# the common bands of Swedish health statistics: children, working age split at 45, the young old, the old.
+AGE_BANDS = ((0, "0-17"), (18, "18-44"), (45, "45-64"), (65, "65-79"), (80, "80+"))
+# Activity applies to operations/treatments and examinations, as the data-quality fill rates read it.
+ACTIVITY_PHASES = (2, 3)
+OTHER_LABELS = {NOT_REPORTED: "ej rapporterat / not reported", NOT_APPLICABLE: "ej tillämpligt / not applicable"}
+
+
+def age_band(birth_year: int | None, on: dt.date) -> str:
+    """The band of the age reached in the year of `on` (the contract has the birth year, not the date):
+    a contact measured on any day of 2027 of a patient born in 1962 is 65. A birth year after `on`'s year
+    counts as 0 (in the first band)."""
+    if birth_year is None:
+        return NOT_REPORTED
+    age = max(0, on.year - birth_year)
+    return next(label for low, label in reversed(AGE_BANDS) if age >= low)
+
+
+def breakdown_field(c: Contact, by: str):
+    """The contact's stored field a breakdown reads (as the SQL reads the column)."""
+    return {"sex": c.sex, "age_band": c.birth_year, "hospital": c.hospital_id, "activity": c.activity_code}[by]
+
+
+def breakdown_of(by: str, value, phase: int, on: dt.date) -> str:
+    """A contact's group in breakdown `by`, from its field's value (None or '' when not reported), its
+    phase and the local date of the measured instant (waiting: `at`; performed: the start of activity)."""
+    if by == "age_band":
+        return age_band(None if value is None else int(value), on)
+    if value is None or value == "":
+        if by == "activity" and phase not in ACTIVITY_PHASES:
+            return NOT_APPLICABLE
+        return NOT_REPORTED
+    return str(value)
+
+
+def breakdown_label(by: str, group: str) -> str:
+    """Swedish first, for the rows people read."""
+    if group in OTHER_LABELS:
+        return OTHER_LABELS[group]
+    if by == "sex":
+        return SEX_LABELS.get(group, group)
+    if by == "age_band":
+        return f"{group.replace('-', '–')} år / years"
+    return group
 
 
 # -- roll-up of month-end snapshots: region → healthcare region → nation -----------------------------
