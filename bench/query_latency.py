@@ -197,11 +197,16 @@ def load(data_dir: Path, scale: float) -> dict:
     # 11 closed month-end snapshots (the latest finished month is left open: its first request closes it)
     snap_groups = sorted(set(groups))
     timed("waitlist_snapshots", f"""
-        INSERT INTO waitlist_snapshots SELECT m, r, g, p, 1000 + cityHash64(m, r, g, p) % 5000, 300, 250, 200, 150, 100,
-            if(p IN (1, 2), 90, NULL), 0.7, 0.05, {now_sql}
+        INSERT INTO waitlist_snapshots (month, region_code, mvo_group, phase, waiting, le_30, le_60, le_90, le_180,
+            gt_180, limit_days, share_within_limit, share_over_180, closed_at, with_deviation, measured, within_limit,
+            over_180, target_measured, past_target, share_past_target)
+        SELECT m, r, g, p, w, 300, 250, 200, 150, 100, if(p IN (1, 2), 90, NULL), 0.7, 0.05, {now_sql},
+            50, w - 50, toUInt32((w - 50) * 0.7), toUInt32((w - 50) * 0.05), if(p = 4, w, NULL), if(p = 4, 100, NULL),
+            if(p = 4, 100 / w, NULL)
+        FROM (SELECT m, r, g, p, toUInt32(1000 + cityHash64(m, r, g, p) % 5000) AS w
         FROM (SELECT toStartOfMonth(addMonths(toDate({now_sql}), -toInt32(k))) AS m FROM (SELECT arrayJoin(range(2, 13)) AS k)) AS mm
         CROSS JOIN (SELECT arrayJoin({regions_sql}) AS r) AS rr CROSS JOIN (SELECT arrayJoin({_arr(snap_groups)}) AS g) AS gg
-        CROSS JOIN (SELECT arrayJoin([1, 2, 3, 4]) AS p) AS pp
+        CROSS JOIN (SELECT arrayJoin([1, 2, 3, 4]) AS p) AS pp)
     """)
     # the small tables the sink keeps for live reads, filled from the history as migration 004 does
     from sinks.clickhouse import _statements, migrations
@@ -210,6 +215,9 @@ def load(data_dir: Path, scale: float) -> dict:
         if name.startswith("004_"):
             for statement in _statements(sql):
                 if statement.startswith("INSERT INTO"):
+                    # later migrations widened the table (009: kind, admission_kind): name 004's columns
+                    statement = statement.replace("INSERT INTO out_of_area_admissions\n", "INSERT INTO out_of_area_admissions "
+                                                  "(occurred_at, event_id, home_region, treating_region)\n")
                     timed(statement.split()[2], statement)
     db.insert("progress", [("main", t, p, 10**8, now) for t in ("bedflow.beds.v1", "bedflow.waitlist.v1")
                            for p in range(4)], ["epoch", "source_topic", "source_partition", "offset", "at"])
@@ -386,6 +394,11 @@ def main(argv=None):
         run("beds/monthly nation (1st)", f"/api/v1/beds/monthly?month={last_month}&level=nation", "first", n=1)
         for level in ("nation", "ward"):
             run(f"beds/monthly {level}", f"/api/v1/beds/monthly?month={last_month}&level={level}", "cached", n=n)
+        # the monthly national measures of issue 12 (performed flow, data quality): first request, then cached
+        run("performed (1st)", f"/api/v1/waitlist/performed?month={last_month}", "first", n=1)
+        run("performed", f"/api/v1/waitlist/performed?month={last_month}", "cached", n=n)
+        run("quality/monthly (1st)", f"/api/v1/quality/monthly?month={last_month}", "first", n=1)
+        run("quality/monthly", f"/api/v1/quality/monthly?month={last_month}", "cached", n=n)
         run("quality", "/api/v1/quality", "uncached", n=min(n, 10), min_n=3)
         run("report/morning", f"/report/morning?date={today}", "uncached", n=1, min_n=1)
         run("/metrics (baseline, again)", "/metrics", "warm", n=n)

@@ -24,7 +24,8 @@ from streams.domain.waitlist import Contact, WaitlistState
 from streams.keyset import KeySet
 from streams.progress import Progress
 from streams.rows import (
-    Batch, ContactRow, DeadLetterRow, EventRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow, WardStatusRow, utc,
+    Batch, ContactRow, DeadLetterRow, EventRow, LateMonthRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow,
+    WardStatusRow, utc,
 )
 from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
 from schemas.rules import (
@@ -112,6 +113,12 @@ class Processor:
         batch, out = Batch(), Outputs()
         now = dt.datetime.now(dt.timezone.utc)
         version = time.time_ns()
+        batch_version = version
+        # Events before the month now starting within 3 h (UTC, so that every local month that has ended,
+        # or ends within the hour, is covered) are late for an ended month: recorded in late_months.
+        soon = now + dt.timedelta(hours=3)
+        late_before = dt.datetime(soon.year, soon.month, 1, tzinfo=dt.timezone.utc)
+        late_months: set[dt.date] = set()
         touched_wards: dict[str, WardStatus] = {}
         touched_pairs: set[tuple[str, str]] = set()
         touched_contacts: set[str] = set()
@@ -138,6 +145,9 @@ class Processor:
             for f in findings:
                 counts[("finding", f)] += 1
             version += 1
+            if ev.occurred_at < late_before:
+                o = ev.occurred_at.astimezone(dt.timezone.utc)
+                late_months.add(dt.date(o.year, o.month, 1))
             change = self._apply(ev)
             row = self._event_row(ev, rec, now, findings)
             batch.add("events", row)
@@ -172,6 +182,8 @@ class Processor:
             self.stored_contacts.add(touched_contacts)
         for sender, (region, last) in senders.items():
             batch.add("sender_last_seen", SenderSeenRow(sender, region, last))
+        for month in sorted(late_months):
+            batch.add("late_months", LateMonthRow(month, batch_version))
         for row in self.progress.rows(now):
             batch.add("progress", row)
         self._count(counts)

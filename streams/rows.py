@@ -209,6 +209,13 @@ class OutOfAreaAdmissionRow(NamedTuple):
     admission_kind: str = ""  # "planned" | "acute" | "" (not sent)
 
 
+class LateMonthRow(NamedTuple):
+    """Data written for a month that has ended (a late event): kept answers for it and the months after it
+    are computed again (sinks/results.py). Written after the data of its batch."""
+    month: dt.date
+    version: int
+
+
 class ProgressRow(NamedTuple):
     """How far a source partition is written (see streams/progress.py)."""
     epoch: str
@@ -228,6 +235,7 @@ TABLES: dict[str, type] = {
     "waitlist_contacts": ContactRow,
     "sender_last_seen": SenderSeenRow,
     "out_of_area_admissions": OutOfAreaAdmissionRow,
+    "late_months": LateMonthRow,
     "progress": ProgressRow,
 }
 

@@ -26,6 +26,7 @@ from schemas import reference
 from schemas.model import EVENT_TYPES, WAITLIST_EVENT_TYPES
 from schemas.privacy import contains_pin
 from sinks import outlook, queries
+from sinks import results
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
 from streams.domain import breaches as wait_ahead
@@ -519,8 +520,13 @@ class Api:
         # ClickHouse integrates the month per ward (one row each): seconds over a national year's history.
         # A month that has ended changes only with late events: its sums are kept BEDSTATS_TTL_ENDED.
         ended = end <= dt.datetime.now(dt.timezone.utc)
+        def integrate() -> list[dict]:
+            return queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz)
+
+        # an ended month's sums are kept in ClickHouse until late data arrive for it (sinks/results.py)
         wards = await self._cached(
-            f"bedmonth:{month}", lambda: queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz),
+            f"bedmonth:{month}", (lambda: results.kept_or_computed(
+                self.db, "beds_monthly_wards", month, f"{tz}:{bedstats.SAMPLE_HOUR}", integrate)) if ended else integrate,
             BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT)
 
         def build() -> bytes:
