@@ -279,3 +279,31 @@ def test_a_forecast_that_comes_down_to_a_small_number_is_hidden(server):
     hidden = view._hidden(hs, ws, 4, lambda r: False, set())
     assert ("w", D) in hidden and ("h", H2) in hidden and ("h", H1) in hidden  # the region's sum would give it
     assert view._hidden(hs, ws, 4, lambda r: r == "01", set()) == set()  # its own region sees it
+
+
+# ------------------------------------------------------------------ the simulator's demand (bench.forecast)
+def test_the_simulators_demand_a_weekly_rhythm_and_a_shock():
+    from bedflow.simulator import Demand, Shock, Simulator, to_ms
+
+    start = dt.datetime(2026, 11, 16, 5, 0, tzinfo=UTC)  # Monday 06:00 in Stockholm
+
+    def admissions(demand):
+        sim = Simulator(3, regions=["03", "12"], start=start, scale=0.1, demand=demand)
+        out: dict[tuple[str, int], int] = {}
+        for e in sim.events(7, waitlist=False, history=False, include_topology=False):
+            if e["event_type"] == "PatientAdmitted":
+                day = (dt.datetime.fromisoformat(e["occurred_at"]) - start) // dt.timedelta(days=1)
+                out[(e["region_code"], day)] = out.get((e["region_code"], day), 0) + 1
+        return out
+
+    plain = admissions(None)
+    assert admissions(Demand()) == plain  # no demand given: the same admissions, draw for draw
+    # two days of twice the usual acute patients in region 12 from day 2: more there, not in 03
+    shocked = admissions(Demand(shocks=(Shock(to_ms(start + dt.timedelta(days=2)), 2, 1.0, frozenset({"12"})),)))
+    assert sum(shocked[("12", d)] for d in (2, 3)) > 1.5 * sum(plain[("12", d)] for d in (2, 3))
+    assert sum(shocked[("03", d)] for d in (2, 3)) < 1.3 * sum(plain[("03", d)] for d in (2, 3))  # not there
+    # a quiet weekend (days 5–6 are Saturday and Sunday): fewer admissions than on weekdays
+    weekly = admissions(Demand(weekly=(1.3, 1.3, 1.3, 1.3, 1.3, 0.5, 0.5)))
+    weekday_mean = sum(weekly[(r, d)] for r in ("03", "12") for d in range(5)) / 5
+    weekend_mean = sum(weekly[(r, d)] for r in ("03", "12") for d in (5, 6)) / 2
+    assert weekend_mean < 0.7 * weekday_mean

@@ -48,7 +48,7 @@ from typing import Iterable, Iterator
 
 from schemas import reference
 
-from .beds import CENSUS_INTERVAL_MS, INITIAL_STAY_MAX_DAYS, bed_stream, region_bed_params
+from .beds import CENSUS_INTERVAL_MS, INITIAL_STAY_MAX_DAYS, Demand, Shock, bed_stream, region_bed_params
 from .clock import (ADMIT_RHYTHM, DAY_MS, DEFAULT_START, DISCHARGE_CUM, HOUR_MS, MIN_MS, RHYTHM_MAX, UTC, fmt_date,
                     fmt_ms, from_ms, local_day, local_day_start, stockholm_offset_ms, to_ms)
 from .draws import make_event_id, make_patient_ref
@@ -65,7 +65,7 @@ __all__ = [
     "UTC", "DAY_MS", "HOUR_MS", "MIN_MS", "DEFAULT_START", "NATIONAL_STAFFED_BEDS", "NATIONAL_HOSPITALS",
     "PSYCH_SHARE", "UNIVERSITY_REGIONS", "BACKLOG_DAYS", "INITIAL_STAY_MAX_DAYS", "CENSUS_INTERVAL_MS",
     "CENSUS_WARD_SHARE", "BACKLOG_PER_1000", "ACTIVITY_SKEW", "NO_DEVIATION_REGIONS", "PRIVATE_PROVIDER_ID",
-    "MUNICIPALITIES", "ADMIT_RHYTHM", "RHYTHM_MAX", "DISCHARGE_CUM",
+    "MUNICIPALITIES", "ADMIT_RHYTHM", "RHYTHM_MAX", "DISCHARGE_CUM", "Demand", "Shock",
 ]
 
 
@@ -73,7 +73,7 @@ class Simulator:
     """Synthetic national (or regional) topology, bed flow and waiting lists. Deterministic in `seed`."""
 
     def __init__(self, seed: int, regions: list[str] | None = None, start: dt.datetime | None = None,
-                 scale: float = 1.0):
+                 scale: float = 1.0, demand: Demand | None = None):
         if scale <= 0:
             raise ValueError("scale must be > 0")
         ref = reference.regions()
@@ -82,6 +82,7 @@ class Simulator:
         if unknown:
             raise ValueError(f"unknown region codes: {unknown}")
         self.seed = seed
+        self.demand = demand  # weekly rhythm, season and shocks of admissions (beds.Demand); None: none
         self.scale = scale
         self.region_codes = codes
         self.start = (start or DEFAULT_START)

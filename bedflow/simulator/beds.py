@@ -18,6 +18,11 @@ simulation follows individual *stays* through the wards of the topology:
   a candidate is admitted with probability `rhythm(local hour) x gain / CANDIDATE_FACTOR`, where
   gain = 1 + 6 x (target - occupancy), clipped to 0.03-3 ("thinning": the result is a Poisson process
   whose rate follows rhythm and occupancy).
+- **Demand** (optional, `Demand`; none by default, and then the stream is unchanged): a **weekly rhythm**
+  (a factor per local weekday: planned admissions come on weekdays), a **season** (a yearly wave, highest
+  in mid-January: winter infections) multiplying the admission probability above, and **shocks** (an
+  outbreak, a major accident: from an instant, for some days, in some regions, extra acute patients as a
+  share of the usual rate) added to it — these come whatever the occupancy, so a full ward fills further.
 - A stay's **length** is log-normal around the ward specialty's mean (capped below 23.5 h in observation
   and short-stay units). Its **responsible specialty** is the ward's, or with a region-dependent
   probability another specialty group's (an *outlier*: placed here because its own ward was full). The
@@ -61,7 +66,8 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 from schemas import reference
 
 from .clock import (ADMIT_RHYTHM, DAY_MS, DISCHARGE_CUM, FRIDAY, HOUR_MS, MIN_MS, MONDAY, RHYTHM_MAX, SATURDAY,
-                    SUNDAY, day_of_year, fmt_ms, local_day_start, local_hour, stockholm_offset_ms, weekday)
+                    SUNDAY, day_of_year, fmt_ms, local_day, local_day_start, local_hour, stockholm_offset_ms,
+                    weekday)
 from .draws import make_event_id, make_patient_ref
 from .topology import PSYCH_WARDS, SOMATIC_WARDS, Ward
 
@@ -100,6 +106,38 @@ def region_bed_params(seed: int, region_codes: list[str]) -> tuple[dict[str, flo
     occupancy_target = {r: rng.uniform(0.84, 0.95) for r in region_codes}
     outlier_rate = {r: 0.035 * rng.choice([0.2, 0.4, 0.7, 1.0, 1.0, 1.3, 1.7, 2.2]) for r in region_codes}
     return occupancy_target, outlier_rate
+
+
+SEASON_PEAK_DAY = 15  # day of year: the season's wave is highest in mid-January
+
+
+class Shock(NamedTuple):
+    """Extra acute admissions: `extra` × the usual rate (by hour of day), from `start` (UTC ms) for `days`
+    days, in `regions` (None: every region)."""
+    start: int
+    days: float
+    extra: float
+    regions: frozenset[str] | None = None
+
+
+class Demand(NamedTuple):
+    """What drives admissions beyond the hospital day: `weekly` factors Monday … Sunday, a `season` amplitude
+    (admissions × 1 + season × cos(2π (day of year − SEASON_PEAK_DAY) / 365.25)) and `shocks`."""
+    weekly: tuple[float, ...] = (1.0,) * 7
+    season: float = 0.0
+    shocks: tuple[Shock, ...] = ()
+
+    def factors(self, t: int, lday: int, region: str) -> tuple[float, float]:
+        """(the factor of the admission probability, the extra acute admissions' share) at instant t."""
+        wave = 1.0 + self.season * math.cos(2 * math.pi * (day_of_year(lday) - SEASON_PEAK_DAY) / 365.25)
+        extra = sum(s.extra for s in self.shocks if s.start <= t < s.start + s.days * DAY_MS
+                    and (s.regions is None or region in s.regions))
+        return self.weekly[weekday(lday)] * wave, extra
+
+    @property
+    def candidate_factor(self) -> float:
+        """Candidates per expected admission that cover the busiest hour at the largest gain and demand."""
+        return RHYTHM_MAX * (3.0 * max(self.weekly) * (1.0 + abs(self.season)) + sum(s.extra for s in self.shocks))
 
 
 class _HospitalFlow:
@@ -197,6 +235,8 @@ class BedFlow:
 
     def __init__(self, sim: Simulator, end: int):
         self.end = end
+        self.demand: Demand | None = sim.demand  # None: admissions follow the hospital day and occupancy only
+        self._factors: dict[tuple[int, str], tuple[float, float]] = {}
         self.start = sim.start_ms
         self.start_local_day = sim.start_local_day
         self.home_municipality = sim.home_municipalities.draw
@@ -217,6 +257,11 @@ class BedFlow:
         hospitals = [_HospitalFlow(h.university) for h in sim.hospitals]
         self.wards = [_WardFlow(w, hospitals[w.hospital], sim.occupancy_target[w.region],
                                 sim.outlier_rate[w.region]) for w in sim.wards]
+        self.candidate_factor = CANDIDATE_FACTOR
+        if self.demand is not None:  # more candidates, so that the busiest demand is still a probability
+            self.candidate_factor = max(CANDIDATE_FACTOR, self.demand.candidate_factor)
+            for ward in self.wards:
+                ward.arrival_rate *= self.candidate_factor / CANDIDATE_FACTOR
         for h, hf in zip(sim.hospitals, hospitals):
             for wi in h.wards:
                 ward = self.wards[wi]
@@ -429,8 +474,17 @@ class BedFlow:
         occupancy = (ward.stays - ward.on_leave) / staffed if staffed > 0 else 3.0  # ward.occupied, inlined
         gain = 1.0 + 6.0 * (ward.target - occupancy)
         gain = 0.03 if gain < 0.03 else (3.0 if gain > 3.0 else gain)
-        if self.rnd() * CANDIDATE_FACTOR >= ADMIT_RHYTHM[local_hour(t)] * gain:
-            return None
+        if self.demand is None:
+            if self.rnd() * CANDIDATE_FACTOR >= ADMIT_RHYTHM[local_hour(t)] * gain:
+                return None
+        else:
+            lday = local_day(t)
+            key = (lday, ward.region) if not self.demand.shocks else (t // HOUR_MS, ward.region)
+            f = self._factors.get(key)
+            if f is None:
+                f = self._factors[key] = self.demand.factors(t, lday, ward.region)
+            if self.rnd() * self.candidate_factor >= ADMIT_RHYTHM[local_hour(t)] * (gain * f[0] + f[1]):
+                return None
         return self._admit(t, ward, None)
 
     def _admit(self, t: int, ward: _WardFlow, first: int | None) -> dict | None:
