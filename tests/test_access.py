@@ -348,7 +348,14 @@ ROUTES = {
     ("GET", "/api/v1/out-of-area"): ([(f"/api/v1/out-of-area?window={w}", OK_FOR_TOKENS) for w in ("now", "30d")],
                                      check_out_of_area),
     ("GET", "/api/v1/waitlist"): ([("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),
-                                   ("/api/v1/waitlist?region=01", OK_FOR_TOKENS)], check_waitlist),
+                                   ("/api/v1/waitlist?region=01", OK_FOR_TOKENS),
+                                   # the breakdowns (issue 12): rows below MVO group × phase, checked alike
+                                   *((f"/api/v1/waitlist?region=12&by={by}", OK_FOR_TOKENS | {"region:01": 403})
+                                     for by in ("sex", "age_band", "hospital", "activity")),
+                                   ("/api/v1/waitlist?region=01&by=sex", OK_FOR_TOKENS),
+                                   ("/api/v1/waitlist?region=01&by=kommun", OK_FOR_TOKENS | {
+                                       w: 400 for w in ("admin", "national", "national-basic", "region:01")})],
+                                  check_waitlist),
     ("GET", "/api/v1/waitlist/snapshots"): ([("/api/v1/waitlist/snapshots?month=2026-11", OK_FOR_TOKENS)],
                                             check_waitlist),
     ("POST", "/api/v1/waitlist/snapshots/close"): ([("/api/v1/waitlist/snapshots/close?month=2026-11",
@@ -356,6 +363,9 @@ ROUTES = {
                                                                      "region:01": 403})], None),
     ("GET", "/api/v1/waitlist/performed"): ([("/api/v1/waitlist/performed?month=2026-11", OK_FOR_TOKENS),
                                             ("/api/v1/waitlist/performed?month=2026-11&region=12",
+                                             OK_FOR_TOKENS | {"region:01": 403}),
+                                            ("/api/v1/waitlist/performed?month=2026-11&by=hospital", OK_FOR_TOKENS),
+                                            ("/api/v1/waitlist/performed?month=2026-11&region=12&by=sex",
                                              OK_FOR_TOKENS | {"region:01": 403})], check_region_rows),
     ("GET", "/api/v1/beds/monthly"): ([  # its content check lives beside its other tests (imported when called)
         ("/api/v1/beds/monthly?month=2026-11&level=nation", OK_FOR_TOKENS),
@@ -464,6 +474,20 @@ def test_waitlist_scope(server):
     assert r12["share_within_limit"] is None and r12["share_over_180"] is None
     (r01,) = waiting("national", "01").values()
     assert r01["waiting"] is None and r01["le_30"] is None and r01["share_over_180"] is None
+
+
+def test_waitlist_breakdown_scope(server):
+    """Region 12's 8 waiting are all women (sex 2): one group, the whole row, whose 2 in 31–60 days hide it
+    from a viewer outside region 12; region 01 sees its own 3 by sex; region 01 may not ask for 12's."""
+    def groups(who, region):
+        return [(r["breakdown"], r["waiting"], r["le_60"])
+                for r in get_json(server, f"/api/v1/waitlist?region={region}&by=sex", who)["rows"]]
+
+    assert groups("admin", "12") == [("2", 8, 2)]
+    assert groups("national", "12") == [("2", None, None)]
+    assert groups("region:01", "01") == [("2", 3, 0)]
+    assert groups("national", "01") == [("2", None, None)]
+    assert server.call("GET", "/api/v1/waitlist?region=12&by=sex", REGION)[0] == 403
 
 
 def test_snapshot_scope(server):
