@@ -26,7 +26,8 @@ VIEWERS = ("admin", "national", "national-basic", "region:01")
 PATHS = ("/api/v1/status?level=nation", "/api/v1/status?level=healthcare_region", "/api/v1/status?level=region",
          "/api/v1/status?level=hospital", "/api/v1/status?level=ward", "/api/v1/out-of-area?window=now",
          "/api/v1/out-of-area?window=30d", "/api/v1/waitlist?region=01", "/api/v1/waitlist?region=12",
-         "/api/v1/waitlist/snapshots?month=2026-11", "/api/v1/deadletters?limit=100", "/api/v1/quality")
+         "/api/v1/waitlist/snapshots?month=2026-11", "/api/v1/deadletters?limit=100", "/api/v1/quality",
+         "/api/v1/icu?hours=2", "/api/v1/waitlist/breaches?region=12")
 
 
 def call(server, path: str, who: str) -> tuple[int, dict, bytes]:

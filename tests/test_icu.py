@@ -85,16 +85,22 @@ def test_free_and_overcrowded_icu_beds_are_never_netted():
 
 def test_the_icu_picture_hour_by_hour(server):
     a = get(server, "/api/v1/icu?hours=4")
-    assert a["hours"] == 4 and a["step_minutes"] == 60 and len({r["at"] for r in a["rows"]}) == 5
-    # points now − 4 h … now; I1 goes to 10 at T − 2.5 h (between the points − 3 h and − 2 h); I3 comes at T − 5 h
-    assert series(a, "region", "01", "occupied") == [8, 8, 12, 12, 12]
-    assert series(a, "region", "01", "free_beds") == [6, 6, 4, 4, 4]
-    assert series(a, "region", "01", "overcrowded") == [0, 0, 2, 2, 2]
+    times = sorted({dt.datetime.fromisoformat(r["at"]) for r in a["rows"]})
+    # five points on the whole hour, the last the hour now began
+    assert a["hours"] == 4 and a["step_minutes"] == 60 and len(times) == 5 and times[0] == times[-1] - 4 * H
+    assert times[-1] == dt.datetime.fromisoformat(a["generated_at"]).replace(minute=0, second=0, microsecond=0)
+    # I1 goes from 6 to 10 (2 over its 8) at T − 2.5 h: from the first point at or after it; I3 came at T − 5 h
+    after = [t >= T - 2.5 * H for t in times]
+    assert series(a, "region", "01", "occupied") == [12 if x else 8 for x in after]
+    assert series(a, "region", "01", "free_beds") == [4 if x else 6 for x in after]  # 0 + 4, not 14 − 12 = 2
+    assert series(a, "region", "01", "overcrowded") == [2 if x else 0 for x in after]
     assert series(a, "region", "12", "free_beds") == [0] * 5 and series(a, "region", "12", "staffed_beds") == [5] * 5
-    assert series(a, "healthcare_region", "Stockholm-Gotland", "free_beds") == [6, 6, 4, 4, 4]
-    assert series(a, "nation", "SE", "free_beds") == [9, 9, 7, 7, 7]
+    assert series(a, "healthcare_region", "Stockholm-Gotland", "free_beds") == [4 if x else 6 for x in after]
+    assert series(a, "nation", "SE", "free_beds") == [7 if x else 9 for x in after]
+    # now: the wards as they are (status's source)
     now = {(r["level"], r["id"]): r for r in a["now"]}
     assert now[("region", "01")]["occupancy_pct"] == round(100 * 12 / 14, 1) and now[("nation", "SE")]["wards"] == 4
+    assert (now[("region", "01")]["free_beds"], now[("region", "01")]["overcrowded"]) == (4, 2)
     assert a["wards"] == []  # the ICU wards only with level=ward
     # the default: 24 hours, 25 points
     assert len({r["at"] for r in get(server, "/api/v1/icu")["rows"]}) == 25

@@ -130,8 +130,7 @@ ICU_HOURS = openapi.integer("hours", 1, 168, 24, "timmar bakåt, en punkt i timm
 ICU_LEVEL = openapi.choice("level", ("region", "ward"), "region", "region: riket, sjukvårdsregionerna och regionerna; "
                            "ward: även IVA-avdelningarna (kräver detaljbehörighet) / ward: the ICU wards too "
                            "(needs the detail grant)")
-ICU_FIELDS = ("at", "level", "id", "name", "staffed_beds", "occupied", "free_beds", "overcrowded", "occupancy_pct",
-              "wards")
+ICU_FIELDS = ("level", "id", "name", "staffed_beds", "occupied", "free_beds", "overcrowded", "occupancy_pct", "wards")
 ICU_WARD_FIELDS = ("at", "id", "name", "region_code", "hospital_id", "staffed_beds", "occupied", "free_beds",
                    "overcrowded", "occupancy_pct")
 BREACH_FIELDS = ("mvo_group", "phase", "limit_days", "waiting", "measured", "not_measured", "over_limit", "within_7",
@@ -420,8 +419,9 @@ class Api:
     # -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ------------------
     @documented("IVA-läget per timme: disponibla, belagda och lediga IVA-platser / the ICU picture hourly",
                 ICU_HOURS, ICU_LEVEL, REGION,
-                answer=Answer(("hours", "from", "to", "step_minutes", "timezone", "now", "rows", "wards"),
-                              {"now": ICU_FIELDS, "rows": ICU_FIELDS, "wards": ICU_WARD_FIELDS},
+                answer=Answer(("hours", "generated_at", "from", "to", "step_minutes", "timezone", "now", "rows",
+                               "wards"),
+                              {"now": ICU_FIELDS, "rows": ("at", *ICU_FIELDS), "wards": ICU_WARD_FIELDS},
                               exports=("now", "rows", "wards")))
     async def icu(self, request: web.Request):
         # Region rows and above for every viewer (region-level figures, as status); ICU wards (level=ward)
@@ -432,10 +432,15 @@ class Api:
         if level == "ward":
             require_detail(scope, self.policy)
             scope.require_region(region)
-        to = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.timezone.utc)
+        to = now.replace(minute=0, second=0, microsecond=0)  # on the hour (Stockholm's hours are UTC's)
         times = history_times(to - dt.timedelta(hours=hours), to, 60)
+        wards = await self._cached("wards", lambda: queries.current_wards(self.db))
         answer = await asyncio.to_thread(icu_answer, self.db, times, level, region, self.policy, scope)
-        return _json({"hours": hours, **answer})
+        # `now`: the picture of the wards as they are (status's source), beside the hourly history
+        answer["now"] = [r for r in icu_picture.picture(wards)
+                         if not region or r["level"] != "region" or r["id"] == region]
+        return _json({"hours": hours, "generated_at": now, **answer})
 
     @documented("Vårdgarantibrott framåt och förväntad väntetid per MVO-grupp, fas och klinik / "
                 "care-guarantee breaches ahead and the expected wait per MVO group, phase and clinic", WAIT_REGION,
@@ -1043,18 +1048,17 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
 def icu_answer(db: ClickHouse, times: list[dt.datetime], level: str, region: str | None, policy: ViewPolicy,
                scope: Scope) -> dict:
     """The ICU picture (streams/domain/icu.py) at each of `times` from the ward history, replayed as the
-    trends replay it (ward_timeline): the nation, healthcare regions and regions for every viewer (`rows`,
-    the last point also as `now`); with level=ward the ICU wards as status shows them at that instant to
-    this viewer (detail_rows: small counts and their complements hidden outside its region)."""
+    trends replay it (ward_timeline): the nation, healthcare regions and regions for every viewer (`rows`);
+    with level=ward the ICU wards as status shows them at that instant to this viewer (detail_rows: small
+    counts and their complements hidden outside its region)."""
     step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
     columns = queries.WARD_COLUMNS if level == "ward" else outlook.ICU_COLUMNS
     base, steps = outlook.ward_history(db, times[0], step, len(times), columns)
     stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    rows, wards, now = [], [], []
+    rows, wards = [], []
     for at, frame in zip(times, ward_timeline(base, steps, len(times))):
-        now = [{"at": at, **r} for r in icu_picture.picture(frame)
-               if not region or r["level"] != "region" or r["id"] == region]
-        rows += now
+        rows += [{"at": at, **r} for r in icu_picture.picture(frame)
+                 if not region or r["level"] != "region" or r["id"] == region]
         if level != "ward":
             continue
         icu_wards = [w for w in scope.own(frame) if icu_picture.is_icu(w) and (not region or w["region_code"] == region)]
@@ -1063,7 +1067,7 @@ def icu_answer(db: ClickHouse, times: list[dt.datetime], level: str, region: str
                             open_region=scope.viewer.sees_detail_of)["ward"]
         wards += [{"at": at, **{f: r.get(f) for f in ICU_WARD_FIELDS[1:]}} for r in shown]
     return {"from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
-            "timezone": policy.timezone, "now": now, "rows": rows, "wards": wards}
+            "timezone": policy.timezone, "rows": rows, "wards": wards}
 
 
 def suppress_sibling_rows(rows: list[dict], counts: tuple[str, ...], derived: tuple[str, ...], threshold: int,

@@ -24,10 +24,10 @@ are hidden that no published sum or in-row identity gives a hidden one back (sec
   with a small count is hidden whole, and protect_region's rules, the unsplit rows as the parents, keep it
   from coming back as the unsplit row less the shown splits (suppress_breakdown).
 - Out-of-area "in" of a region row is the matrix column, ICU wards included: for that field a region's ICU
-  wards are children of the region beside its hospitals (never exactly one of them hidden). The ICU
-  picture (/api/v1/icu) publishes each region's ICU beds apart: for occupancy a region never has exactly
-  one hidden ICU ward either. Census-only
+  wards are children of the region beside its hospitals (never exactly one of them hidden). Census-only
   wards' out-of-area counts are a field of their own, summed like the others.
+- The ICU picture (/api/v1/icu) publishes each region's ICU beds apart (the sum of its ICU wards): for
+  occupancy a region never has exactly one hidden ICU ward either.
 - The out-of-area matrix (region × region; its row and column sums are published as the regions'
   out-of-area figures): no row or column with exactly one hidden cell, and no hidden cell that is the
   only link between two groups of hidden cells (a bridge is determined by the sums).

@@ -46,8 +46,7 @@ def picture(wards: Iterable[dict]) -> list[dict]:
     regions = reference.regions()
     nation = _row("nation", "SE", "Sverige / Sweden")
     by_hr = {h: _row("healthcare_region", h, f"Sjukvårdsregion {h}") for h in reference.healthcare_regions()}
-    by_region = {c: {**_row("region", c, r.name), "healthcare_regions": list(r.healthcare_regions)}
-                 for c, r in sorted(regions.items())}
+    by_region = {c: _row("region", c, r.name) for c, r in sorted(regions.items())}
     for w in wards:
         if not is_icu(w):
             continue
