@@ -158,3 +158,6 @@ def test_who_may_declare_and_what_is_refused(server):
     status, _ = post(server, None, ADMIN, "?region=01&level=1&reason=" + quote("Läget normalt"))  # as parameters
     assert status == 200
     assert get(server, "/api/v1/escalation?region=01")["rows"][0]["level"] == 1
+    # given as parameters, the region and level are audited with the request; the reason never is
+    last = [json.loads(x) for x in server.audit.read_text().splitlines() if '"POST"' in x][-1]
+    assert last["params"] == {"region": "01", "level": "1"} and "normalt" not in server.audit.read_text()
