@@ -241,6 +241,28 @@ def ward_month(db: ClickHouse, start: dt.datetime, end: dt.datetime, first: dt.d
         " GROUP BY ward_id ORDER BY ward_id", p)
 
 
+def discharge_ready_stays(db: ClickHouse, start: dt.datetime, end: dt.datetime,
+                          lookback: dt.timedelta = dt.timedelta(days=365)) -> list[dict]:
+    """Per ward of discharge, the stays discharged in [start, end) that had been marked discharge-ready (at
+    most `lookback` before the month): how many, and their time as discharge-ready summed (ms) — from the
+    first DischargeReadyMarked of the stay to its PatientDischarged. A stay is per sender (stay ids are
+    unique per sender); each event once, whatever copies the table holds."""
+    utc = lambda t: t.astimezone(dt.timezone.utc).replace(tzinfo=None)  # noqa: E731
+    return db.query_dicts(
+        "SELECT ward_id, toInt64(count()) AS discharge_ready_stays, toInt64(sum(ms)) AS discharge_ready_ms FROM ("
+        " SELECT argMaxIf(entity_key, occurred_at, event_type = 'PatientDischarged') AS ward_id,"
+        "  maxIf(occurred_at, event_type = 'PatientDischarged') AS out,"
+        "  minIf(occurred_at, event_type = 'DischargeReadyMarked') AS ready,"
+        "  greatest(toInt64(0), dateDiff('millisecond', ready, out)) AS ms"
+        " FROM events WHERE event_type IN ('DischargeReadyMarked', 'PatientDischarged')"
+        "  AND occurred_at >= {since:DateTime64(3)} AND occurred_at < {end:DateTime64(3)}"
+        " GROUP BY sender_id, JSONExtractString(payload, 'stay_id')"
+        " HAVING countIf(event_type = 'PatientDischarged') > 0 AND countIf(event_type = 'DischargeReadyMarked') > 0"
+        "  AND out >= {start:DateTime64(3)})"
+        " GROUP BY ward_id ORDER BY ward_id",
+        {"since": utc(start - lookback), "start": utc(start), "end": utc(end)})
+
+
 def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
                      region: str | None = None, tz: str = "Europe/Stockholm", by: str | None = None
                      ) -> list[tuple[str, str, int, int, int, int, int, dt.date, int | None]]:

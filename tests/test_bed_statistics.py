@@ -40,7 +40,7 @@ from schemas import reference
 from sinks import queries
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
-from streams.rows import WardStatusRow
+from streams.rows import EventRow, WardStatusRow
 from tests.harness import http_call
 from tests.test_access import Server
 from web.access import Token
@@ -82,12 +82,42 @@ HISTORY = [
 ]
 
 
+def stay_event(kind: str, ward: str, stay: str, at: dt.datetime, copy: int = 0, sender: str = "s1") -> EventRow:
+    eid = f"{kind}-{stay}-{sender}"
+    payload = json.dumps({"event_id": eid, "event_type": kind, "occurred_at": at.isoformat(), "ward_id": ward,
+                          "stay_id": stay, "sender_id": sender, "region_code": "01"})
+    return EventRow(eid, kind, at, at + dt.timedelta(seconds=copy), sender, "01", ward, "", "", [], payload, "t",
+                    "bedflow.beds.v1", 0, copy)
+
+
+# Mean days as discharge-ready, W1 in February (days of 24 h, at the ward of discharge):
+#   s1 marked 3 Feb 10:00 local, discharged 5 Feb 22:00 (2.5 days; its discharge sent twice: counted once)
+#   s2 marked 30 Jan 08:00 local (before the month), discharged 2 Feb 08:00 (3 days)
+#   s3 marked 20 Feb, discharged 2 Mar: not a February discharge;  s4 discharged 10 Feb, never marked: not counted
+#   s1 of another sender, on W2: marked 10 Feb 00:00, discharged 11 Feb 12:00 (1.5 days): stays are per sender
+#   → W1: 2 stays, (2.5 + 3) / 2 = 2.75 days; W2: 1 stay, 1.5 days; hospital H1 (somatic line: W1 only) 2.75
+STAYS = [
+    stay_event("DischargeReadyMarked", W1, "s1", local(3, 10)),
+    stay_event("PatientDischarged", W1, "s1", local(5, 22)),
+    stay_event("PatientDischarged", W1, "s1", local(5, 22), copy=1),
+    stay_event("DischargeReadyMarked", W1, "s2", local(30, 8, month=1)),
+    stay_event("PatientDischarged", W1, "s2", local(2, 8)),
+    stay_event("DischargeReadyMarked", W1, "s3", local(20)),
+    stay_event("PatientDischarged", W1, "s3", local(2, 0, month=3)),
+    stay_event("PatientDischarged", W1, "s4", local(10)),
+    stay_event("DischargeReadyMarked", W2, "s1", local(10), sender="s2"),
+    stay_event("PatientDischarged", W2, "s1", local(11, 12), sender="s2"),
+]
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     d = ClickHouse(f"chdb://{tmp_path_factory.mktemp('bedstats') / 'ch'}")
     d.migrate()
     d.insert("ward_status", HISTORY, WardStatusRow._fields)
     d.insert("ward_current", HISTORY, WardStatusRow._fields)
+    d.insert("events", STAYS[:2], EventRow._fields)
+    d.insert("events", STAYS[2:], EventRow._fields)  # two parts: the copy of s1's discharge stays unmerged
     yield d
     d.close()
 
@@ -121,6 +151,22 @@ def test_ward_level_figures_from_the_definition(db):
     assert (w2["overcrowded"], w2["overcrowded_per_100"]) == (0.5, 10.0)
     w3 = rows[(W3,)]
     assert (w3["line"], w3["staffed_beds"], w3["bed_days"], w3["occupancy_rate"]) == ("icu", 6.0, 140.0, 0.8333)
+
+
+def test_mean_days_as_discharge_ready_from_the_definition(db):
+    start, end = bedstats.month_bounds(FEB)
+    stays = by(queries.discharge_ready_stays(db, start, end), "ward_id")
+    assert (stays[(W1,)]["discharge_ready_stays"], stays[(W1,)]["discharge_ready_ms"]) == (2, int(5.5 * bedstats.DAY_MS))
+    wards = [{**w, **{k: (stays.get((w["ward_id"],)) or {}).get(k, 0) for k in ("discharge_ready_stays", "discharge_ready_ms")}}
+             for w in queries.ward_month(db, start, end, FEB, bedstats.SAMPLE_HOUR)]
+    rows = by(bedstats.roll_up(wards, "ward", FEB), "id")
+    assert (rows[(W1,)]["discharge_ready_stays"], rows[(W1,)]["discharge_ready_mean_days"]) == (2, 2.75)
+    assert (rows[(W2,)]["discharge_ready_stays"], rows[(W2,)]["discharge_ready_mean_days"]) == (1, 1.5)
+    assert rows[(W4,)]["discharge_ready_stays"] == 0 and rows[(W4,)]["discharge_ready_mean_days"] is None
+    hospital = by(bedstats.roll_up(wards, "hospital", FEB), "id", "line")
+    assert hospital[(H1, "somatic")]["discharge_ready_mean_days"] == 2.75  # W2 is the psychiatric line
+    mar_start, mar_end = bedstats.month_bounds(dt.date(2026, 3, 1))
+    assert [r["discharge_ready_stays"] for r in queries.discharge_ready_stays(db, mar_start, mar_end)] == [1]  # s3
 
 
 def test_a_dst_month_counts_calendar_days(db):
@@ -186,6 +232,10 @@ def test_endpoint_scope_and_small_counts(server):
     assert http_call(server.port, "GET", "/api/v1/beds/monthly?month=2026-13&level=ward", NATIONAL)[0] == 400
     admin = by(get(server, "/api/v1/beds/monthly?month=2026-02&level=ward", ADMIN)["rows"], "id")
     assert admin[(W4,)]["outliers"] == 2.0
+    # the discharge-ready stays: 1 stay on W2 is a small count outside region 01, shown to its own region
+    assert (wards[(W2,)]["discharge_ready_stays"], wards[(W2,)]["discharge_ready_mean_days"]) == (None, None)
+    assert (by(own, "id")[(W1,)]["discharge_ready_stays"], by(own, "id")[(W1,)]["discharge_ready_mean_days"]) == (2, 2.75)
+    assert {(r["line"], r["discharge_ready_stays"]) for r in nation["rows"]} == {("somatic", 2), ("psychiatric", 1), ("icu", 0)}
 
 
 def check_access(server, who: str, path: str, body: bytes) -> None:

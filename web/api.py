@@ -106,7 +106,7 @@ HISTORY_MAX_POINTS = 300
 HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is the finest that fits
 BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "occupancy_rate", "overcrowded",
                    "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
-                   "staffed_beds_per_1000")
+                   "staffed_beds_per_1000", "discharge_ready_stays", "discharge_ready_mean_days")
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
 # the performed flow (waitlist/performed): region × MVO group × phase rows, region × phase comparison
 PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
@@ -526,12 +526,17 @@ class Api:
         # A month that has ended changes only with late events: its sums are kept BEDSTATS_TTL_ENDED.
         ended = end <= dt.datetime.now(dt.timezone.utc)
         def integrate() -> list[dict]:
-            return queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz)
+            wards = queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz)
+            stays = {r["ward_id"]: r for r in queries.discharge_ready_stays(self.db, start, end)}
+            for w in wards:
+                w.update({k: int((stays.get(w["ward_id"]) or {}).get(k) or 0)
+                          for k in ("discharge_ready_stays", "discharge_ready_ms")})
+            return wards
 
         # an ended month's sums are kept in ClickHouse until late data arrive for it (sinks/results.py)
         wards = await self._cached(
             f"bedmonth:{month}", (lambda: results.kept_or_computed(
-                self.db, "beds_monthly_wards", month, f"{tz}:{bedstats.SAMPLE_HOUR}", integrate)) if ended else integrate,
+                self.db, "beds_monthly_wards.2", month, f"{tz}:{bedstats.SAMPLE_HOUR}", integrate)) if ended else integrate,
             BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT)
 
         def build() -> bytes:
@@ -730,7 +735,9 @@ BEDSTATS_TTL_CURRENT = 60.0  # the month so far: a minute old at most
 BEDSTATS_UNITS = (Unit("occupancy", ("bed_days", "occupancy_rate"), ("occupied",)),
                   Unit("overcrowded", ("overcrowded", "overcrowded_per_100"), ("overcrowded",)),
                   Unit("outliers", ("outliers", "outliers_per_100"), ("outliers",)),
-                  Unit("discharge_ready", ("discharge_ready", "discharge_ready_share"), ("discharge_ready",)))
+                  Unit("discharge_ready", ("discharge_ready", "discharge_ready_share"), ("discharge_ready",)),
+                  Unit("discharge_ready_stays", ("discharge_ready_stays", "discharge_ready_mean_days"),
+                       ("discharge_ready_stays",)))
 
 
 def bedstats_detail(wards: list[dict], level: str, month: dt.date, tz: str, threshold: int,

@@ -14,6 +14,9 @@ daily sample instants; these functions turn the sums into the measures and roll 
 - **Occupancy rate** (beläggningsgrad): bed-days ÷ (staffed beds × calendar days).
 - **Per 100 staffed beds**: the monthly mean daily count × 100 ÷ staffed beds (time-weighted mean);
   the discharge-ready share of staffed beds is the same ratio as a fraction.
+- **Mean days as discharge-ready** (medeltid som utskrivningsklar): of the stays discharged in the month
+  that had been marked discharge-ready, the mean time from the first mark to the discharge, in days of 24 h;
+  counted at the ward of discharge.
 A unit's figures are sums over its wards (means add), apart per line: somatic, psychiatric and ICU
 (IVA, any care type) — never mixed. Before a ward's first history row it had no beds and no patients.
 """
@@ -28,7 +31,11 @@ SAMPLE_HOUR = 8  # the morning capacity meeting's hour: the daily counts are rea
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
 LINES = ("somatic", "psychiatric", "icu")
 # per ward, from the SQL: integrals in bed-milliseconds, and sums over the daily sample instants
-SUMS = ("staffed_ms", "occupied_ms", "overcrowded_days", "outliers_days", "discharge_ready_days")
+SUMS = ("staffed_ms", "occupied_ms", "overcrowded_days", "outliers_days", "discharge_ready_days",
+        # the stays discharged in the month that had been discharge-ready, and their time as such (sinks/queries.py
+        # discharge_ready_stays; a ward row without them has none)
+        "discharge_ready_stays", "discharge_ready_ms")
+DAY_MS = 86_400_000
 
 
 def month_bounds(month: dt.date, tz: str = "Europe/Stockholm") -> tuple[dt.datetime, dt.datetime]:
@@ -107,6 +114,8 @@ def measures(sums: dict, month_ms: int, days: int, population: int | None = None
         "discharge_ready": round(daily["discharge_ready"], 2),
         "discharge_ready_share": _ratio(daily["discharge_ready"], staffed),
         "staffed_beds_per_1000": _ratio(staffed, population, 1000, 3) if population else None,
+        "discharge_ready_stays": sums["discharge_ready_stays"],
+        "discharge_ready_mean_days": _ratio(sums["discharge_ready_ms"], sums["discharge_ready_stays"] * DAY_MS, 1, 2),
     }
 
 
