@@ -113,6 +113,20 @@ def test_the_backtest_error_on_a_hand_made_case():
         assert errors[hz]["baseline_mae"] == pytest.approx(6 / 28) and errors[hz]["forecasts"] == 28
 
 
+def test_each_backtest_origin_has_the_rhythm_of_its_own_four_weeks():
+    # the backtest moves one window of sums along the origins: the same rhythm as counted afresh
+    rng = np.random.default_rng(7)
+    n = 900
+    h = fc.WardHours(MONDAY, ["W", "V"], rng.poisson(10, (2, n + 1)).astype(float), rng.poisson(1, (2, n + 1)).astype(float),
+                     np.full((2, n + 1), 12.0), rng.poisson(2, (2, n)).astype(float), rng.poisson(2, (2, n)).astype(float),
+                     rng.random((2, n + 1)) > 0.1, fc.hour_slots(MONDAY, n))
+    window = fc._Window(h, fc.HISTORY_WEEKS)
+    for end in (700, 706, 760, 899, 40):
+        moved, fresh = window.move_to(end), fc.rhythm(h, end)
+        for f in ("arrivals", "departures", "occupied", "ready"):
+            assert np.allclose(getattr(moved, f), getattr(fresh, f)), (end, f)
+
+
 # ------------------------------------------------------------------ the grid from ward-status history (chDB)
 WARD = "SE2321000016-A101"
 

@@ -98,16 +98,47 @@ class Rhythm:
 
 def rhythm(h: WardHours, end: int, weeks: int = HISTORY_WEEKS) -> Rhythm:
     """The rhythm from the `weeks` weeks of hours before hour `end` (hours a ward was known in only)."""
-    lo = max(0, end - weeks * WEEK)
-    w = h.arrivals.shape[0]
-    keys = (np.arange(w)[:, None] * WEEK + h.slots[None, lo:end]).ravel()
-    mask = h.known[:, lo:end].ravel().astype(float)
-    n = np.bincount(keys, mask, w * WEEK).reshape(w, WEEK)
+    return _Window(h, weeks).move_to(end)
 
-    def mean(x: np.ndarray) -> np.ndarray:
-        s = np.bincount(keys, x[:, lo:end].ravel() * mask, w * WEEK).reshape(w, WEEK)
-        return np.divide(s, n, out=np.zeros_like(s), where=n > 0)
-    return Rhythm(mean(h.arrivals), mean(h.departures), mean(h.occupied), mean(h.ready))
+
+class _Window:
+    """Per-slot sums over a window of hours that moves forward hour by hour (the backtest's origins share
+    most of their weeks: each move adds the new hours and takes the old ones out)."""
+    FIELDS = ("arrivals", "departures", "occupied", "ready")
+
+    def __init__(self, h: WardHours, weeks: int):
+        self.h, self.span = h, weeks * WEEK
+        w = h.arrivals.shape[0]
+        self.sums = {f: np.zeros((w, WEEK)) for f in (*self.FIELDS, "n")}
+        self.lo = self.hi = 0
+
+    def _add(self, t: int, sign: float) -> None:
+        h, s = self.h, int(self.h.slots[t])
+        known = h.known[:, t]
+        self.sums["n"][:, s] += sign * known
+        for f in self.FIELDS:
+            self.sums[f][:, s] += sign * np.where(known, getattr(h, f)[:, t], 0.0)
+
+    def _count(self, lo: int, end: int) -> None:
+        h, w = self.h, self.h.arrivals.shape[0]
+        keys = (np.arange(w)[:, None] * WEEK + h.slots[None, lo:end]).ravel()
+        known = h.known[:, lo:end].ravel().astype(float)
+        self.sums["n"] = np.bincount(keys, known, w * WEEK).reshape(w, WEEK)
+        for f in self.FIELDS:
+            self.sums[f] = np.bincount(keys, getattr(h, f)[:, lo:end].ravel() * known, w * WEEK).reshape(w, WEEK)
+        self.lo, self.hi = lo, end
+
+    def move_to(self, end: int) -> Rhythm:
+        lo = max(0, end - self.span)
+        if end < self.hi or lo < self.lo or lo >= self.hi:  # backwards or past the whole window: start again
+            self._count(lo, end)
+        for t in range(self.hi, end):
+            self._add(t, 1.0)
+        for t in range(self.lo, lo):
+            self._add(t, -1.0)
+        self.lo, self.hi = lo, end
+        n = self.sums["n"]
+        return Rhythm(*(np.divide(self.sums[f], n, out=np.zeros_like(n), where=n > 0.5) for f in self.FIELDS))
 
 
 def path(r: Rhythm, occupied: Sequence[float], ready: Sequence[float], slots: Sequence[int],
@@ -157,9 +188,10 @@ def backtest(h: WardHours, targets: Sequence[int], horizons: Sequence[int] = HOR
     origins = sorted({t - hz for hz in horizons for t in keep[hz]})
     longest = max(horizons)
     made: dict[int, np.ndarray] = {}
+    window = _Window(h, weeks)
     for o in origins:
         n = min(longest, h.hours - o)
-        made[o] = path(rhythm(h, o, weeks), h.occupied[:, o], h.ready[:, o], h.slots[o:o + n])
+        made[o] = path(window.move_to(o), h.occupied[:, o], h.ready[:, o], h.slots[o:o + n])
     w = h.occupied.shape[0]
     forecast, actual, baseline = {}, {}, {}
     for hz in horizons:
