@@ -374,6 +374,11 @@ ROUTES = {
         ("/api/v1/beds/monthly?month=2026-11&level=ward", DETAIL),
         ("/api/v1/beds/monthly?month=2026-11&level=ward&region=12", DETAIL | {"region:01": 403}),
     ], lambda *a: __import__("tests.test_bed_statistics", fromlist=["check_access"]).check_access(*a)),
+    # the year: region level and above only, as the monthly rows every viewer sees
+    ("GET", "/api/v1/beds/yearly"): ([("/api/v1/beds/yearly?year=2026&level=nation", OK_FOR_TOKENS),
+                                     ("/api/v1/beds/yearly?year=2026&level=region", OK_FOR_TOKENS),
+                                     ("/api/v1/beds/yearly?year=2026&level=ward", OK_FOR_TOKENS | {
+                                         k: 400 for k in ("admin", "national", "national-basic", "region:01")})], None),
     ("GET", "/api/v1/icu"): ([("/api/v1/icu", OK_FOR_TOKENS), ("/api/v1/icu?level=ward", DETAIL),
                              ("/api/v1/icu?level=ward&region=12", DETAIL | {"region:01": 403})], check_icu),
     ("GET", "/api/v1/waitlist/breaches"): ([("/api/v1/waitlist/breaches?region=12", OK_FOR_TOKENS | {"region:01": 403}),

@@ -255,3 +255,57 @@ def check_access(server, who: str, path: str, body: bytes) -> None:
             v = r[count] if count != "bed_days" or r[count] is None else r[count] / data["days"]
             assert v is None or v == 0 or v > 4, (path, r["id"], count, v)
             assert v is not None or r[rate] is None, (path, r["id"], rate)
+
+
+def test_the_year_is_the_mean_of_its_months():
+    """January and February 2026 (31 and 28 days, no DST), region 01, somatic. Ward A: January staffed 10,
+    occupied 8, 1 outlier and 2 discharge-ready a day; February staffed 30, occupied 30, 2 overcrowded and
+    1 discharge-ready a day, 2 stays discharge-ready 5 days in all. Ward B (February only): staffed 10,
+    occupied 5. Monthly: staffed 10 | 40; overcrowded 0 | 2, per 100 0 | 5; outliers 1 | 0, per 100 10 | 0;
+    discharge-ready 2 | 1, share 0.2 | 0.025. The year: staffed (10 + 40) / 2 = 25; overcrowded 1.0, per 100
+    2.5; outliers 0.5, per 100 5.0; discharge-ready 1.5, share 0.1125; bed-days 8·31 + 35·28 = 1,228;
+    occupancy 1,228 / (10·31 + 40·28) = 0.8587; stays 2, 2.5 days each."""
+    jan, feb = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
+    day = bedstats.DAY_MS
+
+    def ward(wid, days, staffed, occupied, over=0, outl=0, ready=0, stays=0, ready_ms=0):
+        return {"ward_id": wid, "hospital_id": H1, "region_code": "01", "care_type": "somatic", "ward_kind": "general",
+                "ward_name": wid, "hospital_name": "H", "staffed_ms": staffed * days * day,
+                "occupied_ms": occupied * days * day, "overcrowded_days": over * days, "outliers_days": outl * days,
+                "discharge_ready_days": ready * days, "discharge_ready_stays": stays, "discharge_ready_ms": ready_ms}
+
+    months = [(jan, [ward("A", 31, 10, 8, outl=1, ready=2)]),
+              (feb, [ward("A", 28, 30, 30, over=2, ready=1, stays=2, ready_ms=5 * day), ward("B", 28, 10, 5)])]
+    monthly = [bedstats.roll_up(w, "region", m)[0] for m, w in months]
+    assert [(r["staffed_beds"], r["overcrowded_per_100"], r["outliers_per_100"]) for r in monthly] == \
+        [(10.0, 0.0, 10.0), (40.0, 5.0, 0.0)]
+    (year,) = bedstats.year_roll_up(months, "region")
+    assert (year["id"], year["line"], year["months"], year["wards"]) == ("01", "somatic", 2, 2)
+    assert (year["staffed_beds"], year["overcrowded"], year["overcrowded_per_100"]) == (25.0, 1.0, 2.5)
+    assert (year["outliers"], year["outliers_per_100"]) == (0.5, 5.0)
+    assert (year["discharge_ready"], year["discharge_ready_share"]) == (1.5, 0.1125)
+    assert (year["bed_days"], year["occupancy_rate"]) == (1228.0, 0.8587)
+    assert (year["discharge_ready_stays"], year["discharge_ready_mean_days"]) == (2, 2.5)
+    people = reference.regions()["01"].population
+    assert year["staffed_beds_per_1000"] == round(25.0 * 1000 / people, 3)
+    # a month without the unit: 0 beds in the mean of counts, left out of the mean of rates
+    (only_feb_b,) = [r for r in bedstats.year_roll_up(months, "ward") if r["id"] == "B"]
+    assert (only_feb_b["months"], only_feb_b["staffed_beds"], only_feb_b["outliers_per_100"]) == (1, 5.0, 0.0)
+
+
+def test_the_yearly_endpoint_averages_the_ended_months(server, db):
+    year = get(server, "/api/v1/beds/yearly?year=2026&level=region", REGION01)
+    ended = [m for m in range(1, 13) if bedstats.month_bounds(dt.date(2026, m, 1))[1] <= dt.datetime.now(UTC)]
+    assert year["months"] == [f"2026-{m:02d}" for m in ended] and year["complete"] is (len(ended) == 12)
+    months = []
+    for m in ended:
+        month = dt.date(2026, m, 1)
+        start, end = bedstats.month_bounds(month)
+        stays = {r["ward_id"]: r for r in queries.discharge_ready_stays(db, start, end)}
+        months.append((month, [{**w, **{k: (stays.get(w["ward_id"]) or {}).get(k, 0)
+                                        for k in ("discharge_ready_stays", "discharge_ready_ms")}}
+                               for w in queries.ward_month(db, start, end, month, bedstats.SAMPLE_HOUR)]))
+    assert year["rows"] == json.loads(json.dumps(bedstats.year_roll_up(months, "region")))
+    assert by(year["rows"], "id", "line")[("01", "somatic")]["discharge_ready_stays"] == 3  # s1, s2 (Feb) and s3 (Mar)
+    assert http_call(server.port, "GET", "/api/v1/beds/yearly?year=2026&level=ward", NATIONAL)[0] == 400
+    assert http_call(server.port, "GET", "/api/v1/beds/yearly?level=region", NATIONAL)[0] == 400

@@ -80,6 +80,9 @@ WINDOW = openapi.choice("window", ("now", *queries.WINDOWS), "now", "nu eller in
 PHASE = openapi.integer("phase", 1, 5, None, "bara denna fas / only this phase", example="1")
 AT = openapi.instant("at", "tidpunkt (standard nu) / instant (default now)", "2026-11-30T12:00:00+01:00")
 MONTH = openapi.month("month", "månaden / the month", "2026-11")
+YEAR = openapi.integer("year", 2015, 2100, None, "året (krävs) / the year (required)", "2025")
+YEAR_LEVEL = openapi.choice("level", ("nation", "healthcare_region", "region"), "nation", "nivå / level",
+                            example="region")
 LIMIT = openapi.integer("limit", 1, 1000, 50, "högst så många / at most this many")
 DATE = openapi.date("date", "dagen (standard i dag) / the day (default today)", "2026-11-30")
 # the trends (status/history): a unit's figures over time, at most HISTORY_MAX_POINTS points
@@ -107,6 +110,7 @@ HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is 
 BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "occupancy_rate", "overcrowded",
                    "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
                    "staffed_beds_per_1000", "discharge_ready_stays", "discharge_ready_mean_days")
+BEDSTATS_YEAR_FIELDS = BEDSTATS_FIELDS[:3] + ("months",) + BEDSTATS_FIELDS[3:]
 SNAPSHOT_KEYS = ("month", "closed", "final", "final_at", "rows", "healthcare_regions", "nation", "previous_year")
 # the performed flow (waitlist/performed): region × MVO group × phase rows, region × phase comparison
 PERFORMED_FIELDS = ("phase", "performed", "limit_days", "measured", "within_limit", "share_within_limit",
@@ -509,22 +513,15 @@ class Api:
         answer = await asyncio.to_thread(escalation_history_answer, self.db, region, times, self.policy)
         return _json(answer)
 
-    @documented("Vårdplatsstatistik per månad / monthly bed statistics", MONTH, LEVEL, REGION,
-                answer=Answer(("month", "level", "days", "sample_time", "timezone", "rows"),
-                              {"rows": BEDSTATS_FIELDS}, exports=("rows",)))
-    async def beds_monthly(self, request: web.Request):
-        # The same scope and suppression as status: region level and above for every viewer; hospital and
-        # ward rows with the detail grant, small counts hidden outside the viewer's own region.
-        scope = scope_of(request)
-        month, level, region = MONTH.parse(request.query), LEVEL.parse(request.query), REGION.parse(request.query)
-        if level in DETAIL_LEVELS:
-            require_detail(scope, self.policy)
-            scope.require_region(region)
+    async def _month_wards(self, month: dt.date) -> tuple[list[dict], bool]:
+        """The month's per-ward sums (streams/domain/bedstats.py SUMS) and whether the month has ended.
+        ClickHouse integrates the month per ward (one row each): seconds over a national year's history. An
+        ended month changes only with late data: its sums are kept in ClickHouse until they arrive
+        (sinks/results.py), and in memory BEDSTATS_TTL_ENDED."""
         tz = self.policy.timezone
         start, end = bedstats.month_bounds(month, tz)
-        # ClickHouse integrates the month per ward (one row each): seconds over a national year's history.
-        # A month that has ended changes only with late events: its sums are kept BEDSTATS_TTL_ENDED.
         ended = end <= dt.datetime.now(dt.timezone.utc)
+
         def integrate() -> list[dict]:
             wards = queries.ward_month(self.db, start, end, month, bedstats.SAMPLE_HOUR, tz)
             stays = {r["ward_id"]: r for r in queries.discharge_ready_stays(self.db, start, end)}
@@ -538,6 +535,40 @@ class Api:
             f"bedmonth:{month}", (lambda: results.kept_or_computed(
                 self.db, "beds_monthly_wards.2", month, f"{tz}:{bedstats.SAMPLE_HOUR}", integrate)) if ended else integrate,
             BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT)
+        return wards, ended
+
+    @documented("Vårdplatsstatistik per år: medelvärdet av årets avslutade månader / yearly bed statistics: the "
+                "mean of the year's ended months", YEAR, YEAR_LEVEL,
+                answer=Answer(("year", "level", "months", "complete", "timezone", "rows"),
+                              {"rows": BEDSTATS_YEAR_FIELDS}, exports=("rows",)))
+    async def beds_yearly(self, request: web.Request):
+        # Region level and above, as the monthly rows every viewer sees; below it the months have their own
+        # suppression (a mean of hidden cells would give them back), so the year is not published there.
+        scope_of(request)
+        year, level = YEAR.parse(request.query), YEAR_LEVEL.parse(request.query)
+        if year is None:
+            raise BadRequest("year=ÅÅÅÅ krävs / year=YYYY is required")
+        now = dt.datetime.now(dt.timezone.utc)
+        months = [m for m in (dt.date(year, k, 1) for k in range(1, 13))
+                  if bedstats.month_bounds(m, self.policy.timezone)[1] <= now]
+        found = [(m, (await self._month_wards(m))[0]) for m in months]
+        rows = bedstats.year_roll_up(found, level, self.policy.timezone) if found else []
+        return _json({"year": year, "level": level, "months": [m.strftime("%Y-%m") for m in months],
+                      "complete": len(months) == 12, "timezone": self.policy.timezone, "rows": rows})
+
+    @documented("Vårdplatsstatistik per månad / monthly bed statistics", MONTH, LEVEL, REGION,
+                answer=Answer(("month", "level", "days", "sample_time", "timezone", "rows"),
+                              {"rows": BEDSTATS_FIELDS}, exports=("rows",)))
+    async def beds_monthly(self, request: web.Request):
+        # The same scope and suppression as status: region level and above for every viewer; hospital and
+        # ward rows with the detail grant, small counts hidden outside the viewer's own region.
+        scope = scope_of(request)
+        month, level, region = MONTH.parse(request.query), LEVEL.parse(request.query), REGION.parse(request.query)
+        if level in DETAIL_LEVELS:
+            require_detail(scope, self.policy)
+            scope.require_region(region)
+        tz = self.policy.timezone
+        wards, ended = await self._month_wards(month)
 
         def build() -> bytes:
             ws = scope.own(wards) if level in DETAIL_LEVELS else wards
@@ -1305,6 +1336,8 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
                api.exportable(api.quality_monthly, lambda a: f"datakvalitet-{a['month']}"), VIEWER)
     access.add(app, "GET", "/api/v1/beds/monthly",
                api.exportable(api.beds_monthly, lambda a: f"vårdplatsstatistik-{a['month']}-{a['level']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/beds/yearly",
+               api.exportable(api.beds_yearly, lambda a: f"vårdplatsstatistik-{a['year']}-{a['level']}"), VIEWER)
     access.add(app, "GET", "/metrics", api.metrics_view, VIEWER)
     access.add(app, "GET", "/report/morning", api.report, VIEWER)
     return app

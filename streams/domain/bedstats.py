@@ -119,9 +119,11 @@ def measures(sums: dict, month_ms: int, days: int, population: int | None = None
     }
 
 
-def roll_up(wards: list[dict], level: str, month: dt.date, tz: str = "Europe/Stockholm") -> list[dict]:
+def roll_up(wards: list[dict], level: str, month: dt.date, tz: str = "Europe/Stockholm",
+            with_sums: bool = False) -> list[dict]:
     """Rows of `level` × line from per-ward sums (each ward row: ward_id, hospital_id, region_code, names,
-    care_type, ward_kind and SUMS). Somatic, psychiatric and ICU lines apart at every level."""
+    care_type, ward_kind and SUMS). Somatic, psychiatric and ICU lines apart at every level. `with_sums`:
+    the rows keep their SUMS too (the year is made from them)."""
     start, end = month_bounds(month, tz)
     month_ms = int((end - start).total_seconds() * 1000)
     days = days_in(month)
@@ -142,5 +144,42 @@ def roll_up(wards: list[dict], level: str, month: dt.date, tz: str = "Europe/Sto
     rows = []
     for (uid, line), g in sorted(groups.items(), key=lambda kv: (kv[0][0], LINES.index(kv[0][1]))):
         sums = {k: g.pop(k) for k in SUMS}
-        rows.append({**g, **measures(sums, month_ms, days, population_of(level, uid))})
+        rows.append({**g, **measures(sums, month_ms, days, population_of(level, uid)), **(sums if with_sums else {})})
+    return rows
+
+
+# The year's figures (årsvärden) from its months: a mean daily count, its rate per 100 or share, and staffed
+# beds are the mean of the months' figures (each month weighing the same, as the national tables do); a
+# month without the unit counts as 0 beds and 0 patients in the means of counts and staffed beds, and is
+# left out of the means of rates (no beds, no rate). Sums (bed-days, stays) add; the occupancy rate and the
+# mean days as discharge-ready are recomputed from the year's sums.
+YEAR_MEAN_COUNTS = ("staffed_beds", "overcrowded", "outliers", "discharge_ready")
+YEAR_MEAN_RATES = ("overcrowded_per_100", "outliers_per_100", "discharge_ready_share")
+
+
+def year_roll_up(months: list[tuple[dt.date, list[dict]]], level: str, tz: str = "Europe/Stockholm") -> list[dict]:
+    """Rows of `level` × line for the months given (each: the month and its per-ward sums, as roll_up takes)."""
+    per_month = [{(r["id"], r["line"]): r for r in roll_up(wards, level, m, tz, with_sums=True)} for m, wards in months]
+    keys = sorted(set().union(*per_month), key=lambda k: (k[0], LINES.index(k[1])))
+    n = len(months)
+    rows = []
+    for key in keys:
+        found = [pm[key] for pm in per_month if key in pm]
+        first = found[0]
+        total = {k: sum(r[k] for r in found) for k in SUMS}
+        row = {k: first[k] for k in ("id", "name", "line", "region_code") if k in first}
+        row["months"] = len(found)
+        row["wards"] = max(r["wards"] for r in found)
+        for k in YEAR_MEAN_COUNTS:
+            row[k] = round(sum(r[k] for r in found) / n, 2) if n else 0.0
+        row["bed_days"] = round(sum(r["bed_days"] for r in found), 2)
+        row["occupancy_rate"] = _ratio(total["occupied_ms"], total["staffed_ms"])
+        for k in YEAR_MEAN_RATES:
+            rates = [r[k] for r in found if r[k] is not None]
+            row[k] = round(sum(rates) / len(rates), 4 if k.endswith("share") else 2) if rates else None
+        population = population_of(level, key[0])
+        row["staffed_beds_per_1000"] = _ratio(row["staffed_beds"], population, 1000, 3) if population else None
+        row["discharge_ready_stays"] = total["discharge_ready_stays"]
+        row["discharge_ready_mean_days"] = _ratio(total["discharge_ready_ms"], total["discharge_ready_stays"] * DAY_MS, 1, 2)
+        rows.append(row)
     return rows
