@@ -260,6 +260,22 @@ def check_forecast(server, who: str, path: str, body: bytes) -> None:
     assert {r["id"] for r in rows if now[r["id"]]["occupied"] is None} <= {r["id"] for r in rows if r["occupied_now"] is None}
 
 
+def check_room(server, who: str, path: str, body: bytes) -> None:
+    """Ward offers only with the detail grant, a region viewer's from its own region; no ward offer with 1..4
+    patients and no region offer with 1..4 overcrowded outside the viewer's region."""
+    data = json.loads(body)
+    if who == "national-basic":
+        assert data["wards"] is None and data["need"]["free_beds"] is None or data["need"]["level"] == "region", data
+        return
+    if who == "region:01":
+        assert all(o["region_code"] == "01" for o in data["wards"]), path
+    if who in ("admin", "region:01"):
+        return
+    for o in data["wards"]:
+        assert o["free_beds"] is None or not small(o["staffed_beds"] - o["free_beds"], 4), o
+    no_small(data["regions"], ("overcrowded",))
+
+
 def check_report(server, who: str, path: str, body: bytes) -> None:
     html = body.decode()
     hospitals = re.search(r'<section id="hospitals">.*?</section>', html, re.S).group(0)
@@ -347,6 +363,12 @@ ROUTES = {
     ], lambda *a: check_forecast(*a)),
     ("GET", "/api/v1/out-of-area"): ([(f"/api/v1/out-of-area?window={w}", OK_FOR_TOKENS) for w in ("now", "30d")],
                                      check_out_of_area),
+    ("GET", "/api/v1/room-nearby"): ([  # region-level offers for all; ward offers with the detail grant
+        (f"/api/v1/room-nearby?unit={H02}", OK_FOR_TOKENS), (f"/api/v1/room-nearby?unit={A}&need=icu", OK_FOR_TOKENS),
+        ("/api/v1/room-nearby?unit=01&need=psychiatric", OK_FOR_TOKENS),
+        (f"/api/v1/room-nearby?unit={C}", OK_FOR_TOKENS | {"region:01": 403}),
+        ("/api/v1/room-nearby?unit=SE2321000016-NOPE", OK_FOR_TOKENS | {
+            w: 400 for w in ("admin", "national", "national-basic", "region:01")})], lambda *a: check_room(*a)),
     ("GET", "/api/v1/waitlist"): ([("/api/v1/waitlist?region=12", OK_FOR_TOKENS | {"region:01": 403}),
                                    ("/api/v1/waitlist?region=01", OK_FOR_TOKENS),
                                    # the breakdowns (issue 12): rows below MVO group × phase, checked alike

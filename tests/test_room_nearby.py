@@ -20,7 +20,9 @@ from sinks.writer import Sink
 from streams.domain import room
 from streams.processor import BEDS, Processor
 from tests.factory import T0, admit, ward
-from tests.test_access import Server, records
+from schemas.model import EVENT_TYPES, NAMESPACE
+from streams.processor import SourceRecord
+from tests.test_access import Server
 from web.access import Token
 from web.api import create_app
 from web.policy import ViewPolicy
@@ -132,3 +134,139 @@ def test_freshness_is_the_wards_or_its_senders_last_event():
     old = {"last_event_at": now - dt.timedelta(hours=3), "sender_id": "S"}
     assert not room.is_fresh(old, now, dt.timedelta(minutes=60), {})
     assert room.is_fresh(old, now, dt.timedelta(minutes=60), {"S": now - dt.timedelta(minutes=10)})
+
+
+# ------------------------------------------------------------------ GET /api/v1/room-nearby (chDB, real processor)
+ADMIN, NATIONAL, BASIC, REGION03, REGION01 = "room-admin", "room-national", "room-basic", "room-03", "room-01"
+S03, S01, S12 = "SE2321000018-0001", "SE2321000016-0001", "SE2321000214-0001"
+Q, R, P = "SE2321000018-Q101", "SE2321000018-R102", "SE2321000018-P103"  # 03: asking (H1), H2 somatic, psychiatric
+S, X, I = "SE2321000016-S201", "SE2321000016-X202", "SE2321000016-I203"  # 01: 101, 301 serving 101, ICU
+T, U = "SE2321000016-T301", "SE2321000214-U401"  # 19 (sent by 01's sender), 12
+HB03, HB01 = "SE2321000018-Z901", "SE2321000016-Z902"  # observation wards whose fresh events keep the senders fresh
+H1_03, H2_03, H01, H19, H12 = ("SE2321000018-H001", "SE2321000018-H002", "SE2321000016-H001", "SE2321000016-H019",
+                               "SE2321000214-H001")
+
+
+def scenario() -> list[dict]:
+    """Three days ago: the wards and their patients (so the forecast has history: no movement since, so each
+    ward is forecast to stay as it is); five minutes ago an event on an observation ward per sender, which
+    keeps every ward of the sender fresh."""
+    then = (dt.datetime.now(UTC) - dt.timedelta(days=3) - T0).total_seconds() / 60
+    fresh = (dt.datetime.now(UTC) - T0).total_seconds() / 60 - 5
+    ev = [ward(Q, then, "03", mvo="101", staffed=10, hospital=H1_03, sender_id=S03),
+          ward(R, then, "03", mvo="107", staffed=10, hospital=H2_03, sender_id=S03),
+          ward(P, then, "03", mvo="901", care_type="psychiatric", staffed=8, hospital=H2_03, sender_id=S03),
+          ward(S, then, "01", mvo="101", staffed=20, hospital=H01),
+          ward(X, then, "01", mvo="301", staffed=10, hospital=H01, served_mvo_codes=["301", "101"]),
+          ward(I, then, "01", mvo="101", kind="icu", staffed=6, hospital=H01),
+          ward(T, then, "19", mvo="101", staffed=10, hospital=H19),
+          ward(U, then, "12", mvo="101", staffed=10, hospital=H12, sender_id=S12),
+          ward(HB03, then, "03", mvo="041", kind="observation", staffed=2, hospital=H1_03, sender_id=S03),
+          ward(HB01, then, "01", mvo="041", kind="observation", staffed=2, hospital=H01)]
+    for wid, region, n, sender in ((Q, "03", 12, S03), (R, "03", 6, S03), (P, "03", 2, S03), (S, "01", 5, S01),
+                                   (X, "01", 9, S01), (I, "01", 3, S01), (T, "19", 4, S01), (U, "12", 1, S12)):
+        muni = {"03": "0380", "01": "0180", "19": "1980", "12": "1280"}[region]
+        ev += [admit(wid, f"{wid[-4:]}-{k}", then + 1 + 0.01 * k, region=region, muni=muni, sender_id=sender)
+               for k in range(n)]
+    ev += [admit(HB03, "hb03", fresh, region="03", muni="0380", sender_id=S03),
+           admit(HB01, "hb01", fresh, region="01", muni="0180"),
+           admit(U, "hb12", fresh, region="12", muni="1280", sender_id=S12)]
+    return ev
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("room")
+    db = ClickHouse(f"chdb://{workdir / 'ch'}")
+    db.migrate()
+    codec = SchemaSet(published_schemas())
+    batch, _ = Processor(codec, epoch="t").process(records(codec, BEDS, scenario()))
+    Sink(db).write(batch.rows)
+    policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
+                                Token("uppsala", REGION03, "region:03"), Token("sthlm", REGION01, "region:01")),
+                        audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
+    s = Server(create_app(db, policy, Metrics(), ADMIN))
+    try:
+        yield s
+    finally:
+        s.stop()
+        db.close()
+
+
+def records(codec: SchemaSet, topic: str, events: list[dict]) -> list[SourceRecord]:
+    """As tests/test_access.py encodes them, with a list of served MVO codes as Avro has it."""
+    out = []
+    for i, e in enumerate(events):
+        m = EVENT_TYPES[e["event_type"]].model_validate(e)
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in m.model_dump().items()}
+        out.append(SourceRecord(topic, 0, i, codec.encode_single_object(f"{NAMESPACE}.{type(m).__name__}", fields)))
+    return out
+
+
+def room_of(server, query: str, token: str, status: int = 200) -> dict:
+    got, body = server.call("GET", f"/api/v1/room-nearby?{query}", token)
+    assert got == status, (query, got, body[:300])
+    return json.loads(body)
+
+
+def test_the_endpoint_ranks_the_wards_that_can_take_the_asking_wards_patients(server):
+    a = room_of(server, f"unit={Q}", ADMIN)
+    assert a["need"]["level"] == "ward" and a["need"]["kind"] == "somatic" and a["need"]["mvo_codes"] == ["101"]
+    assert (a["need"]["free_beds"], a["need"]["overcrowded"], a["need"]["shortage"]) == (0, 2, 2)
+    # R: same region, another hospital, the same group only (107); then the neighbour 01: X serves 101 by its
+    # declaration (read from the WardDeclared events) as S does by its own code, S has more free beds;
+    # then the second neighbour 19. Not P (psychiatric), I (ICU), the observation wards, nor U (Skåne).
+    assert [(o["ward_id"], o["relation"], o["match"], o["free_beds"]) for o in a["wards"]] == [
+        (R, "region", "mvo_group", 4), (S, "neighbour", "mvo_code", 15), (X, "neighbour", "mvo_code", 1),
+        (T, "neighbour", "mvo_code", 6)]
+    assert [(o["region_code"], o["free_beds"], o["overcrowded"]) for o in a["regions"]] == [
+        ("03", 4, 0), ("01", 16, 0), ("19", 6, 0)]
+    # no movement in the wards' history: each is forecast to stay as it is, tomorrow 07:00 Stockholm
+    at = dt.datetime.fromisoformat(a["forecast_at"])
+    assert at.astimezone(dt.timezone(dt.timedelta(hours=1))).hour == 7  # CET in November
+    assert [o["forecast_free_beds"] for o in a["wards"]] == [4, 15, 1, 6]
+    assert [o["forecast_free_beds"] for o in a["regions"]] == [4, 16, 6]
+    assert a["need"]["forecast_overcrowded"] == 2
+
+
+def test_the_endpoint_takes_a_need_an_mvo_code_a_hospital_and_a_region(server):
+    psych = room_of(server, f"unit={Q}&need=psychiatric", ADMIN)
+    assert [o["ward_id"] for o in psych["wards"]] == [P]
+    icu = room_of(server, f"unit={Q}&need=icu", ADMIN)
+    assert [o["ward_id"] for o in icu["wards"]] == [I] and [o["region_code"] for o in icu["regions"]] == ["01"]
+    assert [o["ward_id"] for o in room_of(server, f"unit={Q}&mvo=301", ADMIN)["wards"]][:3] == [R, X, S]
+    hospital = room_of(server, f"unit={H1_03}", ADMIN)
+    assert hospital["need"]["level"] == "hospital" and hospital["wards"][0]["ward_id"] == R
+    region = room_of(server, "unit=03", ADMIN)
+    assert region["need"]["level"] == "region" and [o["region_code"] for o in region["regions"]] == ["01", "19"]
+    room_of(server, "unit=SE2321000018-NOPE", ADMIN, 400)
+    room_of(server, f"unit={Q}&mvo=99x", ADMIN, 400)
+    room_of(server, f"unit={Q}&need=surgery", ADMIN, 400)
+    room_of(server, "need=icu", ADMIN, 400)
+
+
+def test_ward_offers_only_with_the_detail_grant_and_a_region_viewer_only_its_own(server):
+    basic = room_of(server, f"unit={Q}", BASIC)
+    assert basic["wards"] is None and basic["need"]["free_beds"] is None and basic["need"]["name"] is None
+    assert [o["region_code"] for o in basic["regions"]] == ["03", "01", "19"]
+    own = room_of(server, f"unit={Q}", REGION03)
+    assert [o["ward_id"] for o in own["wards"]] == [R]  # its own region's wards; the others as regions
+    assert [o["region_code"] for o in own["regions"]] == ["03", "01", "19"]
+    room_of(server, f"unit={Q}", REGION01, 403)  # another region's unit
+    assert server.call("GET", f"/api/v1/room-nearby?unit={Q}", None)[0] == 401
+
+
+def test_small_numbers_are_hidden_outside_the_viewers_region(server):
+    # 03's offer (its wards outside the asking hospital) has 0 overcrowded, but the region's published
+    # total is 2 (the asking ward Q): 2 − 0 would give Q's small count back, so 0 is hidden too; for
+    # 03's own viewer it is shown. Ward offers: the national viewer sees no ward with 1..4 patients (X, T).
+    national = room_of(server, f"unit={Q}", NATIONAL)
+    assert national["regions"][0]["region_code"] == "03" and national["regions"][0]["overcrowded"] is None
+    assert room_of(server, f"unit={Q}", REGION03)["regions"][0]["overcrowded"] == 0
+    assert room_of(server, f"unit={Q}", ADMIN)["regions"][0]["overcrowded"] == 0
+    shown = {o["ward_id"]: o for o in national["wards"]}
+    assert set(shown) == {R, S, X, T}
+    for o in national["wards"]:
+        assert o["free_beds"] is None or not 1 <= o["staffed_beds"] - o["free_beds"] <= 4, o
+    assert shown[T]["free_beds"] is None and shown[T]["forecast_free_beds"] is None  # 4 patients
+    assert national["need"]["overcrowded"] is None or national["need"]["overcrowded"] > 4

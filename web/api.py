@@ -27,10 +27,12 @@ from schemas.model import EVENT_TYPES, WAITLIST_EVENT_TYPES
 from schemas.privacy import contains_pin
 from sinks import outlook, queries
 from sinks import results
+from sinks import room as room_sql
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
 from streams.domain import breaches as wait_ahead
 from streams.domain import icu as icu_picture
+from streams.domain import room
 from streams.domain.escalation import Declaration, declared_at, region_escalation
 from streams.domain.waitlist import (BREAKDOWNS, TZ, Limits, WaitRow, breakdown_label, breakdown_of, local_date,
                                      measures, roll_up)
@@ -38,6 +40,7 @@ from streams.domain import flow
 from streams.domain import quality as dq
 from web import exports, openapi
 from web import forecast as forecast_view
+from web import room as room_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
@@ -173,6 +176,24 @@ DECLARE_REASON = _required(openapi.Param("reason", _reason, {"type": "string", "
                                          "Hög beläggning på akuten", "skälet / the reason"))
 DECLARE_UNTIL = openapi.instant("until", "gäller till (standard: till regionens nästa deklaration) / in force until "
                                 "(default: the region's next declaration)", "2099-12-31T12:00:00+01:00")
+
+
+# room nearby by need (issue 14): the asking unit, the kind of bed and the patients' specialty
+ROOM_UNIT = _required(openapi.text("unit", "avdelningen eller sjukhuset (HSA-id) som behöver plats, eller en "
+                                   "region (kod) / the ward or hospital (HSA id) that needs room, or a region (code)",
+                                   "SE2321000016-H002"))
+ROOM_NEED = openapi.Param("need", lambda q, d: None if q.get("need") is None else param_choice(q, "need", room.NEEDS),
+                          {"type": "string", "enum": list(room.NEEDS)}, "somatic",
+                          "vårdtyp (standard: enhetens egen) / kind of bed (default: the unit's own)")
+ROOM_MVO = openapi.Param("mvo", lambda q, d: _mvo(q), {"type": "string", "pattern": "^[0-9]{3}$"}, "101",
+                         "patienternas MVO-kod (standard: de avdelningen tar emot) / the patients' MVO code "
+                         "(default: those the ward serves)")
+
+def _mvo(q) -> str | None:
+    code = q.get("mvo")
+    if code is not None and code not in reference.specialties():
+        raise BadRequest("mvo: okänd MVO-kod / unknown MVO code")
+    return code
 
 
 class Api:
@@ -360,6 +381,41 @@ class Api:
         rows = [{"home_region": h, "treating_region": t, "patients": n, **by_kind.get((h, t), {})}
                 for (h, t), n in shown.items()]
         return _json({"window": window, "rows": rows, "generated_at": now})
+
+    @documented("Plats i närheten efter behov: enheter som kan ta enhetens patienter, rangordnade / room nearby by "
+                "need: units that can take the unit's patients, ranked", ROOM_UNIT, ROOM_NEED, ROOM_MVO,
+                answer=Answer(("unit", "need", "at", "forecast_at", "timezone", "regions", "wards", "rules"),
+                              {"regions": room_view.REGION_FIELDS, "wards": room_view.WARD_FIELDS},
+                              exports=("regions", "wards")))
+    async def room_nearby(self, request: web.Request):
+        # Region-level offers for every viewer (counts 1..threshold hidden outside the viewer's region); ward
+        # offers and the asking ward's or hospital's own figures only with the detail grant, as status
+        # shows them (web/room.py). A region viewer asks about its own region's units only.
+        scope = scope_of(request)
+        q = request.query
+        unit, kind, mvo = ROOM_UNIT.parse(q), ROOM_NEED.parse(q), ROOM_MVO.parse(q)
+        policy, now = self.policy, dt.datetime.now(dt.timezone.utc)
+        wards = await self._cached("wards", lambda: queries.current_wards(self.db))
+        scope.require_region(room_view.find_unit(wards, unit)[1][0]["region_code"] if unit not in reference.regions()
+                             else unit)
+        served = await self._cached("served", lambda: room_sql.served_codes(self.db), 30.0)
+        senders = await self._cached("senders", lambda: queries.senders_last_seen(self.db))
+        history = await self._cached("forecast:history", lambda: forecast_view.read_history(
+            self.db, now, policy.timezone), forecast_view.HISTORY_TTL)
+        stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
+
+        def build() -> bytes:
+            return _encode(room_view.room_answer(
+                wards, served, unit, kind, mvo, now, fresh=lambda w: room.is_fresh(w, now, stale_after, senders),
+                detail=policy.sees_detail(scope.viewer), own=scope.own,
+                detail_rows_of=lambda ws: detail_rows(
+                    ws, now, stale_after=stale_after, escalation=policy.escalation, senders=senders,
+                    threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
+                    open_region=scope.viewer.sees_detail_of),
+                history=history, tz=policy.timezone, morning_hour=policy.morning_hour,
+                threshold=policy.small_count_threshold, open_region=scope.viewer.sees_detail_of))
+
+        return _json_bytes(await asyncio.to_thread(build))
 
     @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT, BY,
                 answer=Answer(("region", "at", "phase", "by", "rows", "care_elsewhere"), {"rows": WAIT_FIELDS},
@@ -1315,6 +1371,7 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/forecast", api.forecast, VIEWER)
     access.add(app, "GET", "/api/v1/out-of-area",
                api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
+    access.add(app, "GET", "/api/v1/room-nearby", api.exportable(api.room_nearby, lambda a: f"plats-i-närheten-{a['unit']}"), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist", api.exportable(
         api.waitlist, lambda a: f"väntelista-{a['region']}" + (f"-{a['by']}" if a.get("by") else "")), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist/snapshots",
