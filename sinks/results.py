@@ -36,18 +36,14 @@ def kept(db: ClickHouse, name: str, month: dt.date, key: str) -> tuple[int, Any]
     return (int(rows[0][0]), orjson.loads(rows[0][1])) if rows else None
 
 
-def keep(db: ClickHouse, name: str, month: dt.date, key: str, version: int, answer: Any):
-    db.insert("month_results", [(name, month, key, orjson.dumps(answer).decode(), version,
-                                 dt.datetime.now(dt.timezone.utc))], RESULT_COLUMNS)
-
-
 def kept_or_computed(db: ClickHouse, name: str, month: dt.date, key: str, compute: Callable[[], Any]) -> Any:
-    """The kept answer of an ended month while its data version is current; else computed and kept.
-    `compute` must return JSON values that read back equal (str, int, float, None, lists, dicts)."""
+    """The kept answer of an ended month while its data version is current; else computed and kept. The
+    answer is always given as read back from its JSON (a date as its ISO text), kept or fresh alike."""
     version = data_version(db, month)  # first: a write during the computation leaves the answer stale
     hit = kept(db, name, month, key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    answer = compute()
-    keep(db, name, month, key, version, answer)
-    return answer
+    body = orjson.dumps(compute())
+    db.insert("month_results", [(name, month, key, body.decode(), version, dt.datetime.now(dt.timezone.utc))],
+              RESULT_COLUMNS)
+    return orjson.loads(body)
