@@ -22,11 +22,13 @@ ADMIN, NATIONAL, BASIC, REGION = "icu-admin", "icu-national", "icu-basic", "icu-
 T = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 H = dt.timedelta(hours=1)
 I1, I2, G1 = "SE2321000016-I101", "SE2321000016-I102", "SE2321000016-G101"
-I3, I4 = "SE2321000214-I301", "SE2321000215-I401"
+I3, I4, I5 = "SE2321000214-I301", "SE2321000215-I401", "SE2321000017-I501"
 # (ward, region, kind, staffed, at, occupied): I1 goes 2 over its 8 staffed beds at T − 2.5 h
 HISTORY = [
     (I1, "01", "icu", 8, T - 30 * H, 6), (I2, "01", "icu", 6, T - 30 * H, 2), (G1, "01", "general", 20, T - 30 * H, 15),
     (I4, "13", "icu", 4, T - 30 * H, 1), (I3, "12", "icu", 5, T - 5 * H, 5), (I1, "01", "icu", 8, T - 2.5 * H, 10),
+    # region 03's one ICU becomes a general ward at T − 3.5 h: out of the picture from then on
+    (I5, "03", "icu", 4, T - 30 * H, 4), (I5, "03", "general", 4, T - 3.5 * H, 4),
 ]
 
 
@@ -97,6 +99,7 @@ def test_the_icu_picture_hour_by_hour(server):
     assert series(a, "region", "12", "free_beds") == [0] * 5 and series(a, "region", "12", "staffed_beds") == [5] * 5
     assert series(a, "healthcare_region", "Stockholm-Gotland", "free_beds") == [4 if x else 6 for x in after]
     assert series(a, "nation", "SE", "free_beds") == [7 if x else 9 for x in after]
+    assert series(a, "region", "03", "staffed_beds") == [0 if t >= T - 3.5 * H else 4 for t in times]
     # now: the wards as they are (status's source)
     now = {(r["level"], r["id"]): r for r in a["now"]}
     assert now[("region", "01")]["occupancy_pct"] == round(100 * 12 / 14, 1) and now[("nation", "SE")]["wards"] == 4
