@@ -186,6 +186,7 @@ def server(tmp_path_factory):
                                 Token("uppsala", REGION03, "region:03"), Token("sthlm", REGION01, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
     s = Server(create_app(db, policy, Metrics(), ADMIN))
+    s.db = db
     try:
         yield s
     finally:
@@ -270,3 +271,70 @@ def test_small_numbers_are_hidden_outside_the_viewers_region(server):
         assert o["free_beds"] is None or not 1 <= o["staffed_beds"] - o["free_beds"] <= 4, o
     assert shown[T]["free_beds"] is None and shown[T]["forecast_free_beds"] is None  # 4 patients
     assert national["need"]["overcrowded"] is None or national["need"]["overcrowded"] > 4
+
+
+# ------------------------------------------------------------------ the morning report: room by need, tomorrow 07:00
+def test_the_report_lists_each_needing_regions_offers_by_kind_of_bed():
+    import re
+
+    from tests.report_example import example_report
+    from web.morning import room_by_need
+    from web.report_html import render_morning_report
+    from web.report_model import Figures
+
+    rep = example_report()
+    for r in rep.regions:  # no region in need but 03: 10 beds, 14 patients (4 overcrowded, 0 free)
+        r.today = Figures.of(10, 14, 4, escalation_level=2) if r.code == "03" else Figures.of(10, 5, 0, escalation_level=1)
+    wards = [w("Q", occupied=14), w("P3", care="psychiatric", mvo="901", staffed=8, occupied=8),
+             w("S", region="01", staffed=20, occupied=5), w("I", region="01", kind="icu", staffed=6, occupied=3),
+             w("T", region="19", occupied=4), w("PSY19", region="19", care="psychiatric", mvo="901", occupied=9),
+             w("FAR", region="12", occupied=0)]
+    rep.room_by_need = room_by_need(rep, wards, {}, lambda x: True, {"S": 17.0, "T": 4.0}, 4, lambda code: True)
+    kinds = rep.room_by_need["03"]
+    assert list(rep.room_by_need) == ["03"] and [k.kind for k in kinds] == ["somatic", "psychiatric"]  # no ICU ward in 03
+    som, psy = kinds
+    assert (som.free, som.overcrowded, som.shortage) == (0, 4, 4)
+    assert [(o.region_code, o.relation, o.free, o.overcrowded) for o in som.offers] == [
+        ("01", "neighbour", 15, 0), ("19", "neighbour", 6, 0)]
+    assert [(o.region_code, o.free) for o in psy.offers] == [("19", 1)]
+    # the forecast beside (tomorrow 07:00): S forecast 17 of 20 → 3 free; T 4 of 10 → 6
+    assert [o.forecast_free for o in som.offers] == [3.0, 6.0] and psy.offers[0].forecast_free is None
+
+    without = render_morning_report(rep)
+    section = re.search(r'<section id="room-need">.*?</section>', without, re.S).group(0)
+    assert re.findall(r'data-id="(03:[a-z]+:[0-9]+)"', section) == ["03:somatic:01", "03:somatic:19", "03:psychiatric:19"]
+    assert "Ingen prognos för i morgon" in section and "Lediga i morgon" not in section
+    assert "Ingen prognos" in re.search(r'<section id="tomorrow">.*?</section>', without, re.S).group(0)
+
+    rep.tomorrow_at = rep.picture_at + dt.timedelta(days=1)
+    for r in rep.regions:
+        r.tomorrow = Figures(staffed=10, occupied=9, free=1, overcrowded=0, occupancy_pct=90.0)
+    rep.nation_tomorrow = Figures(staffed=210, occupied=189, free=21, overcrowded=0, occupancy_pct=90.0)
+    html = render_morning_report(rep)
+    section = re.search(r'<section id="room-need">.*?</section>', html, re.S).group(0)
+    assert "Lediga i morgon 07:00" in section
+    assert re.search(r'data-id="03:somatic:01">.*?data-field="forecast_free">3<', section, re.S)
+    tomorrow = re.search(r'<section id="tomorrow">.*?</section>', html, re.S).group(0)
+    assert "I morgon kl. 07:00" in tomorrow and "2025-01-16 07:00" in tomorrow
+    row = re.search(r'<tr data-id="03">(.*?)</tr>', tomorrow, re.S).group(1)
+    assert re.findall(r'data-field="(\w+)">([^<]*)<', row) == [
+        ("occupancy_pct", "140,0 %"), ("tomorrow_occupancy_pct", "90,0 %"), ("free", "0"), ("tomorrow_free", "1"),
+        ("overcrowded", "4"), ("tomorrow_overcrowded", "0")]
+
+
+def test_the_report_forecasts_tomorrow_morning_from_the_wards_now(server):
+    # The wards have not moved since they were declared (the observation wards' last patients came minutes
+    # ago): each is forecast to stay as it is now, so tomorrow's region figures are status's now.
+    from web.access import Scope, Viewer
+    from web.morning import build_morning_report
+
+    policy = ViewPolicy()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=1))).date()  # CET: the test runs in November
+    rep = build_morning_report(server.db, today, policy, Scope(Viewer("admin", "admin"), 4))
+    assert rep.tomorrow_at == dt.datetime.combine(today + dt.timedelta(days=1), dt.time(7),
+                                                  dt.timezone(dt.timedelta(hours=1)))
+    now = {r["id"]: r for r in json.loads(server.call("GET", "/api/v1/status?level=region", ADMIN)[1])["rows"]}
+    for r in rep.regions:
+        assert (r.tomorrow.occupied, r.tomorrow.free, r.tomorrow.overcrowded) == (
+            now[r.code]["occupied"], now[r.code]["free_beds"], now[r.code]["overcrowded"]), r.code
+    assert rep.nation_tomorrow.free == sum(r.tomorrow.free for r in rep.regions)

@@ -9,11 +9,18 @@ from zoneinfo import ZoneInfo
 
 from schemas import reference
 from sinks import queries
+from sinks import room as room_sql
 from sinks.clickhouse import ClickHouse
+from streams.domain import room
+from web import forecast as forecast_view
+from web import room as room_view
 from web.access import Scope
 from web.policy import ViewPolicy
-from web.report_model import DataGap, Figures, HospitalRow, MorningReport, RegionRow
+from web.report_model import (DataGap, Figures, HospitalRow, KindNeed, KindOffer, MorningReport, RegionRow,
+                              room_near_whom)
 from web.status import detail_rows, status_rows
+
+ROOM_OFFERS = 5  # the nearest offers of each kind the report lists for a region in need
 
 
 def picture_instant(day: dt.date, policy: ViewPolicy) -> dt.datetime:
@@ -80,8 +87,70 @@ def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope
                      f"no event for more than {policy.stale_after_minutes} min before the picture")
              for w in wards.values() if w["stale"]]
     n = nation.get("SE")
-    return MorningReport(
+    now = dt.datetime.now(dt.timezone.utc)
+    report = MorningReport(
         date=day, picture_at=at, regions=region_rows,
         nation=_figures(n) or Figures.of(0, 0), nation_yesterday=_figures(nation_y.get("SE")),
         data_gaps=gaps, coverage=n["coverage"] if n else 0.0,
-        generated_at=dt.datetime.now(dt.timezone.utc), timezone=policy.timezone)
+        generated_at=now, timezone=policy.timezone)
+    forecast = _tomorrow(db, report, day, policy, now)
+    fresh = lambda w: room.is_fresh(w, at, stale_after, seen[at])  # noqa: E731 — as status reads freshness
+    report.room_by_need = room_by_need(report, today_w, room_sql.served_codes(db), fresh, forecast,
+                                       policy.small_count_threshold, scope.viewer.sees_detail_of)
+    return report
+
+
+def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewPolicy,
+              now: dt.datetime) -> dict[str, float]:
+    """The forecast for the next day's picture time ("I morgon 07:00"), per region and the nation as the
+    forecast's region rows sum it (each ward's forecast against its staffed beds now, ICU apart, free and
+    overcrowded never netted), into `report`; the wards' forecasts are returned for the offers. Only while
+    that instant is ahead within the forecast's reach (the model starts from the wards' state now)."""
+    target = picture_instant(day + dt.timedelta(days=1), policy)
+    k = room_view.hours_ahead(now, target)
+    if k is None:
+        return {}
+    wards = queries.current_wards(db)
+    forecast = room_view.ward_forecast(forecast_view.read_history(db, now, policy.timezone), wards, now,
+                                       policy.timezone, k)
+    if not forecast:
+        return {}
+
+    def figures(ws: list[dict]) -> Figures:
+        ws = [w for w in ws if w.get("ward_kind") != "icu" and w["ward_id"] in forecast]
+        staffed = sum(int(w["staffed_beds"] or 0) for w in ws)
+        occ = sum(forecast[w["ward_id"]] for w in ws)
+        over = sum(max(0.0, forecast[w["ward_id"]] - (w["staffed_beds"] or 0)) for w in ws)
+        free = sum(max(0.0, (w["staffed_beds"] or 0) - forecast[w["ward_id"]]) for w in ws)
+        return Figures(staffed=staffed, occupied=round(occ), free=round(free), overcrowded=round(over),
+                       occupancy_pct=round(100.0 * occ / staffed, 1) if staffed else None)
+
+    for r in report.regions:
+        r.tomorrow = figures([w for w in wards if w["region_code"] == r.code])
+    report.nation_tomorrow = figures(wards)
+    report.tomorrow_at = target
+    return forecast
+
+
+def room_by_need(report: MorningReport, wards: list[dict], served: dict, fresh, forecast: dict[str, float],
+                 threshold: int, open_region) -> dict[str, list[KindNeed]]:
+    """For each region that needs room (room_near_whom), per kind of bed it has wards of (somatic,
+    psychiatric, ICU): its own free beds and overcrowding of the kind and the nearest ranked region-level
+    offers (streams/domain/room.py: neighbours in travel order, then the rest of its healthcare region),
+    as /api/v1/room-nearby?unit=<region>&need=<kind> gives them to this viewer."""
+    out: dict[str, list[KindNeed]] = {}
+    for need in room_near_whom(report):
+        kinds = []
+        for kind in room.NEEDS:
+            if not any(w["region_code"] == need.region_code and room.fits_kind(room.Need(need.region_code, kind), w)
+                       for w in wards):
+                continue
+            own = room_view.region_need(need.region_code, kind, wards, forecast, threshold, open_region)
+            offers = room_view.region_offers(room.Need(need.region_code, kind), wards, served, fresh, forecast,
+                                             threshold, open_region)[:ROOM_OFFERS]
+            kinds.append(KindNeed(kind, own["free_beds"], own["overcrowded"], own["shortage"],
+                                  [KindOffer(o["region_code"], o["name"], o["relation"], o["free_beds"],
+                                             o["overcrowded"], o["forecast_free_beds"]) for o in offers],
+                                  own["forecast_free_beds"], own["forecast_overcrowded"]))
+        out[need.region_code] = kinds
+    return out

@@ -8,7 +8,10 @@ Sections (each starts on a new A4 page when printed):
   1. Nationell sammanfattning / National summary  (key figures, occupancy chart with the 100 % line)
   2. Plats nära vem / Room near whom             (regions in need → neighbours with free beds, then the
                                                    rest of their healthcare region)
+  2b. Plats i närheten efter behov / Room nearby by need  (per region in need and kind of bed: its need and
+                                                   the ranked offers, with tomorrow morning's forecast)
   3. Regioner / Regions                           (table with change since yesterday, change chart)
+  3b. I morgon 07:00 / Tomorrow at 07:00          (the forecast per region beside today's numbers)
   4. Per sjukhus / Per hospital
   5. Dataluckor / Data gaps
 """
@@ -20,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from web.report_model import Figures, MorningReport, RegionRow, RoomOption, room_near_whom
+from web.report_model import KIND_NAMES, Figures, KindNeed, MorningReport, RegionRow, RoomOption, room_near_whom
 
 STYLESHEET = Path(__file__).parent / "templates" / "morning_report.css"
 
@@ -330,6 +333,106 @@ def _room_section(rep: MorningReport) -> str:
     return "".join(parts)
 
 
+RELATIONS = {"region": "samma region / same region", "neighbour": "grannregion / neighbour",
+             "healthcare_region": "sjukvårdsregionen / healthcare region"}
+
+
+def _fc(v: float | None) -> str:
+    """A forecast count: whole beds (a forecast is a mean, not a head count)."""
+    return "–" if v is None else _int(round(v))
+
+
+def _room_need_section(rep: MorningReport) -> str:
+    """Per region in need, per kind of bed: its own free beds and overcrowding (and shortage) and the ranked
+    region-level offers of that kind (streams/domain/room.py), tomorrow morning's forecast beside."""
+    hhmm = _hhmm(rep)
+    fc = rep.tomorrow_at is not None
+    parts = ['<section id="room-need"><h2>Plats i närheten efter behov <span class="en">/ Room nearby by need</span></h2>'
+             '<p class="note">För varje region som behöver plats, per vårdplatstyp: somatisk till somatisk, psykiatrisk '
+             'till psykiatrisk, IVA bara till IVA. Grannregionerna i reseordning (regions.csv), sedan resten av '
+             'sjukvårdsregionen; bara regioner med lediga vårdplatser av typen och färska data. Lediga och '
+             'överbelagda visas sida vid sida, aldrig nettade. / For each region that needs room, per kind of bed: '
+             'somatic to somatic, psychiatric to psychiatric, ICU only to ICU. The neighbouring regions in travel '
+             'order, then the rest of the healthcare region; only regions with free beds of the kind and fresh data. '
+             'Free and overcrowded side by side, never netted.</p>']
+    if not fc:
+        parts.append('<p class="note" id="room-need-no-forecast">Ingen prognos för i morgon i denna rapport. '
+                     '<span class="en">/ No forecast for tomorrow in this report.</span></p>')
+    if not rep.room_by_need:
+        parts.append('<p>Ingen region behöver avlastning i dag. <span class="en">/ No region needs relief today.</span></p>')
+    names = {r.code: r.name for r in rep.regions}
+    fc_head = (f'<th scope="col" class="num">Lediga i morgon {hhmm}<br><span class="en">Free tomorrow {hhmm}</span></th>'
+               if fc else "")
+    for code, kinds in rep.room_by_need.items():
+        rows = []
+        for k in kinds:
+            rows.append(_need_row(code, names.get(code, code), k, fc))
+            if not k.offers:
+                rows.append(f'<tr data-id="{_e(code)}:{k.kind}:-"><td></td><td colspan="{4 + fc}" class="muted">'
+                            'inga erbjudanden / no offers</td></tr>')
+            for o in k.offers:
+                rows.append(f'<tr class="offer" data-id="{_e(code)}:{k.kind}:{_e(o.region_code)}"><td></td>'
+                            f'<td class="name">{_e(o.name)} ({_e(o.region_code)})</td>'
+                            f'<td>{_e(RELATIONS.get(o.relation, o.relation))}</td>'
+                            f'<td class="num" data-field="free">{_int(o.free)}</td>'
+                            f'<td class="num" data-field="overcrowded">{_int(o.overcrowded)}</td>'
+                            + (f'<td class="num" data-field="forecast_free">{_fc(o.forecast_free)}</td>' if fc else "")
+                            + "</tr>")
+        parts.append(
+            f'<div class="region-block" data-region="{_e(code)}"><h3>{_e(names.get(code, code))} ({_e(code)})</h3>'
+            f'<table class="room-need"><caption class="visually-hidden">Behov och erbjudanden, {_e(names.get(code, code))}'
+            f' / Need and offers</caption><thead><tr><th scope="col">Vårdplatstyp<br><span class="en">Kind of bed</span>'
+            '</th><th scope="col">Region</th><th scope="col">Relation</th><th scope="col" class="num">Lediga nu<br>'
+            '<span class="en">Free now</span></th><th scope="col" class="num">Överbelagda nu<br><span class="en">'
+            f'Overcrowded now</span></th>{fc_head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _need_row(code: str, name: str, k: KindNeed, fc: bool) -> str:
+    short = f" · brist / shortage {_int(k.shortage)}" if k.shortage else ""
+    return (f'<tr class="own" data-id="{_e(code)}:{k.kind}"><th scope="row">{_e(KIND_NAMES.get(k.kind, k.kind))}</th>'
+            f'<td class="name">{_e(name)} ({_e(code)})</td><td>behov / need{_e(short)}</td>'
+            f'<td class="num" data-field="free">{_int(k.free)}</td>'
+            f'<td class="num" data-field="overcrowded">{_int(k.overcrowded)}</td>'
+            + (f'<td class="num" data-field="forecast_free">{_fc(k.forecast_free)}</td>' if fc else "") + "</tr>")
+
+
+def _tomorrow_section(rep: MorningReport) -> str:
+    """Tomorrow's picture time: the forecast per region (occupancy, free, overcrowded) beside today's."""
+    hhmm = _hhmm(rep)
+    head = (f'<section id="tomorrow"><h2>I morgon kl. {hhmm} <span class="en">/ Tomorrow at {hhmm}</span></h2>')
+    if rep.tomorrow_at is None:
+        return (head + '<p class="note">Ingen prognos: morgondagens bild har redan passerat eller ligger längre fram '
+                'än prognosen når (72 timmar). / No forecast: tomorrow\'s picture time has passed or lies beyond the '
+                'forecast\'s reach (72 hours).</p></section>')
+
+    def cells(attr: str, today: Figures, tomorrow: Figures | None) -> str:
+        fmt = _pct if attr == "occupancy_pct" else _int
+        t = getattr(tomorrow, attr) if tomorrow is not None else None
+        return (f'<td class="num" data-field="{attr}">{fmt(getattr(today, attr))}</td>'
+                f'<td class="num fc" data-field="tomorrow_{attr}">{fmt(t)}</td>')
+
+    attrs = ("occupancy_pct", "free", "overcrowded")
+    rows = [f'<tr data-id="{_e(r.code)}"><th scope="row">{_e(r.name)}</th>'
+            + "".join(cells(a, r.today, r.tomorrow) for a in attrs) + "</tr>" for r in rep.regions]
+    rows.append('<tr class="total" data-id="SE"><th scope="row">Riket / Nation</th>'
+                + "".join(cells(a, rep.nation, rep.nation_tomorrow) for a in attrs) + "</tr>")
+    sub = "".join(f'<th scope="col" class="num">i dag<br><span class="en">today</span></th><th scope="col" '
+                  f'class="num">i morgon<br><span class="en">tomorrow</span></th>' for _ in attrs)
+    return (head + f'<p class="note">Prognos för {_e(_local(rep.tomorrow_at, rep.timezone))} från läget nu och '
+            'avdelningarnas veckorytm (beläggningsprognosen, /api/v1/forecast): varje avdelnings prognos mot dess '
+            'disponibla vårdplatser nu, lediga och överbelagda var för sig, IVA för sig. / Forecast for '
+            f'{_e(_local(rep.tomorrow_at, rep.timezone))} from the state now and the wards\' weekly rhythm (the '
+            'occupancy forecast): each ward\'s forecast against its staffed beds now, free and overcrowded apart, '
+            'ICU apart.</p>'
+            '<table class="tomorrow"><thead><tr><th scope="col" rowspan="2">Region</th>'
+            '<th scope="colgroup" colspan="2" class="c">Beläggning <span class="en">/ Occupancy</span></th>'
+            '<th scope="colgroup" colspan="2" class="c">Lediga <span class="en">/ Free</span></th>'
+            '<th scope="colgroup" colspan="2" class="c">Överbeläggningar <span class="en">/ Overcrowded</span></th>'
+            f'</tr><tr>{sub}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
+
+
 def _reason(level: int | None, shortage: int | None) -> str:
     reasons = []
     if (level or 0) >= 3:
@@ -419,7 +522,9 @@ def render_morning_report(report: MorningReport) -> str:
     body = "".join([
         _nation_section(rep),
         _room_section(rep),
+        _room_need_section(rep),
         _regions_section(rep),
+        _tomorrow_section(rep),
         _hospitals_section(rep),
         _gaps_section(rep),
     ])

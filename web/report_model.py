@@ -71,6 +71,7 @@ class RegionRow:
     stale: bool = False
     last_event_at: datetime | None = None
     coverage: float | None = None           # 0..1 share of the region's wards that are fresh
+    tomorrow: Figures | None = None         # the forecast for tomorrow morning (None: no forecast)
 
 
 @dataclass
@@ -95,6 +96,9 @@ class MorningReport:
     generated_at: datetime | None = None
     title: str = "Morgonrapport"
     timezone: str = "Europe/Stockholm"      # local times in the report are shown in this zone
+    tomorrow_at: datetime | None = None     # the forecast's instant (tomorrow's picture time); None: no forecast
+    nation_tomorrow: Figures | None = None
+    room_by_need: dict[str, list["KindNeed"]] = field(default_factory=dict)  # region code → its needs by kind
 
 
 @dataclass
@@ -119,6 +123,32 @@ class RoomNeed:
     healthcare_region: list[RoomOption]     # the rest of its healthcare region(s) with spare beds
     overcrowded: int | None = None
     shortage: int | None = None             # overcrowded beyond its own free beds
+
+
+@dataclass
+class KindOffer:
+    """A region's offer of one kind of bed (streams/domain/room.py's region-level offer)."""
+    region_code: str
+    name: str
+    relation: str                           # "region" | "neighbour" | "healthcare_region"
+    free: int                               # free beds of the kind (Σ over its wards), never netted
+    overcrowded: int | None                 # its overcrowding of the kind beside (None: hidden)
+    forecast_free: float | None = None      # free beds forecast for tomorrow morning
+
+
+@dataclass
+class KindNeed:
+    """A region's need of one kind of bed (somatic, psychiatric, ICU) and the ranked offers near it."""
+    kind: str                               # "somatic" | "psychiatric" | "icu"
+    free: int | None
+    overcrowded: int | None
+    shortage: int | None
+    offers: list[KindOffer] = field(default_factory=list)
+    forecast_free: float | None = None
+    forecast_overcrowded: float | None = None
+
+
+KIND_NAMES = {"somatic": "Somatik / Somatic", "psychiatric": "Psykiatri / Psychiatric", "icu": "IVA / ICU"}
 
 
 # =============================================================================== room near whom
