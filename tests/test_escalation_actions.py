@@ -135,6 +135,11 @@ def test_declare_show_beside_the_computed_level_and_keep_the_history(server):
     assert h["computed"] == [1, 1, 1, 2, 2]  # − 4, − 3, − 2 h: 60 %; − 1 h and now: 92 %
     assert h["declared"] == [None, None, None, None, 3] and h["level"] == [1, 1, 1, 2, 3]
     assert [d["reason"] for d in h["declarations"]] == [reason]
+    # the computed levels are the trend's (status/history at region level), point for point
+    window = f"from={quote((T - 6 * H).isoformat())}&to={quote(T.isoformat())}&step=30"
+    trend = get(server, f"/api/v1/status/history?level=region&id=01&{window}")["series"][0]["escalation_level"]
+    assert get(server, f"/api/v1/escalation/history?region=01&{window}")["computed"] == trend
+    assert trend[:2] == [None, None] and trend[-1] == 2  # no ward before T − 5 h
     # audited like every request: who, the role, the route; the reason's text is not in the audit log
     lines = [json.loads(x) for x in server.audit.read_text().splitlines()]
     entry = next(e for e in lines if e["method"] == "POST" and e["route"] == "/api/v1/escalation/declare")
