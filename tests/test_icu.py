@@ -134,3 +134,40 @@ def test_icu_wards_need_the_grant_and_are_suppressed_as_status(server):
     assert server.call("GET", "/api/v1/icu?hours=169", ADMIN)[0] == 400
     csv = server.call("GET", "/api/v1/icu?hours=2&format=csv", NATIONAL)
     assert csv[0] == 200 and "Sjukvårdsregion Södra".encode() in csv[1]
+
+
+# ------------------------------------------------------------------ suppression with the ICU sums published
+def icu_equations(wards: list[dict]) -> list[tuple[dict, float]]:
+    """What the ICU picture adds to what a viewer knows: each region's ICU wards summed, per field it shows."""
+    regions = {w["region_code"] for w in wards}
+    return [({("w", w["ward_id"], f): 1 for w in wards if w["region_code"] == r and w["ward_kind"] == "icu"}, 0)
+            for r in regions for f in ("occupied", "free_beds", "overcrowded")]
+
+
+@pytest.mark.parametrize("leave_policy", ["leave_not_occupied", "leave_occupied"])
+def test_no_hidden_icu_ward_is_given_back_by_the_regions_icu_sums(leave_policy):
+    """Random regions of hospitals, wards and ICU wards (tests/test_suppression.py's trees): with the status
+    view's sums, in-row identities and now each region's ICU sums, no hidden cell is determined beyond what
+    the region rows alone give."""
+    import random
+
+    from streams.domain.escalation import Escalation
+    from tests.test_suppression import NOW, determined, hidden_cells, random_wards, status_equations
+    from web.status import status_rows
+    from web.suppression import suppress_status
+
+    checked = 0
+    for seed in range(60):
+        wards = random_wards(random.Random(seed), leave_policy)
+        kw = dict(stale_after=dt.timedelta(hours=1), escalation=Escalation())
+        hs, ws = status_rows(wards, "hospital", NOW, **kw), status_rows(wards, "ward", NOW, **kw)
+        hs2, ws2 = suppress_status(hs, ws, 4, leave_policy=leave_policy)
+        hidden = hidden_cells(hs, hs2, "h") | hidden_cells(ws, ws2, "w")
+        eqs = status_equations(hs, ws, leave_policy) + icu_equations(wards)
+        everything = hidden_cells(hs, [dict.fromkeys(h) for h in hs], "h") | \
+            hidden_cells(ws, [dict.fromkeys(w) for w in ws], "w")
+        given_back = determined(eqs, hidden) - determined(eqs, everything)
+        assert not given_back, (seed, sorted(given_back)[:5])
+        icu = {w["ward_id"] for w in wards if w["ward_kind"] == "icu"}
+        checked += sum(1 for c in hidden if c[0] == "w" and c[1] in icu)
+    assert checked > 30  # ICU cells were hidden
