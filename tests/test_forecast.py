@@ -86,7 +86,26 @@ def test_discharge_ready_beyond_the_usual_leave_evenly_within_three_days():
     assert more[71] == pytest.approx(100 - 3 * 0.99 ** 72)  # 98.54: all three gone, their beds refilled by the flow
 
 
-def test_overcrowding_and_free_beds_are_per_ward_against_staffed_beds_now_never_netted():
+def test_staffed_beds_change_as_they_usually_do_from_this_hour_of_the_week():
+    # Four weeks of 20 staffed beds, 15 from Friday 16:00 to Monday 07:00 (a weekend closure); 10 patients.
+    # Now Friday 12:00 with 18 (two beds short today): the forecast keeps the two short and closes the five.
+    closed = lambda s: 4 * 24 + 16 <= s or s < 7  # noqa: E731 — Friday 16:00 … Monday 07:00
+    n = 4 * 168
+    h = grid([10] * (n + 1), [1] * n, [1] * n)
+    h.staffed[0] = [15.0 if closed(t % 168) else 20.0 for t in range(n + 1)]
+    r = fc.rhythm(h, n)
+    friday_noon = 4 * 24 + 12
+    slots = [(friday_noon + k) % 168 for k in range(72)]
+    staffed = fc.staffed_path(r, [18.0], slots)[0]
+    # point k is the end of the k-th hour ahead: Friday 13:00, 14:00, 15:00, 16:00 (closed) …
+    assert list(staffed[:4]) == [18.0, 18.0, 18.0, 13.0]
+    assert staffed[23] == 13.0  # Saturday 12:00
+    assert (staffed[65], staffed[66]) == (13.0, 18.0)  # Monday 06:00 still closed, 07:00 open again
+    unit = fc.unit_path(fc.path(r, [10.0], [0.0], slots), staffed[None, :], [0])
+    assert unit["free_beds"][23] == pytest.approx(3.0) and unit["overcrowded"][23] == 0
+
+
+def test_overcrowding_and_free_beds_are_per_ward_against_its_staffed_beds_never_netted():
     paths = np.array([[12.0, 11.0], [5.0, 9.5]])
     unit = fc.unit_path(paths, np.array([10, 10]), [0, 1])
     assert list(unit["occupied"]) == [17.0, 20.5]

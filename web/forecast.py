@@ -18,6 +18,8 @@ from schemas import reference
 
 HISTORY_TTL = 300.0  # seconds: the history, the rhythm and the backtest are read again this often
 SERIES = ("occupied", "overcrowded", "free_beds", "occupancy_pct")
+ERRORS = ("mae", "baseline_mae", "overcrowded_mae", "overcrowded_baseline_mae", "free_beds_mae",
+          "free_beds_baseline_mae")
 
 
 @dataclass
@@ -79,9 +81,11 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
     occupied = np.array([float(w["occupied"] or 0) for w in wards])
     ready = np.array([float(w["discharge_ready"] or 0) for w in wards])
     staffed = np.array([float(w["staffed_beds"] or 0) for w in wards])
+    r = history.rhythm
     sub = fc.Rhythm(*(x[idx] if len(idx) else np.zeros((0, fc.WEEK)) for x in (
-        history.rhythm.arrivals, history.rhythm.departures, history.rhythm.occupied, history.rhythm.ready)))
+        r.arrivals, r.departures, r.occupied, r.ready, r.staffed)))
     paths = fc.path(sub, occupied, ready, slots) if len(wards) else np.zeros((0, hours))
+    staffed_ahead = fc.staffed_path(sub, staffed, slots) if len(wards) else np.zeros((0, hours))
     bt = history.backtest
 
     def unit_rows(lv: str, selected) -> list[dict]:
@@ -103,17 +107,19 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
             if not selected(g):
                 continue
             m = g.pop("members")
-            p = fc.unit_path(paths, staffed, m)
-            s = float(staffed[m].sum())
-            g.update(staffed_beds=int(s), occupied_now=int(occupied[m].sum()),
+            p = fc.unit_path(paths, staffed_ahead, m)
+            s_ahead = staffed_ahead[m].sum(axis=0)
+            g.update(staffed_beds=int(staffed[m].sum()), occupied_now=int(occupied[m].sum()),
                      discharge_ready_now=int(ready[m].sum()),
                      occupied=[round(float(v), 1) for v in p["occupied"]],
                      overcrowded=[round(float(v), 1) for v in p["overcrowded"]],
                      free_beds=[round(float(v), 1) for v in p["free_beds"]],
-                     occupancy_pct=[round(100.0 * float(v) / s, 1) if s else None for v in p["occupied"]],
+                     staffed_beds_ahead=[round(float(v), 1) for v in s_ahead],
+                     occupancy_pct=[round(100.0 * float(v) / float(sa), 1) if sa else None
+                                    for v, sa in zip(p["occupied"], s_ahead)],
                      backtest=fc.errors(bt, idx[m].tolist()))
             for e in g["backtest"]:
-                for k in ("mae", "baseline_mae"):
+                for k in ERRORS:
                     e[k] = None if e[k] is None else round(e[k], 2)
             rows.append(g)
         return sorted(rows, key=lambda r: r["id"])
@@ -129,7 +135,7 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
         for r in rows:
             if (kind, r["id"]) in hidden:
                 r.update({f: [None] * hours for f in SERIES}, occupied_now=None, discharge_ready_now=None,
-                         backtest=[{**e, "mae": None, "baseline_mae": None} for e in r["backtest"]])
+                         backtest=[{**e, **dict.fromkeys(ERRORS)} for e in r["backtest"]])
     return {"level": level, "id": unit, "origin": origin, "hours": hours, "timezone": tz,
             "times": [origin + k * fc.HOUR for k in range(1, hours + 1)],
             "history_read_at": history.read_at, "model": model_description(), "series": rows}
@@ -155,7 +161,8 @@ def _hidden(hospitals: list[dict], wards: list[dict], threshold: int, open_regio
 def model_description() -> dict:
     """The model's constants, so an answer says what it assumed."""
     return {"history_weeks": fc.HISTORY_WEEKS, "rhythm": "veckodag × timme (Europe/Stockholm) / weekday × hour",
-            "discharge_ready_leave_hours": fc.READY_LEAVE_HOURS, "staffed_beds": "som nu / as now",
+            "discharge_ready_leave_hours": fc.READY_LEAVE_HOURS,
+            "staffed_beds": "som nu, med veckans vanliga ändringar / as now, with the week's usual changes",
             "backtest_days": fc.BACKTEST_DAYS, "backtest_every_hours": fc.BACKTEST_EVERY,
             "baseline": "samma timme en vecka tidigare / the same hour one week earlier",
             "horizons": list(fc.HORIZONS)}

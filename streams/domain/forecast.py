@@ -14,13 +14,15 @@ The model, per ward, hour by hour (INFORMATION_MODEL §3, "Forecast"):
 - **Discharge-ready** (utskrivningsklara): the history's departures already hold the usual number of
   them leaving. The patients ready now beyond the usual number for this hour of the week (or fewer:
   negative) are taken out of the flow above and leave evenly over the next READY_LEAVE_HOURS hours.
-- Staffed beds as now: overcrowding and free beds of a forecast hour are each ward's forecast against its
-  staffed beds now, `max(0, occupied − staffed)` and `max(0, staffed − occupied)`, summed over the unit's
-  wards, never netted.
+- **Staffed beds**: as now, changed as they usually change from this hour of the week to the forecast
+  hour (the rhythm's mean staffed beds per slot: weekend and other planned closures come back every week).
+  Overcrowding and free beds of a forecast hour are each ward's forecast occupied beds against its
+  forecast staffed beds, `max(0, occupied − staffed)` and `max(0, staffed − occupied)`, summed over the
+  unit's wards, never netted.
 
 Its error: a rolling backtest — the forecasts the same model (rhythm from the weeks before each origin)
-would have made at earlier origins, against the occupied beds that followed — as mean absolute error per
-horizon, beside the naive baseline's (the same hour one week earlier).
+would have made at earlier origins, against what followed — as mean absolute error per horizon of the
+occupied beds, overcrowding and free beds, beside the naive baseline's (the same hour one week earlier).
 
 Hours are on a grid of whole hours (`WardHours`): hour t is [start + t h, start + (t + 1) h); a ward's state
 "at" an instant is its newest history row at or before it (as the trends read it).
@@ -83,11 +85,13 @@ class WardHours:
 
 @dataclass
 class Rhythm:
-    """Per ward and slot (W, 168): mean arrivals, departures, occupied and discharge-ready, and the hazard."""
+    """Per ward and slot (W, 168): mean arrivals, departures, occupied, discharge-ready and staffed beds, and
+    the hazard."""
     arrivals: np.ndarray
     departures: np.ndarray
     occupied: np.ndarray
     ready: np.ndarray
+    staffed: np.ndarray
 
     @property
     def hazard(self) -> np.ndarray:
@@ -104,7 +108,7 @@ def rhythm(h: WardHours, end: int, weeks: int = HISTORY_WEEKS) -> Rhythm:
 class _Window:
     """Per-slot sums over a window of hours that moves forward hour by hour (the backtest's origins share
     most of their weeks: each move adds the new hours and takes the old ones out)."""
-    FIELDS = ("arrivals", "departures", "occupied", "ready")
+    FIELDS = ("arrivals", "departures", "occupied", "ready", "staffed")
 
     def __init__(self, h: WardHours, weeks: int):
         self.h, self.span = h, weeks * WEEK
@@ -158,11 +162,24 @@ def path(r: Rhythm, occupied: Sequence[float], ready: Sequence[float], slots: Se
     return out
 
 
+def staffed_path(r: Rhythm, staffed: Sequence[float], slots: Sequence[int]) -> np.ndarray:
+    """The wards' staffed beds at the end of each hour of `slots` (as `path`): as now, plus the usual change
+    from the start of the first hour's slot to the end of each hour (the start of the next slot)."""
+    slots = np.asarray(slots, dtype=np.int64)
+    after = np.append(slots[1:], (slots[-1] + 1) % WEEK) if len(slots) else slots
+    now = np.asarray(staffed, dtype=float)[:, None]
+    if not len(slots):
+        return np.zeros((len(now), 0))
+    return np.maximum(now + r.staffed[:, after] - r.staffed[:, slots[:1]], 0.0)
+
+
 def unit_path(paths: np.ndarray, staffed: np.ndarray, members: Sequence[int]) -> dict[str, np.ndarray]:
     """A unit's forecast from its wards' paths (rows `members`): occupied, and overcrowding and free beds
-    per ward against its staffed beds now, summed apart (never netted)."""
+    per ward against its staffed beds (`staffed`: per ward and hour as `paths`, or per ward), summed apart
+    (never netted)."""
     p = paths[list(members)]
-    s = np.asarray(staffed, dtype=float)[list(members)][:, None]
+    s = np.asarray(staffed, dtype=float)[list(members)]
+    s = s[:, None] if s.ndim == 1 else s
     return {"occupied": p.sum(axis=0), "overcrowded": np.maximum(p - s, 0).sum(axis=0),
             "free_beds": np.maximum(s - p, 0).sum(axis=0)}
 
@@ -170,12 +187,14 @@ def unit_path(paths: np.ndarray, staffed: np.ndarray, members: Sequence[int]) ->
 @dataclass
 class Backtest:
     """Forecasts made at earlier origins, per horizon: `forecast`, `actual` (the occupied beds at the target
-    hour) and `baseline` (the occupied beds one week before the target), each (W, origins)."""
+    hour) and `baseline` (the occupied beds one week before the target), each (W, origins); the same of the
+    staffed beds in `staffed` (forecast, actual, baseline)."""
     horizons: tuple[int, ...]
     targets: dict[int, list[int]]  # per horizon, the grid hours scored
     forecast: dict[int, np.ndarray]
     actual: dict[int, np.ndarray]
     baseline: dict[int, np.ndarray]
+    staffed: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def backtest(h: WardHours, targets: Sequence[int], horizons: Sequence[int] = HORIZONS,
@@ -187,32 +206,44 @@ def backtest(h: WardHours, targets: Sequence[int], horizons: Sequence[int] = HOR
     keep = {hz: [t for t in targets if t - hz >= 0 and t - BASELINE_LAG >= 0 and t <= h.hours] for hz in horizons}
     origins = sorted({t - hz for hz in horizons for t in keep[hz]})
     longest = max(horizons)
-    made: dict[int, np.ndarray] = {}
+    made: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     window = _Window(h, weeks)
     for o in origins:
         n = min(longest, h.hours - o)
-        made[o] = path(window.move_to(o), h.occupied[:, o], h.ready[:, o], h.slots[o:o + n])
+        r = window.move_to(o)
+        made[o] = (path(r, h.occupied[:, o], h.ready[:, o], h.slots[o:o + n]),
+                   staffed_path(r, h.staffed[:, o], h.slots[o:o + n]))
     w = h.occupied.shape[0]
-    forecast, actual, baseline = {}, {}, {}
+    forecast, actual, baseline, staffed = {}, {}, {}, {}
     for hz in horizons:
         ts = keep[hz]
-        forecast[hz] = np.array([made[t - hz][:, hz - 1] for t in ts]).T.reshape(w, len(ts))
+        before = [t - BASELINE_LAG for t in ts]
+        forecast[hz] = np.array([made[t - hz][0][:, hz - 1] for t in ts]).T.reshape(w, len(ts))
         actual[hz] = h.occupied[:, ts].astype(float).reshape(w, len(ts))
-        baseline[hz] = h.occupied[:, [t - BASELINE_LAG for t in ts]].astype(float).reshape(w, len(ts))
-    return Backtest(horizons, keep, forecast, actual, baseline)
+        baseline[hz] = h.occupied[:, before].astype(float).reshape(w, len(ts))
+        staffed[hz] = (np.array([made[t - hz][1][:, hz - 1] for t in ts]).T.reshape(w, len(ts)),
+                       h.staffed[:, ts].astype(float).reshape(w, len(ts)),
+                       h.staffed[:, before].astype(float).reshape(w, len(ts)))
+    return Backtest(horizons, keep, forecast, actual, baseline, staffed)
 
 
 def errors(bt: Backtest, members: Sequence[int]) -> list[dict]:
     """A unit's mean absolute error per horizon (its wards `members` summed at each target), the model's
-    and the naive baseline's, with the number of forecasts scored."""
+    and the naive baseline's: of the occupied beds (`mae`, `baseline_mae`), of the overcrowding and of the
+    free beds (each per ward against its staffed beds, summed), with the number of forecasts scored."""
     out = []
     idx = list(members)
     for hz in bt.horizons:
-        f, y, b = (x[idx].sum(axis=0) for x in (bt.forecast[hz], bt.actual[hz], bt.baseline[hz]))
         n = len(bt.targets[hz])
-        out.append({"hours": hz, "forecasts": n,
-                    "mae": float(np.abs(f - y).mean()) if n else None,
-                    "baseline_mae": float(np.abs(b - y).mean()) if n else None})
+        e = {"hours": hz, "forecasts": n}
+        sf, sy, sb = (x[idx] for x in bt.staffed[hz])
+        f, y, b = (x[idx] for x in (bt.forecast[hz], bt.actual[hz], bt.baseline[hz]))
+        for name, fn in (("", lambda o, s: o), ("overcrowded_", lambda o, s: np.maximum(o - s, 0)),
+                         ("free_beds_", lambda o, s: np.maximum(s - o, 0))):
+            truth = fn(y, sy).sum(axis=0)
+            e[f"{name}mae"] = float(np.abs(fn(f, sf).sum(axis=0) - truth).mean()) if n else None
+            e[f"{name}baseline_mae"] = float(np.abs(fn(b, sb).sum(axis=0) - truth).mean()) if n else None
+        out.append(e)
     return out
 
 
