@@ -100,8 +100,21 @@ _WAITING_AT = ("phase BETWEEN 1 AND 4 AND decided_at IS NOT NULL AND decided_at 
 BREAKDOWN_COLUMNS = {"sex": "sex", "age_band": "birth_year", "hospital": "hospital_id", "activity": "activity_code"}
 
 
+def _split_column(by: str | None, year: str) -> str:
+    """The breakdown's column. For age bands, each birth year is replaced by the latest birth year of its
+    band in `year` (the year less the band's lowest age; {lows}: the domain's bands' lowest ages): one
+    group per band instead of one per birth year, which the domain reads as it reads any birth year."""
+    if not by:
+        return ""
+    if by != "age_band":
+        return f", {BREAKDOWN_COLUMNS[by]} AS split"
+    age = f"greatest(0, {year} - toInt32(assumeNotNull(birth_year)))"
+    return (f", if(birth_year IS NULL, NULL, {year} - arrayElement({{lows:Array(Int32)}}, "
+            f"arrayLastIndex(x -> x <= {age}, {{lows:Array(Int32)}}))) AS split")
+
+
 def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | None = None,
-                    tz: str = "Europe/Stockholm", by: str | None = None
+                    tz: str = "Europe/Stockholm", by: str | None = None, age_lows: tuple[int, ...] = ()
                     ) -> list[tuple[str, int, int, bool, bool, int, bool | None]]:
     """A region's open contacts at an instant, pre-aggregated for the waiting-list measures: weighted rows
     `(mvo_group, phase, wait_days, guarantee, deviation, count, past_target)`, in the order of the domain's
@@ -109,16 +122,18 @@ def waitlist_counts(db: ClickHouse, region: str, at: dt.datetime, phase: int | N
     event at or before `at` sets one, as Contact.deviation_on); past_target: the medical target date is
     before `at`'s date in `tz` (NULL without one). mvo_group is as stored ('' when unknown). With `by`
     (BREAKDOWN_COLUMNS), each row has an eighth field: the breakdown's stored value (NULL or '' when not
-    reported), grouped by like the others."""
+    reported; for age bands a birth year standing for its band in `at`'s year, see _split_column), grouped
+    by like the others."""
     at_utc = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
     today = at.astimezone(ZoneInfo(tz)).date()
     phase_filter = "AND phase = {phase:UInt8}" if phase else ""
-    split = f", {BREAKDOWN_COLUMNS[by]} AS split" if by else ""
+    split = _split_column(by, "{year:Int32}")
     _, rows = db.query(
         f"SELECT {_WAITING_COLUMNS}{split} FROM waitlist_contacts FINAL "
         f"WHERE region_code = {{region:String}} AND {_WAITING_AT} {phase_filter} "
         f"GROUP BY mvo_group, phase, days, guarantee, dev, past{', split' if by else ''}",
-        {"region": region, "at": at_utc, "at6": at_utc, "phase": phase or 0, "tz": tz, "today": today})
+        {"region": region, "at": at_utc, "at6": at_utc, "phase": phase or 0, "tz": tz, "today": today,
+         "year": today.year, "lows": list(age_lows)})
     return [(g, int(p), int(d), bool(gu), bool(dv), int(n), None if past is None else bool(past), *raw)
             for g, p, d, gu, dv, n, past, *raw in rows]
 
@@ -264,7 +279,8 @@ def discharge_ready_stays(db: ClickHouse, start: dt.datetime, end: dt.datetime,
 
 
 def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segments: list[dt.date],
-                     region: str | None = None, tz: str = "Europe/Stockholm", by: str | None = None
+                     region: str | None = None, tz: str = "Europe/Stockholm", by: str | None = None,
+                     age_lows: tuple[int, ...] = ()
                      ) -> list[tuple[str, str, int, int, int, int, int, dt.date, int | None]]:
     """Contacts performed (start of activity) in [start, end), phases 1–4, pre-aggregated for the flow
     measures (streams.domain.flow.PerformedRow's order): `(region, mvo_group, phase, wait_days, guarantee,
@@ -272,9 +288,11 @@ def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segme
     start; segment: the latest of `segments` (the days the limits may change) at or before the local day
     performed, so a month is a few groups per wait, not one per day. deviation: one is active at the start
     of activity (as Contact.deviation_on). past_target: performed on a local day after the medical target
-    date (NULL without one). With `by` (BREAKDOWN_COLUMNS), a tenth field: the breakdown's stored value, grouped by like the others."""
+    date (NULL without one). With `by` (BREAKDOWN_COLUMNS), a tenth field: the breakdown's stored value (for
+    age bands a birth year standing for its band in the local year of the start of activity), grouped by
+    like the others."""
     where = "AND region_code = {region:String}" if region else ""
-    split = f", {BREAKDOWN_COLUMNS[by]} AS split" if by else ""
+    split = _split_column(by, "toYear(assumeNotNull(closed_at), {tz:String})")
     # one segment (most months): a constant, not an array search per contact
     seg = ("{first:Date}" if len(segments) == 1 else
            "arrayMax(arrayFilter(s -> s <= toDate(assumeNotNull(closed_at), {tz:String}), {segments:Array(Date)}))")
@@ -293,7 +311,7 @@ def performed_counts(db: ClickHouse, start: dt.datetime, end: dt.datetime, segme
         f"GROUP BY region_code, mvo_group, phase, days, guarantee, dev, seg, past{', split' if by else ''}",
         {"start": start.astimezone(dt.timezone.utc).replace(tzinfo=None),
          "end": end.astimezone(dt.timezone.utc).replace(tzinfo=None), "segments": segments, "first": segments[0], "tz": tz,
-         "region": region or ""})
+         "region": region or "", "lows": list(age_lows)})
     return rows  # as ClickHouse gives them: ints, 0/1 for the flags (NULL past: None)
 
 

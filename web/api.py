@@ -34,8 +34,8 @@ from streams.domain import breaches as wait_ahead
 from streams.domain import icu as icu_picture
 from streams.domain import room
 from streams.domain.escalation import Declaration, declared_at, region_escalation
-from streams.domain.waitlist import (BREAKDOWNS, TZ, Limits, WaitRow, breakdown_label, breakdown_of, local_date,
-                                     measures, roll_up)
+from streams.domain.waitlist import (AGE_BANDS, BREAKDOWNS, SNAPSHOT_COUNTS, TZ, Limits, WaitRow, breakdown_label,
+                                     breakdown_of, local_date, measures, roll_up, with_shares)
 from streams.domain import flow
 from streams.domain import quality as dq
 from web import exports, openapi
@@ -93,6 +93,7 @@ UNIT = openapi.text("id", "bara denna enhet (id på nivån) / only this unit (an
 FROM = openapi.instant("from", "från (standard till − 24 h) / from (default to − 24 h)", "2026-11-29T12:00:00+01:00")
 TO = openapi.instant("to", "till (standard nu) / to (default now)", "2026-11-30T12:00:00+01:00")
 # the waiting-list breakdowns (issue 12): optional, so a Param of its own (openapi.choice's are required or defaulted)
+AGE_LOWS = tuple(low for low, _ in AGE_BANDS)  # the SQL groups birth years by these (sinks.queries._split_column)
 BY = openapi.Param("by", lambda q, d: None if q.get("by") is None else param_choice(q, "by", BREAKDOWNS),
                    {"type": "string", "enum": list(BREAKDOWNS)}, "sex",
                    "dela upp efter kön, åldersgrupp, sjukhus eller aktivitet / "
@@ -1004,17 +1005,22 @@ def waitlist_breakdown(db: ClickHouse, region: str, at: dt.datetime, policy: Vie
     group × phase rows as this viewer gets them (suppress_breakdown)."""
     tz = policy.timezone
     on = local_date(at, tz)
-    split = [WaitRow(g or "okänd", p, d, gu, dv, n, past, breakdown_of(by, raw, p, on))
-             for g, p, d, gu, dv, n, past, raw in queries.waitlist_counts(db, region, at, phase, tz, by)]
-    whole = [WaitRow(*(getattr(r, f) for f in ("mvo_group", "phase", "wait_days", "guarantee", "deviation", "count",
-                                                "past_target"))) for r in split]
+    split = [WaitRow(g or "okänd", p, d, gu, dv, n, past, breakdown_of(by, raw, p, on)) for g, p, d, gu, dv, n, past, raw
+             in queries.waitlist_counts(db, region, at, phase, tz, by, AGE_LOWS)]
     rows = [{"region_code": region, **m.as_dict(), "breakdown_label": breakdown_label(by, m.breakdown)}
             for m in measures(split, at, region, policy.limits, policy.exclude_deviations, tz)]
     if scope.viewer.sees_detail_of(region):
         return rows
-    parents = [{"region_code": region, **m.as_dict()}
-               for m in measures(whole, at, region, policy.limits, policy.exclude_deviations, tz)]
-    return suppress_breakdown(wait_rows(scope, policy, parents, region), rows, WAIT_COUNTS, WAIT_SHARES,
+    # the unsplit rows: their groups' counts summed (a GROUP BY less one field), shares from the sums
+    parents: dict[tuple, dict] = {}
+    for r in rows:
+        p = parents.setdefault((r["mvo_group"], r["phase"]), {
+            "region_code": region, "mvo_group": r["mvo_group"], "phase": r["phase"], "limit_days": r["limit_days"],
+            **dict.fromkeys(SNAPSHOT_COUNTS, 0)})
+        for c in SNAPSHOT_COUNTS:
+            p[c] += r[c]
+    parents_shown = wait_rows(scope, policy, [with_shares(p) for p in parents.values()], region)
+    return suppress_breakdown(parents_shown, rows, WAIT_COUNTS, WAIT_SHARES,
                               policy.small_count_threshold, scope.viewer.sees_detail_of,
                               total_of=lambda p: (p["mvo_group"], p["phase"]))  # each unsplit row: the sum to protect
 
@@ -1101,7 +1107,8 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
     def counted() -> dict:
-        return {"read": [list(r) for r in queries.performed_counts(db, start, end, segments, scope.region, tz, by)],
+        return {"read": [list(r) for r in queries.performed_counts(db, start, end, segments, scope.region, tz, by,
+                                                                   AGE_LOWS)],
                 "senders": sorted(queries.regions_with_deviations(db, end))}
 
     if end <= now:  # an ended month: kept until late data arrive for it (sinks/results.py)
@@ -1128,8 +1135,11 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     rows = [m.as_dict() for m in measured.groups if m.region_code in codes]
     shown = suppress_performed(rows, policy.small_count_threshold, scope.viewer.sees_detail_of)
     if by:
-        whole = flow.performed_measures([r[:9] for r in read], month, policy.limits, policy.exclude_deviations)
-        parents = suppress_performed([m.as_dict() for m in whole.groups if m.region_code in codes],
+        whole: dict[tuple, flow.FlowMeasure] = {}  # the unsplit group rows: their breakdown's groups merged
+        for g in measured.groups:
+            whole.setdefault((g.region_code, g.mvo_group, g.phase), flow.FlowMeasure(
+                g.region_code, g.mvo_group, g.phase)).merge(g)
+        parents = suppress_performed([whole[k].as_dict() for k in sorted(whole) if k[0] in codes],
                                      policy.small_count_threshold, scope.viewer.sees_detail_of)
         split = [{**r, "breakdown_label": breakdown_label(by, r["breakdown"])} for r in rows]
         shown = suppress_breakdown(parents, split, FLOW_COUNTS, (*FLOW_SHARES, "median_wait_days"),
