@@ -109,8 +109,8 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
             m = g.pop("members")
             p = fc.unit_path(paths, staffed_ahead, m)
             s_ahead = staffed_ahead[m].sum(axis=0)
+            # the occupied beds now (hidden with the forecast); not the discharge-ready (status hides them apart)
             g.update(staffed_beds=int(staffed[m].sum()), occupied_now=int(occupied[m].sum()),
-                     discharge_ready_now=int(ready[m].sum()),
                      occupied=[round(float(v), 1) for v in p["occupied"]],
                      overcrowded=[round(float(v), 1) for v in p["overcrowded"]],
                      free_beds=[round(float(v), 1) for v in p["free_beds"]],
@@ -134,7 +134,7 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
         kind = "h" if level == "hospital" else "w"
         for r in rows:
             if (kind, r["id"]) in hidden:
-                r.update({f: [None] * hours for f in SERIES}, occupied_now=None, discharge_ready_now=None,
+                r.update({f: [None] * hours for f in SERIES}, occupied_now=None,
                          backtest=[{**e, **dict.fromkeys(ERRORS)} for e in r["backtest"]])
     return {"level": level, "id": unit, "origin": origin, "hours": hours, "timezone": tz,
             "times": [origin + k * fc.HOUR for k in range(1, hours + 1)],
