@@ -327,7 +327,7 @@ class Api:
                 "its own error", LEVEL, UNIT, REGION, FORECAST_HOURS,
                 answer=Answer(("level", "id", "origin", "hours", "timezone", "times", "model", "series"),
                               {"series": ("id", "name", "staffed_beds", "occupied_now", *forecast_view.SERIES,
-                                          "backtest")}))
+                                          "staffed_beds_ahead", "backtest")}))
     async def forecast(self, request: web.Request):
         # The same scope and suppression as status: region rows and above for every viewer; hospital and
         # ward rows with the detail grant, a unit's forecast hidden outside the viewer's region where its
