@@ -149,6 +149,7 @@ def test_ten_thousand_hostile_records_leave_no_identity_number_anywhere(broker, 
                  *(f"/api/v1/status?level={lv}" for lv in ("nation", "healthcare_region", "region", "hospital", "ward")),
                  *(f"/api/v1/out-of-area?window={win}" for win in ("now", "24h", "7d", "30d")),
                  *(f"/api/v1/waitlist?region={r}" for r in regions),
+                 *(f"/api/v1/waitlist?region={r}&by=activity" for r in regions),  # a sender's codes as groups
                  "/api/v1/forecast?level=ward", "/api/v1/forecast?level=region&hours=24",
                  "/api/v1/icu?level=ward", "/api/v1/escalation", *(f"/api/v1/waitlist/breaches?region={r}" for r in regions),
                  *(f"/report/morning?date={d}" for d in (DAY, "2026-11-17"))]
