@@ -32,9 +32,9 @@ from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.domain import flow
 from streams.domain.waitlist import WaitlistState, age_band, measures, rows_from_contacts
-from streams.processor import WAITLIST, Processor, SourceRecord
+from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from streams.rows import ContactRow
-from tests.factory import T0, decided, ev
+from tests.factory import T0, decided, ev, ward
 from tests.test_access import Server, records
 from tests.test_suppression import determined
 from web.access import Token
@@ -111,7 +111,9 @@ def server(tmp_path_factory):
     codec = SchemaSet(published_schemas())
     # region 12 has lowered "activity required in phases 2–3" to a finding: q13 comes without one
     batch, _ = Processor(codec, epoch="t", rule_config=RuleConfig(region_severity={"12": {"MNG-007": "finding"}})
-                         ).process(records(codec, WAITLIST, scenario()))
+                         ).process(records(codec, WAITLIST, scenario())
+                                   # hospital A has a declared ward (its name labels its rows); B has none
+                                   + records(codec, BEDS, [ward("SE2321000214-A001", 0, region="12", hospital=H12A)]))
     assert not batch.rows.get("deadletters"), batch.rows.get("deadletters")
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION01, "region:01")),
@@ -201,6 +203,7 @@ def test_age_band_hospital_and_activity(server):
     assert {b: r["waiting"] for b, r in ages.items()} == {"65-79": 6, "18-44": 5, "0-17": 1, "not_reported": 2}
     hospitals = split(get(server, f"/api/v1/waitlist?region=12&{AT_Q}&by=hospital")["rows"])
     assert {b: r["waiting"] for b, r in hospitals.items()} == {H12A: 7, H12B: 7}  # s1–s6, s14 | s7–s13
+    assert (hospitals[H12A]["breakdown_label"], hospitals[H12B]["breakdown_label"]) == ("Sjukhus H001", H12B)
     activity = get(server, f"/api/v1/waitlist?region=12&{AT_Q}&by=activity")["rows"]
     # phase 1 carries no activity: not applicable; phase 2 without one: not reported
     assert {b: r["waiting"] for b, r in split(activity).items()} == {"not_applicable": 14}

@@ -997,6 +997,11 @@ def waitlist_measures(db: ClickHouse, region: str, at: dt.datetime, limits: Limi
     return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations, tz)]
 
 
+def hospital_names(db: ClickHouse) -> dict[str, str]:
+    """Hospital HSA-id → the name its wards declared (the hospital breakdown's labels)."""
+    return {w["hospital_id"]: w["hospital_name"] for w in queries.current_wards(db) if w.get("hospital_name")}
+
+
 def waitlist_breakdown(db: ClickHouse, region: str, at: dt.datetime, policy: ViewPolicy, scope: Scope,
                        phase: int | None, by: str) -> list[dict]:
     """The waiting-list measures of a region at `at` split by `by` (streams/domain/waitlist.py BREAKDOWNS):
@@ -1007,7 +1012,8 @@ def waitlist_breakdown(db: ClickHouse, region: str, at: dt.datetime, policy: Vie
     on = local_date(at, tz)
     split = [WaitRow(g or "okänd", p, d, gu, dv, n, past, breakdown_of(by, raw, p, on)) for g, p, d, gu, dv, n, past, raw
              in queries.waitlist_counts(db, region, at, phase, tz, by, AGE_LOWS)]
-    rows = [{"region_code": region, **m.as_dict(), "breakdown_label": breakdown_label(by, m.breakdown)}
+    names = hospital_names(db) if by == "hospital" else None
+    rows = [{"region_code": region, **m.as_dict(), "breakdown_label": breakdown_label(by, m.breakdown, names)}
             for m in measures(split, at, region, policy.limits, policy.exclude_deviations, tz)]
     if scope.viewer.sees_detail_of(region):
         return rows
@@ -1141,7 +1147,8 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
                 g.region_code, g.mvo_group, g.phase)).merge(g)
         parents = suppress_performed([whole[k].as_dict() for k in sorted(whole) if k[0] in codes],
                                      policy.small_count_threshold, scope.viewer.sees_detail_of)
-        split = [{**r, "breakdown_label": breakdown_label(by, r["breakdown"])} for r in rows]
+        names = hospital_names(db) if by == "hospital" else None
+        split = [{**r, "breakdown_label": breakdown_label(by, r["breakdown"], names)} for r in rows]
         shown = suppress_breakdown(parents, split, FLOW_COUNTS, (*FLOW_SHARES, "median_wait_days"),
                                    policy.small_count_threshold, scope.viewer.sees_detail_of,
                                    total_of=lambda p: (p["region_code"], p["phase"]))

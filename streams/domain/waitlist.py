@@ -400,14 +400,16 @@ def breakdown_of(by: str, value, phase: int, on: dt.date) -> str:
     return str(value)
 
 
-def breakdown_label(by: str, group: str) -> str:
-    """Swedish first, for the rows people read."""
+def breakdown_label(by: str, group: str, hospital_names: Mapping[str, str] | None = None) -> str:
+    """Swedish first, for the rows people read; a hospital by its name where the wards declared one."""
     if group in OTHER_LABELS:
         return OTHER_LABELS[group]
     if by == "sex":
         return SEX_LABELS.get(group, group)
     if by == "age_band":
         return f"{group.replace('-', '–')} år / years"
+    if by == "hospital" and hospital_names and hospital_names.get(group):
+        return hospital_names[group]
     return group
 
 
