@@ -289,7 +289,9 @@ def test_the_report_lists_each_needing_regions_offers_by_kind_of_bed():
              w("S", region="01", staffed=20, occupied=5), w("I", region="01", kind="icu", staffed=6, occupied=3),
              w("T", region="19", occupied=4), w("PSY19", region="19", care="psychiatric", mvo="901", occupied=9),
              w("FAR", region="12", occupied=0)]
-    rep.room_by_need = room_by_need(rep, wards, {}, lambda x: True, {"S": 17.0, "T": 4.0}, 4, lambda code: True)
+    ahead = {"S": {"occupied": 17.0, "free_beds": 3.0, "overcrowded": 0.0},
+             "T": {"occupied": 4.0, "free_beds": 6.0, "overcrowded": 0.0}}
+    rep.room_by_need = room_by_need(rep, wards, {}, lambda x: True, ahead, 4, lambda code: True)
     kinds = rep.room_by_need["03"]
     assert list(rep.room_by_need) == ["03"] and [k.kind for k in kinds] == ["somatic", "psychiatric"]  # no ICU ward in 03
     som, psy = kinds

@@ -416,7 +416,9 @@ class Api:
                 history=history, tz=policy.timezone, morning_hour=policy.morning_hour,
                 threshold=policy.small_count_threshold, open_region=scope.viewer.sees_detail_of))
 
-        return _json_bytes(await asyncio.to_thread(build))
+        # the page asks every 5 s: the same answer for every viewer of a role and grant, kept that long
+        key = f"room:{unit}:{kind}:{mvo}:{scope.viewer.role}:{policy.sees_detail(scope.viewer)}"
+        return _json_bytes(await self._cached(key, build, 5.0))
 
     @documented("Väntelista per MVO-grupp och fas / waiting list per MVO group and phase", WAIT_REGION, PHASE, AT, BY,
                 answer=Answer(("region", "at", "phase", "by", "rows", "care_elsewhere"), {"rows": WAIT_FIELDS},

@@ -101,7 +101,7 @@ def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope
 
 
 def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewPolicy,
-              now: dt.datetime) -> dict[str, float]:
+              now: dt.datetime) -> dict[str, dict[str, float]]:
     """The forecast for the next day's picture time ("I morgon 07:00"), per region and the nation as the
     forecast's region rows sum it (each ward's forecast against its staffed beds now, ICU apart, free and
     overcrowded never netted), into `report`; the wards' forecasts are returned for the offers. Only while
@@ -119,11 +119,11 @@ def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewP
     def figures(ws: list[dict]) -> Figures:
         ws = [w for w in ws if w.get("ward_kind") != "icu" and w["ward_id"] in forecast]
         staffed = sum(int(w["staffed_beds"] or 0) for w in ws)
-        occ = sum(forecast[w["ward_id"]] for w in ws)
-        over = sum(max(0.0, forecast[w["ward_id"]] - (w["staffed_beds"] or 0)) for w in ws)
-        free = sum(max(0.0, (w["staffed_beds"] or 0) - forecast[w["ward_id"]]) for w in ws)
-        return Figures(staffed=staffed, occupied=round(occ), free=round(free), overcrowded=round(over),
-                       occupancy_pct=round(100.0 * occ / staffed, 1) if staffed else None)
+        occ = sum(forecast[w["ward_id"]]["occupied"] for w in ws)
+        return Figures(staffed=staffed, occupied=round(occ),
+                       occupancy_pct=round(100.0 * occ / staffed, 1) if staffed else None,
+                       free=round(sum(forecast[w["ward_id"]]["free_beds"] for w in ws)),
+                       overcrowded=round(sum(forecast[w["ward_id"]]["overcrowded"] for w in ws)))
 
     for r in report.regions:
         r.tomorrow = figures([w for w in wards if w["region_code"] == r.code])
@@ -132,8 +132,8 @@ def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewP
     return forecast
 
 
-def room_by_need(report: MorningReport, wards: list[dict], served: dict, fresh, forecast: dict[str, float],
-                 threshold: int, open_region) -> dict[str, list[KindNeed]]:
+def room_by_need(report: MorningReport, wards: list[dict], served: dict, fresh,
+                 forecast: dict[str, dict[str, float]], threshold: int, open_region) -> dict[str, list[KindNeed]]:
     """For each region that needs room (room_near_whom), per kind of bed it has wards of (somatic,
     psychiatric, ICU): its own free beds and overcrowding of the kind and the nearest ranked region-level
     offers (streams/domain/room.py: neighbours in travel order, then the rest of its healthcare region),

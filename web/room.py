@@ -9,8 +9,6 @@ import datetime as dt
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from schemas import reference
 from streams.domain import forecast as fc
 from streams.domain import room
@@ -40,31 +38,24 @@ def hours_ahead(now: dt.datetime, target: dt.datetime) -> int | None:
 
 
 def ward_forecast(history: forecast_view.History | None, wards: list[dict], now: dt.datetime, tz: str,
-                  k: int | None) -> dict[str, float]:
-    """ward_id → its forecast occupied beds at the end of forecast hour k (the model of /api/v1/forecast,
-    from the wards' state now); wards without history are left out."""
-    if history is None or k is None:
+                  k: int | None) -> dict[str, dict[str, float]]:
+    """ward_id → its forecast at the end of forecast hour k (`occupied`, `free_beds`, `overcrowded`), as
+    /api/v1/forecast computes it for the ward (the same model and function, unsuppressed: the caller sums
+    it to region level or hides it); wards without history are left out."""
+    if history is None or k is None or not wards:
         return {}
-    h = history.hours
-    row_of = {w: i for i, w in enumerate(h.ward_ids)}
-    ws = [w for w in wards if w["ward_id"] in row_of]
-    if not ws:
-        return {}
-    idx = np.array([row_of[w["ward_id"]] for w in ws], dtype=np.int64)
-    r = history.rhythm
-    sub = fc.Rhythm(r.arrivals[idx], r.departures[idx], r.occupied[idx], r.ready[idx])
-    paths = fc.path(sub, [float(w["occupied"] or 0) for w in ws], [float(w["discharge_ready"] or 0) for w in ws],
-                    fc.hour_slots(fc.floor_hour(now), k, tz))
-    return {w["ward_id"]: float(paths[i, k - 1]) for i, w in enumerate(ws)}
+    answer = forecast_view.forecast_answer(history, wards, "ward", None, None, k, now, tz, 0, lambda region: True,
+                                           set())
+    return {s["id"]: {f: s[f][k - 1] for f in ("occupied", "free_beds", "overcrowded")} for s in answer["series"]}
 
 
-def _sum_forecast(wards: list[dict], forecast: dict[str, float]) -> tuple[float | None, float | None]:
-    """Free beds and overcrowding forecast for wards (each ward's against its staffed beds now, never netted)."""
+def _sum_forecast(wards: list[dict], forecast: dict[str, dict[str, float]]
+                  ) -> tuple[float | None, float | None]:
+    """Free beds and overcrowding forecast for wards (each ward's, summed apart: never netted)."""
     if not wards or any(w["ward_id"] not in forecast for w in wards):
         return None, None
-    free = sum(max(0.0, float(w["staffed_beds"] or 0) - forecast[w["ward_id"]]) for w in wards)
-    over = sum(max(0.0, forecast[w["ward_id"]] - float(w["staffed_beds"] or 0)) for w in wards)
-    return round(free, 1), round(over, 1)
+    return (round(sum(forecast[w["ward_id"]]["free_beds"] for w in wards), 1),
+            round(sum(forecast[w["ward_id"]]["overcrowded"] for w in wards), 1))
 
 
 def find_unit(wards: list[dict], unit: str) -> tuple[str, list[dict]]:
@@ -90,8 +81,8 @@ def need_for(level: str, unit: str, unit_wards: list[dict], served: dict, kind: 
     return room.Need(unit, kind or "somatic", frozenset({mvo}) if mvo else frozenset())
 
 
-def region_offers(need: room.Need, wards: list[dict], served: dict, fresh: Callable, forecast: dict[str, float],
-                  threshold: int, open_region: Callable[[str], bool]) -> list[dict]:
+def region_offers(need: room.Need, wards: list[dict], served: dict, fresh: Callable,
+                  forecast: dict[str, dict[str, float]], threshold: int, open_region: Callable[[str], bool]) -> list[dict]:
     """The region-level offers (every viewer): rank_regions with the forecast beside, and in each region the
     viewer does not see in full, an overcrowding of 1..threshold patients hidden — or whose complement in the
     region's published total (status's region row; for ICU the ICU picture's) is 1..threshold."""
@@ -108,8 +99,8 @@ def region_offers(need: room.Need, wards: list[dict], served: dict, fresh: Calla
     return offers
 
 
-def region_need(code: str, kind: str, wards: list[dict], forecast: dict[str, float], threshold: int,
-                open_region: Callable[[str], bool]) -> dict:
+def region_need(code: str, kind: str, wards: list[dict], forecast: dict[str, dict[str, float]],
+                threshold: int, open_region: Callable[[str], bool]) -> dict:
     """A whole region's need of one kind (its wards of the kind: free beds and overcrowding now, side by side,
     the shortage its own free beds cannot take, and tomorrow's forecast), region-level figures every viewer
     may see — the overcrowding hidden as a region offer's is (region_offers)."""

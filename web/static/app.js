@@ -1,6 +1,6 @@
 /* bedflow live page: vanilla JS, no build step, no external resources.
  *
- * Talks to /api/v1/{reference,status,out-of-area,waitlist,deadletters} and /report/morning with a bearer
+ * Talks to /api/v1/{reference,status,out-of-area,waitlist,room-nearby,deadletters} and /report/morning with a bearer
  * token kept in sessionStorage, always in the Authorization header (the API refuses it in a URL). The
  * region table, the thresholds and who is looking come from /api/v1/reference (loaded once after login).
  * Re-fetches every 5 s (pausable) and updates the panels in place, keeping the drill-down position, keyboard
@@ -49,6 +49,8 @@
     window: "now",
     waitRegion: "01",
     waitPhase: "",
+    roomRegion: "01",  // the need / offer panel's region and kind of bed
+    roomKind: "somatic",
     seq: 0,          // bumps whenever the view changes; stale responses are dropped
     timer: null,
     paused: false,   // the automatic refresh, paused by the viewer
@@ -302,6 +304,11 @@
         return '<option value="' + r[0] + '">' + r[0] + " " + esc(r[1]) + "</option>";
       }).join("");
       sel.value = state.waitRegion;
+      // the need / offer panel: a region viewer asks about its own region (the API refuses the others)
+      if (mine || !REGION_NAME[state.roomRegion]) state.roomRegion = choices[0][0];
+      var rs = $("room-region");
+      rs.innerHTML = sel.innerHTML;
+      rs.value = state.roomRegion;
     });
   }
 
@@ -850,6 +857,63 @@
     });
   }
 
+  // ---------------------------------------------------------------- need / offer (issue 14)
+  // The selected region's need of one kind of bed (now and the forecast for tomorrow morning) and the ranked
+  // region-level offers near it, from /api/v1/room-nearby?unit=<region>&need=<kind>. Rows are keyed
+  // (data-id) and merged in place on every refresh: the tables and focus stay.
+  var lastRoom = null;
+
+  function roomTomorrow(data) {
+    return data && data.forecast_at ? T("room.tomorrow", { t: I18N.fmt("hm", data.forecast_at) }) : T("room.tomorrow.none");
+  }
+
+  function shortageOf(free, over) {
+    return isNum(free) && isNum(over) ? Math.max(0, Math.round(over) - Math.round(free)) : null;
+  }
+
+  function renderRoom(data) {
+    lastRoom = data;
+    var need = (data && data.need) || {};
+    var name = REGION_NAME[need.id] || need.name || need.id || "";
+    var kind = T("room." + (need.kind || state.roomKind));
+    $("room-need-caption").textContent = T("room.need.caption", { name: name, kind: kind });
+    $("room-offers-caption").textContent = T("room.offers.caption", { name: name, kind: kind });
+    var head = $("room-tomorrow-head");
+    var headText = data && data.forecast_at ? T("room.free.tomorrow", { t: I18N.fmt("hm", data.forecast_at) }) : T("room.tomorrow.none");
+    if (head.textContent !== headText) head.textContent = headText;
+    update($("room-need-body"),
+      '<tr class="row" data-id="now"><th scope="row">' + esc(T("room.now")) + "</th>" +
+        '<td class="num big">' + cell("free_beds", need.free_beds) + "</td>" +
+        '<td class="num big">' + cell("overcrowded", need.overcrowded, isNum(need.overcrowded) && need.overcrowded > 0 ? "warn" : "") + "</td>" +
+        '<td class="num big' + (isNum(need.shortage) && need.shortage > 0 ? " neg" : "") + '">' + cell("shortage", need.shortage) + "</td></tr>" +
+      '<tr class="row" data-id="tomorrow"><th scope="row">' + esc(roomTomorrow(data)) + "</th>" +
+        '<td class="num">' + cell("forecast_free_beds", need.forecast_free_beds) + "</td>" +
+        '<td class="num">' + cell("forecast_overcrowded", need.forecast_overcrowded) + "</td>" +
+        '<td class="num">' + cell("forecast_shortage", shortageOf(need.forecast_free_beds, need.forecast_overcrowded)) + "</td></tr>");
+    var offers = (data && data.regions) || [];
+    if (!offers.length) {
+      update($("room-offers-body"), '<tr data-id="empty"><td colspan="6" class="empty">' + esc(T("room.empty")) + "</td></tr>");
+      return;
+    }
+    update($("room-offers-body"), offers.map(function (o) {
+      var rel = T("room.rel." + o.relation, { n: (o.travel_order || 0) + 1 });
+      return '<tr class="row" data-id="' + esc(o.region_code) + '">' +
+        '<td class="num">' + cell("rank", o.rank) + "</td>" +
+        '<td class="name" data-field="region_code" data-value="' + esc(o.region_code) + '">' + esc(o.region_code) + " " +
+          esc(REGION_NAME[o.region_code] || o.name) + "</td>" +
+        '<td data-field="relation" data-value="' + esc(o.relation) + '">' + esc(rel) + "</td>" +
+        '<td class="num big">' + cell("free_beds", o.free_beds) + "</td>" +
+        '<td class="num">' + cell("overcrowded", o.overcrowded, isNum(o.overcrowded) && o.overcrowded > 0 ? "warn" : "") + "</td>" +
+        '<td class="num">' + cell("forecast_free_beds", o.forecast_free_beds) + "</td></tr>";
+    }).join(""));
+  }
+
+  function loadRoom() {
+    var region = state.roomRegion, kind = state.roomKind;
+    return api("/api/v1/room-nearby?unit=" + encodeURIComponent(region) + "&need=" + encodeURIComponent(kind))
+      .then(function (d) { if (region === state.roomRegion && kind === state.roomKind) renderRoom(d); });
+  }
+
   // ---------------------------------------------------------------- dead letters
   function renderDeadletters(data) {
     lastDead = data;
@@ -914,7 +978,8 @@
   function refreshAll() {
     if (inFlight || state.paused || !token()) return Promise.resolve();
     inFlight = true;
-    return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadDeadletters(), loadSparks(false), loadTrend(false)])
+    return Promise.all([loadStatus(), loadHeatmap(), loadWaitlist(), loadRoom(), loadDeadletters(), loadSparks(false),
+                        loadTrend(false)])
       .then(okTick, handleError)
       .then(function () { inFlight = false; });
   }
@@ -995,6 +1060,9 @@
     $("waitlist-phase").addEventListener("change", function () {
       state.waitPhase = this.value; loadWaitlist().catch(handleError);
     });
+    var roomSel = $("room-region");
+    roomSel.addEventListener("change", function () { state.roomRegion = roomSel.value; loadRoom().catch(handleError); });
+    $("room-kind").addEventListener("change", function () { state.roomKind = this.value; loadRoom().catch(handleError); });
     $("waitlist-legend").innerHTML = BUCKETS.map(function (b) {
       return '<span class="lg"><i class="' + b[2] + '"></i>' + b[1] + "</span>";
     }).join("");
@@ -1015,6 +1083,7 @@
     if (lastTrend) renderTrend(lastTrend);
     if (lastHeat) renderHeatmap(lastHeat);
     if (lastWait) renderWaitlist(lastWait);
+    if (lastRoom) renderRoom(lastRoom);
     if (lastDead) renderDeadletters(lastDead);
     if (state.failing) renderRefreshStatus(state.lastError, true);
     else if (state.lastOk) renderRefreshStatus(null, true);
@@ -1058,6 +1127,11 @@
       var phase = document.getElementById("waitlist-phase").value;
       return region ? "/api/v1/waitlist?region=" + encodeURIComponent(region) +
         (phase ? "&phase=" + encodeURIComponent(phase) : "") : null;
+    },
+    "room-panel": function () {
+      var region = document.getElementById("room-region").value;
+      return region ? "/api/v1/room-nearby?unit=" + encodeURIComponent(region) + "&need=" +
+        encodeURIComponent(document.getElementById("room-kind").value) : null;
     },
     "deadletter-panel": function () { return "/api/v1/deadletters?limit=25"; }
   };
