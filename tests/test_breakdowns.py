@@ -286,7 +286,8 @@ def solvable(parents: list[dict], totals: list[tuple[dict, list[dict]]], rows: l
     """Hidden cells a viewer can solve for, from the equations it knows: each unsplit row = the sum of its
     breakdown rows, and each published total (`totals`: a shown row and the unsplit rows it sums) = the sum
     of its parts, per count. Cells: ('p', key, f) for an unsplit row, ('b', key, breakdown, f). A row's only
-    group is the row itself: where the row shows a count, that group's is no secret (and not counted)."""
+    group is the row itself: where the row shows a count, that group's is no secret (and not counted); nor
+    is what the published totals alone give (a phase's only MVO group is its region × phase row)."""
     key = lambda r: (r["mvo_group"], r["phase"])  # noqa: E731
     eqs, hidden = [], set()
     for f in counts:
@@ -301,7 +302,8 @@ def solvable(parents: list[dict], totals: list[tuple[dict, list[dict]]], rows: l
         hidden |= {("b", key(r), r["breakdown"], f) for r in rows if r[f] is None}
     only = {("b", key(p), r["breakdown"], f) for p in parents for f in counts if p[f] is not None
             for r in rows if key(r) == key(p) and sum(key(x) == key(p) for x in rows) == 1}
-    return determined(eqs, hidden) - only
+    every = {c for coef, _ in eqs for c in coef}
+    return determined(eqs, hidden) - only - determined(eqs, every)
 
 
 @pytest.mark.parametrize("by", ["sex", "age_band", "hospital", "activity"])
@@ -342,3 +344,40 @@ def test_exports_and_bad_values(server):
     status, _ = server.call("GET", "/api/v1/waitlist/performed?month=2026-10&by=sex&format=xlsx", ADMIN)
     assert status == 200
     assert server.call("GET", "/api/v1/waitlist?region=12&by=kommun", ADMIN)[0] == 400
+
+
+# ------------------------------------------------------------------ the suppression alone, many shapes
+def test_random_breakdowns_never_give_a_hidden_group_back():
+    """Performed-like rows: per phase, MVO groups (each a parent, hidden whole as suppress_performed hides
+    them, the region × phase total shown) split into groups with counts drawn around the threshold."""
+    import random
+
+    from web.suppression import suppress_breakdown, suppress_performed
+
+    fields = ("performed", "measured")
+    for seed in range(300):
+        rng = random.Random(seed)
+        rows = []
+        for phase in (1, 2):
+            for g in range(rng.randint(1, 4)):
+                for b in range(rng.randint(1, 4)):
+                    n = rng.choice([1, 2, 3, 4, 5, 6, 9, 20])
+                    rows.append({"region_code": "12", "mvo_group": f"G{g}", "phase": phase, "breakdown": f"b{b}",
+                                 "performed": n, "measured": rng.randint(0, n), "within_limit": 0,
+                                 "target_measured": 0, "past_target": 0})
+        parents: dict = {}
+        for r in rows:
+            p = parents.setdefault((r["mvo_group"], r["phase"]), {
+                "region_code": "12", "mvo_group": r["mvo_group"], "phase": r["phase"],
+                **dict.fromkeys(FLOW_COUNTS, 0)})
+            for f in FLOW_COUNTS:
+                p[f] += r[f]
+        shown_parents = suppress_performed(list(parents.values()), 4, lambda region: False)
+        shown = suppress_breakdown(shown_parents, rows, FLOW_COUNTS, (), 4, lambda region: False,
+                                   total_of=lambda p: (p["region_code"], p["phase"]))
+        for r in shown:
+            assert not any(small(r[f], 4) for f in FLOW_COUNTS), (seed, r)
+        for phase in (1, 2):
+            ps = [p for p in shown_parents if p["phase"] == phase]
+            total = {f: sum(parents[(p["mvo_group"], phase)][f] for p in ps) for f in fields}
+            assert not solvable(ps, [(total, ps)], [r for r in shown if r["phase"] == phase], fields), seed

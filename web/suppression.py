@@ -333,6 +333,10 @@ def suppress_breakdown(parents: list[dict], rows: list[dict], counts: tuple[str,
     for p in parents:
         if key(p) in children:
             totals.setdefault(total_of(p), []).append(p)
+    for k in children.keys() - {key(p) for p in parents}:  # no unsplit row given: protect against their sum
+        sums = {f: sum(r.get(f) or 0 for r in children[k]) for f in counts}
+        p = {"region_code": k[0], "mvo_group": k[1], "phase": k[2], **sums}
+        totals.setdefault(total_of(p), []).append(p)
     unit = Unit("breakdown", counts, counts)
     for ps in totals.values():
         hospitals = [{"id": repr(key(p)), **{f: p.get(f) for f in counts}} for p in ps]
