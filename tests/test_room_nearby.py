@@ -340,3 +340,17 @@ def test_the_report_forecasts_tomorrow_morning_from_the_wards_now(server):
         assert (r.tomorrow.occupied, r.tomorrow.free, r.tomorrow.overcrowded) == (
             now[r.code]["occupied"], now[r.code]["free_beds"], now[r.code]["overcrowded"]), r.code
     assert rep.nation_tomorrow.free == sum(r.tomorrow.free for r in rep.regions)
+
+
+def test_an_offer_with_hidden_free_beds_does_not_tell_them_by_its_place():
+    # In one place (same region, same specialty) the ranking puts 9 free before 5 before 2; with 5 and 9
+    # hidden from the viewer, the shown 2 comes first and the hidden ones follow in id order: their order no
+    # longer says which has more. Other places keep their order (distance before everything).
+    from web.room import hidden_last
+
+    wards = [ASKING, w("C-NINE", occupied=1), w("B-FIVE", occupied=5), w("A-TWO", occupied=8),
+             w("NB", region="01", occupied=0)]
+    ranked = room.rank_wards(room.ward_need(ASKING, {}), wards)
+    assert ids(ranked) == ["C-NINE", "B-FIVE", "A-TWO", "NB"]
+    shown = hidden_last(ranked, {"C-NINE", "B-FIVE"})
+    assert ids(shown) == ["A-TWO", "B-FIVE", "C-NINE", "NB"] and [o["rank"] for o in shown] == [1, 2, 3, 4]
