@@ -717,7 +717,9 @@ class Api:
 
         scope = scope_of(request)
         day = DATE.parse(request.query, dt.datetime.now(ZoneInfo(self.policy.timezone)).date())
-        report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope)
+        hit = self._cache.get("forecast:history")  # the forecast's history, when the API has it fresh
+        history = hit[1] if hit and time.monotonic() - hit[0] < forecast_view.HISTORY_TTL else None
+        report = await asyncio.to_thread(build_morning_report, self.db, day, self.policy, scope, history)
         return web.Response(text=render_morning_report(report), content_type="text/html", charset="utf-8")
 
 

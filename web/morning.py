@@ -40,10 +40,12 @@ def _when(iso: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(iso) if iso else None
 
 
-def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope: Scope) -> MorningReport:
+def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope: Scope,
+                         history: forecast_view.History | None = None) -> MorningReport:
     """Nation and regions for every viewer (aggregates); hospitals and stale wards only for a viewer
     granted capacity detail (ViewPolicy.sees_detail): a region viewer's own region, small counts hidden
-    (with their complements) in the regions a viewer does not see in full."""
+    (with their complements) in the regions a viewer does not see in full. `history`: the forecast's history
+    when the caller has it fresh (else it is read when tomorrow's picture time is within reach)."""
     at = picture_instant(day, policy)
     before = at - dt.timedelta(days=1)
     stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
@@ -93,15 +95,15 @@ def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope
         nation=_figures(n) or Figures.of(0, 0), nation_yesterday=_figures(nation_y.get("SE")),
         data_gaps=gaps, coverage=n["coverage"] if n else 0.0,
         generated_at=now, timezone=policy.timezone)
-    forecast = _tomorrow(db, report, day, policy, now)
+    forecast = _tomorrow(db, report, day, policy, now, history)
     fresh = lambda w: room.is_fresh(w, at, stale_after, seen[at])  # noqa: E731 — as status reads freshness
     report.room_by_need = room_by_need(report, today_w, room_sql.served_codes(db), fresh, forecast,
                                        policy.small_count_threshold, scope.viewer.sees_detail_of)
     return report
 
 
-def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewPolicy,
-              now: dt.datetime) -> dict[str, dict[str, float]]:
+def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewPolicy, now: dt.datetime,
+              history: forecast_view.History | None = None) -> dict[str, dict[str, float]]:
     """The forecast for the next day's picture time ("I morgon 07:00"), per region and the nation as the
     forecast's region rows sum it (each ward's forecast against its staffed beds now, ICU apart, free and
     overcrowded never netted), into `report`; the wards' forecasts are returned for the offers. Only while
@@ -111,8 +113,8 @@ def _tomorrow(db: ClickHouse, report: MorningReport, day: dt.date, policy: ViewP
     if k is None:
         return {}
     wards = queries.current_wards(db)
-    forecast = room_view.ward_forecast(forecast_view.read_history(db, now, policy.timezone), wards, now,
-                                       policy.timezone, k)
+    history = history or forecast_view.read_history(db, now, policy.timezone)
+    forecast = room_view.ward_forecast(history, wards, now, policy.timezone, k)
     if not forecast:
         return {}
 
