@@ -81,11 +81,44 @@ def units(state: BedState, ward_ids: list[str]) -> dict[str, dict[str, list[int]
     return out
 
 
+def api_timing(scale: float, seed: int) -> dict:
+    """What GET /api/v1/forecast costs at `scale` (1: all of Sweden): the history it reads every
+    HISTORY_TTL (grid_hours of ward-status rows, the rhythm and the 36-origin backtest) and one answer
+    per level from it, on the last days of a simulated stretch just long enough for the grid."""
+    from web import forecast as view
+
+    days = fc.grid_hours() / 24 + 7
+    start = QUARTER_START.astimezone(dt.timezone.utc)
+    sim = Simulator(seed, start=start, scale=scale, demand=demand(start))
+    rows, _ = ward_status_rows(sim, days)
+    now = start + dt.timedelta(days=days)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = ClickHouse(f"chdb://{tmp}/ch")
+        db.migrate()
+        for i in range(0, len(rows), 200_000):
+            db.insert("ward_status", rows[i:i + 200_000], WardStatusRow._fields)
+        db.insert("ward_current", list({r.ward_id: r for r in rows}.values()), WardStatusRow._fields)
+        wards = db.query_dicts("SELECT * FROM ward_current FINAL")
+        t = time.perf_counter()
+        history = view.read_history(db, now, "Europe/Stockholm")
+        read = time.perf_counter() - t
+        db.close()
+    answers = {}
+    for level in LEVELS:
+        t = time.perf_counter()
+        view.forecast_answer(history, wards, level, None, None, fc.MAX_HOURS, now, "Europe/Stockholm", 4,
+                             lambda region: False, set())
+        answers[level] = round(time.perf_counter() - t, 3)
+    return {"scale": scale, "wards": len(wards), "ward_status_rows": len(rows),
+            "history_read_seconds": round(read, 2), "answer_seconds_all_units_suppressed": answers}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--every", type=int, default=3, help="hours between the forecasts scored")
+    ap.add_argument("--api-scale", type=float, default=1.0, help="the endpoint's cost at this scale (0: not measured)")
     args = ap.parse_args(argv)
     t_run = time.perf_counter()
     q0 = QUARTER_START.astimezone(dt.timezone.utc)
@@ -142,6 +175,9 @@ def main(argv=None):
         "seconds": {"simulate_and_state": round(t_sim, 1), "store_and_read": round(t_read, 1),
                     "forecasts": round(t_fc, 1), "total": round(time.perf_counter() - t_run, 1)},
     }
+    if args.api_scale:
+        result["api"] = api_timing(args.api_scale, args.seed)
+        result["seconds"]["total"] = round(time.perf_counter() - t_run, 1)
     path = write_result("forecast", result)
     print(f"forecast backtest: {len(h.ward_ids)} wards, {len(targets)} forecasts per ward and horizon "
           f"(every {args.every} h over the quarter from {QUARTER_START:%Y-%m-%d}), scale {args.scale}")
@@ -154,8 +190,18 @@ def main(argv=None):
             cells = "  ".join(f"{r[str(hz)]['mae']:>8.2f} ({r[str(hz)]['baseline_mae']:>7.2f}) {r[str(hz)]['ratio']:>4.2f}×"
                               for hz in fc.HORIZONS)
             print(f"{lv:<18} {r['units']:>5} {r['mean_occupied']:>9.1f}  {cells}")
+    if "api" in result:
+        a = result["api"]
+        print(f"\nGET /api/v1/forecast at scale {a['scale']} ({a['wards']} wards): the history read (every "
+              f"{view_ttl()} s) {a['history_read_seconds']} s; an answer of every unit of a level, suppressed: "
+              f"{a['answer_seconds_all_units_suppressed']} s")
     print(f"\nbeats the baseline at every level and horizon: {beats}; {result['seconds']}; wrote {path}")
     return 0 if all(beats.values()) else 1
+
+
+def view_ttl() -> int:
+    from web.forecast import HISTORY_TTL
+    return int(HISTORY_TTL)
 
 
 if __name__ == "__main__":

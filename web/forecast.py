@@ -5,6 +5,7 @@ sinks/forecast.py and queries.current_wards."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,9 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
     staffed_ahead = fc.staffed_path(sub, staffed, slots) if len(wards) else np.zeros((0, hours))
     bt = history.backtest
 
+    over_w = np.maximum(paths - staffed_ahead, 0.0)  # per ward, then summed: never netted
+    free_w = np.maximum(staffed_ahead - paths, 0.0)
+
     def unit_rows(lv: str, selected) -> list[dict]:
         groups: dict[str, dict] = {}
         for i, w in enumerate(wards):
@@ -102,40 +106,40 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
             if lv == "hospital":
                 g["hospital_id"] = w["hospital_id"]
             g["members"].append(i)
-        rows = []
-        for g in groups.values():
-            if not selected(g):
-                continue
-            m = g.pop("members")
-            p = fc.unit_path(paths, staffed_ahead, m)
-            s_ahead = staffed_ahead[m].sum(axis=0)
+        rows = sorted((g for g in groups.values() if selected(g)), key=lambda g: g["id"])
+        members = [g.pop("members") for g in rows]
+        if not rows:
+            return rows
+        sums = {k: fc.sum_units(x, members) for k, x in (("occupied", paths), ("overcrowded", over_w),
+                                                          ("free_beds", free_w), ("staffed", staffed_ahead))}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(sums["staffed"] > 0, 100.0 * sums["occupied"] / sums["staffed"], np.nan)
+        now_sums = {k: fc.sum_units(x, members) for k, x in (("staffed", staffed), ("occupied", occupied))}
+        errors = fc.errors_of_units(bt, [idx[m] for m in members])
+        for u, g in enumerate(rows):
             # the occupied beds now (hidden with the forecast); not the discharge-ready (status hides them apart)
-            g.update(staffed_beds=int(staffed[m].sum()), occupied_now=int(occupied[m].sum()),
-                     occupied=[round(float(v), 1) for v in p["occupied"]],
-                     overcrowded=[round(float(v), 1) for v in p["overcrowded"]],
-                     free_beds=[round(float(v), 1) for v in p["free_beds"]],
-                     staffed_beds_ahead=[round(float(v), 1) for v in s_ahead],
-                     occupancy_pct=[round(100.0 * float(v) / float(sa), 1) if sa else None
-                                    for v, sa in zip(p["occupied"], s_ahead)],
-                     backtest=fc.errors(bt, idx[m].tolist()))
-            for e in g["backtest"]:
-                for k in ERRORS:
-                    e[k] = None if e[k] is None else round(e[k], 2)
-            rows.append(g)
-        return sorted(rows, key=lambda r: r["id"])
+            g.update(staffed_beds=int(now_sums["staffed"][u]), occupied_now=int(now_sums["occupied"][u]),
+                     **{k: np.round(sums[k][u], 1).tolist() for k in ("occupied", "overcrowded", "free_beds")},
+                     staffed_beds_ahead=np.round(sums["staffed"][u], 1).tolist(),
+                     occupancy_pct=[None if math.isnan(v) else v for v in np.round(pct[u], 1).tolist()],
+                     backtest=[{k: (round(v, 2) if k in ERRORS and v is not None else v) for k, v in e.items()}
+                               for e in errors[u]])
+        return rows
 
     def wanted(g: dict) -> bool:
         return (unit is None or g["id"] == unit) and (region is None or g.get("region_code", region) == region)
 
-    rows = unit_rows(level, wanted)
     if level in ("hospital", "ward"):
-        hidden = _hidden(unit_rows("hospital", lambda g: True), unit_rows("ward", lambda g: True), threshold,
-                         open_region, hidden_now)
+        every = {lv: unit_rows(lv, lambda g: True) for lv in ("hospital", "ward")}
+        hidden = _hidden(every["hospital"], every["ward"], threshold, open_region, hidden_now)
         kind = "h" if level == "hospital" else "w"
+        rows = [r for r in every[level] if wanted(r)]
         for r in rows:
             if (kind, r["id"]) in hidden:
                 r.update({f: [None] * hours for f in SERIES}, occupied_now=None,
                          backtest=[{**e, **dict.fromkeys(ERRORS)} for e in r["backtest"]])
+    else:
+        rows = unit_rows(level, wanted)
     return {"level": level, "id": unit, "origin": origin, "hours": hours, "timezone": tz,
             "times": [origin + k * fc.HOUR for k in range(1, hours + 1)],
             "history_read_at": history.read_at, "model": model_description(), "series": rows}

@@ -227,23 +227,38 @@ def backtest(h: WardHours, targets: Sequence[int], horizons: Sequence[int] = HOR
     return Backtest(horizons, keep, forecast, actual, baseline, staffed)
 
 
+def sum_units(x: np.ndarray, units: Sequence[Sequence[int]]) -> np.ndarray:
+    """Rows of `x` (per ward) summed per unit (each a non-empty list of rows): (len(units), …)."""
+    order = np.fromiter((i for m in units for i in m), dtype=np.int64)
+    starts = np.cumsum([0] + [len(m) for m in units[:-1]]) if len(units) else np.zeros(0, dtype=np.int64)
+    if not len(units):
+        return np.zeros((0, *x.shape[1:]))
+    return np.add.reduceat(x[order], starts, axis=0)
+
+
 def errors(bt: Backtest, members: Sequence[int]) -> list[dict]:
     """A unit's mean absolute error per horizon (its wards `members` summed at each target), the model's
     and the naive baseline's: of the occupied beds (`mae`, `baseline_mae`), of the overcrowding and of the
     free beds (each per ward against its staffed beds, summed), with the number of forecasts scored."""
-    out = []
-    idx = list(members)
+    return errors_of_units(bt, [list(members)])[0]
+
+
+def errors_of_units(bt: Backtest, units: Sequence[Sequence[int]]) -> list[list[dict]]:
+    """`errors` of many units at once."""
+    out: list[list[dict]] = [[] for _ in units]
     for hz in bt.horizons:
         n = len(bt.targets[hz])
-        e = {"hours": hz, "forecasts": n}
-        sf, sy, sb = (x[idx] for x in bt.staffed[hz])
-        f, y, b = (x[idx] for x in (bt.forecast[hz], bt.actual[hz], bt.baseline[hz]))
+        sf, sy, sb = bt.staffed[hz]
+        f, y, b = bt.forecast[hz], bt.actual[hz], bt.baseline[hz]
+        figures = {}
         for name, fn in (("", lambda o, s: o), ("overcrowded_", lambda o, s: np.maximum(o - s, 0)),
                          ("free_beds_", lambda o, s: np.maximum(s - o, 0))):
-            truth = fn(y, sy).sum(axis=0)
-            e[f"{name}mae"] = float(np.abs(fn(f, sf).sum(axis=0) - truth).mean()) if n else None
-            e[f"{name}baseline_mae"] = float(np.abs(fn(b, sb).sum(axis=0) - truth).mean()) if n else None
-        out.append(e)
+            truth = sum_units(fn(y, sy), units)
+            figures[f"{name}mae"] = np.abs(sum_units(fn(f, sf), units) - truth).mean(axis=1) if n else None
+            figures[f"{name}baseline_mae"] = np.abs(sum_units(fn(b, sb), units) - truth).mean(axis=1) if n else None
+        for u in range(len(units)):
+            out[u].append({"hours": hz, "forecasts": n,
+                           **{k: None if v is None else float(v[u]) for k, v in figures.items()}})
     return out
 
 
