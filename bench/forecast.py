@@ -1,7 +1,7 @@
 """The occupancy forecast's backtest over a simulated quarter (issue 14): its mean absolute error at 24, 48
 and 72 hours per level, against the naive baseline (the same hour one week earlier), measured in the same run.
 
-    python -m bench.forecast [--scale 0.3] [--seed 1] [--every 3]
+    python -m bench.forecast [--scale 0.3] [--seed 1] [--every 3] [--api-scale 1]
 
 The simulator makes the quarter (2 November 2026 – 1 February 2027, and five weeks before it for the first
 forecasts' history) with a weekly rhythm of admissions, the winter season and four shocks (beds.Demand).
@@ -10,6 +10,8 @@ into ward-status rows in a chDB store, no broker; the grid of hours is read with
 and the forecast (streams.domain.forecast) is made from every `--every` hours of the quarter, each from
 the four weeks of history before it, and compared with what followed: the occupied beds, the
 overcrowding and the free beds (each per ward against its staffed beds, summed; never netted).
+`--api-scale`: what the endpoint costs at that scale (1: all of Sweden; 0: not measured) — the history it
+reads every five minutes and an answer of every unit of each level.
 """
 from __future__ import annotations
 
