@@ -249,7 +249,8 @@ def test_the_endpoint_takes_a_need_an_mvo_code_a_hospital_and_a_region(server):
 def test_ward_offers_only_with_the_detail_grant_and_a_region_viewer_only_its_own(server):
     basic = room_of(server, f"unit={Q}", BASIC)
     assert basic["wards"] is None and basic["need"]["free_beds"] is None and basic["need"]["name"] is None
-    assert [o["region_code"] for o in basic["regions"]] == ["03", "01", "19"]
+    # not 03 less the asking hospital: beside 03's published total it would give the hospital's figures
+    assert [(o["rank"], o["region_code"]) for o in basic["regions"]] == [(1, "01"), (2, "19")]
     own = room_of(server, f"unit={Q}", REGION03)
     assert [o["ward_id"] for o in own["wards"]] == [R]  # its own region's wards; the others as regions
     assert [o["region_code"] for o in own["regions"]] == ["03", "01", "19"]
@@ -258,12 +259,16 @@ def test_ward_offers_only_with_the_detail_grant_and_a_region_viewer_only_its_own
 
 
 def test_small_numbers_are_hidden_outside_the_viewers_region(server):
-    # 03's offer (its wards outside the asking hospital) has 0 overcrowded, but the region's published
-    # total is 2 (the asking ward Q): 2 − 0 would give Q's small count back, so 0 is hidden too; for
-    # 03's own viewer it is shown. Ward offers: the national viewer sees no ward with 1..4 patients (X, T).
+    # 03's own region offer (its wards outside the asking hospital) only for who sees 03 in full. A region's
+    # overcrowding is hidden outside it when it, or its complement in the region's published total, is 1..4:
+    # 03's somatic need (Q's 2) for the national viewer, not for 03's own. Ward offers: the national viewer
+    # sees no ward with 1..4 patients (X has 9, T 4: hidden).
     national = room_of(server, f"unit={Q}", NATIONAL)
-    assert national["regions"][0]["region_code"] == "03" and national["regions"][0]["overcrowded"] is None
+    assert [o["region_code"] for o in national["regions"]] == ["01", "19"]
     assert room_of(server, f"unit={Q}", REGION03)["regions"][0]["overcrowded"] == 0
+    region03 = room_of(server, "unit=03", NATIONAL)
+    assert region03["need"]["overcrowded"] is None and region03["need"]["free_beds"] == 4  # Q's 2: small
+    assert room_of(server, "unit=03", REGION03)["need"]["overcrowded"] == 2
     assert room_of(server, f"unit={Q}", ADMIN)["regions"][0]["overcrowded"] == 0
     shown = {o["ward_id"]: o for o in national["wards"]}
     assert set(shown) == {R, S, X, T}

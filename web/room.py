@@ -85,8 +85,14 @@ def region_offers(need: room.Need, wards: list[dict], served: dict, fresh: Calla
                   forecast: dict[str, dict[str, float]], threshold: int, open_region: Callable[[str], bool]) -> list[dict]:
     """The region-level offers (every viewer): rank_regions with the forecast beside, and in each region the
     viewer does not see in full, an overcrowding of 1..threshold patients hidden — or whose complement in the
-    region's published total (status's region row; for ICU the ICU picture's) is 1..threshold."""
+    region's published total (status's region row; for ICU the ICU picture's) is 1..threshold. The asking
+    hospital's own region is offered at region level only to a viewer who sees that region in full."""
     offers = room.rank_regions(need, wards, served, fresh)
+    if need.hospital_id is not None and not open_region(need.region_code):
+        # the asking region's own offer is that region less the asking hospital: beside the region's published
+        # total it would give the hospital's figures back (capacity detail, and counts status hides) — so only
+        # for viewers who see that region in full; the others get its wards as ward offers (detail grant)
+        offers = [{**o, "rank": i + 1} for i, o in enumerate(o for o in offers if o["region_code"] != need.region_code)]
     for o in offers:
         members = [w for w in wards if w["region_code"] == o["region_code"] and room.fits_kind(need, w)
                    and fresh(w) and room.not_the_asking_unit(need, w)]
