@@ -280,6 +280,9 @@ def test_region_rows_for_everyone_and_sums_of_the_wards(server):
     assert r01["overcrowded"] == [0.0, 0.0]  # A 3/10, B 15/20, D 12/20, E ~106/110: none over
     nation = by_id(answer(server, "level=nation&hours=1", BASIC))["SE"]
     assert nation["occupied_now"] == 139
+    # region= at any level: that region's wards, as status reads it
+    assert by_id(answer(server, "level=nation&region=12&hours=1", BASIC))["SE"]["occupied_now"] == 3
+    assert set(by_id(answer(server, "level=region&region=12&hours=1", BASIC))) == {"12"}
 
 
 def test_hospital_and_ward_rows_with_the_detail_grant_suppressed_as_status(server):

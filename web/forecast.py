@@ -75,7 +75,10 @@ def forecast_answer(history: History, wards: list[dict], level: str, unit: str |
     overcrowding rounds to 1..threshold, with complements as status hides them (web/suppression.py)."""
     h = history.hours
     row_of = {w: i for i, w in enumerate(h.ward_ids)}
-    wards = [w for w in wards if w["ward_id"] in row_of]
+    # region= above hospital level: that region's wards make the unit, as status reads it (below, the rows
+    # are filtered after the suppression, which needs the region's every ward)
+    wards = [w for w in wards if w["ward_id"] in row_of
+             and (region is None or level in ("hospital", "ward") or w["region_code"] == region)]
     idx = np.array([row_of[w["ward_id"]] for w in wards], dtype=np.int64)
     origin = fc.floor_hour(now)
     slots = fc.hour_slots(origin, hours, tz)
