@@ -123,18 +123,6 @@ def region_need(code: str, kind: str, wards: list[dict], forecast: dict[str, dic
     return out
 
 
-def hidden_last(offers: list[dict], hidden: set[str]) -> list[dict]:
-    """Ward offers as a viewer may see their order: the ranking orders by free beds inside a place (tier,
-    specialty, travel order), and an offer whose free beds are hidden must not tell, by its place among the
-    others, more than that it has room — so inside each place the hidden ones come after the shown ones, in
-    id order, and the ranks are counted again."""
-    def key(o: dict) -> tuple:
-        shut = o["ward_id"] in hidden
-        return (o["tier"], room.MATCHES.index(o["match"]), o["travel_order"], shut,
-                0 if shut else -o["free_beds"], o["ward_id"])
-    return [{**o, "rank": i + 1} for i, o in enumerate(sorted(offers, key=key))]
-
-
 def room_answer(wards: list[dict], served: dict, unit: str, kind: str | None, mvo: str | None, now: dt.datetime,
                 *, fresh: Callable, detail: bool, own: Callable[[list[dict]], list[dict]],
                 detail_rows_of: Callable[[list[dict]], dict], history: forecast_view.History | None,
@@ -180,13 +168,12 @@ def room_answer(wards: list[dict], served: dict, unit: str, kind: str | None, mv
     if detail:
         rows = {r["id"]: r for r in status["ward"]}
         f_of = forecast_of("ward")
-        ranked = room.rank_wards(need, seen, served, fresh)
-        hidden = {o["ward_id"] for o in ranked if rows.get(o["ward_id"], {}).get("occupied", 0) is None}
-        ward_offers = []
-        for o in hidden_last(ranked, hidden):
-            ward_offers.append({**{f: o.get(f) for f in WARD_FIELDS},
-                                "forecast_free_beds": f_of.get(o["ward_id"], {}).get("free_beds"),
-                                **({"free_beds": None, "overcrowded": None} if o["ward_id"] in hidden else {})})
+        # A ward whose occupancy status hides from this viewer is no ward offer: being offered would tell that
+        # it has a free bed, and its place among the others how many (its free beds count in its region's offer)
+        shown = [o for o in room.rank_wards(need, seen, served, fresh)
+                 if rows.get(o["ward_id"], {}).get("occupied", 0) is not None]
+        ward_offers = [{**{f: o.get(f) for f in WARD_FIELDS}, "rank": i + 1,
+                        "forecast_free_beds": f_of.get(o["ward_id"], {}).get("free_beds")} for i, o in enumerate(shown)]
     return {"unit": unit, "need": need_row, "at": now, "forecast_at": target if forecast else None,
             "timezone": tz, "regions": region_offers(need, wards, served, fresh, forecast, threshold, open_region),
             "wards": ward_offers, "rules": RULES}
