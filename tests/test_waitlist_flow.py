@@ -329,11 +329,14 @@ def test_exports_carry_the_same_rows(server):
 
 
 def test_an_ended_months_counts_are_kept_until_late_data_arrive_for_it(server, tmp_path):
-    """April 2026 has ended: its counts are kept (sinks/results.py). A contact performed in April written
-    without its late-month record does not show (the kept answer stands); with it, April is counted again."""
-    before = [(r["region_code"], r["performed"]) for r in get(server, "/api/v1/waitlist/performed?month=2026-04",
-                                                               ADMIN)["rows"]]
-    assert before == [("01", 1)]
+    """April 2026 has ended: its counts are kept in ClickHouse (sinks/results.py). A contact performed in
+    April written without its late-month record does not show (the kept counts stand); with it, April is
+    counted again. (Each request below differs in what the API keeps its answer in memory by: the region
+    asked for or the viewer's role — the in-memory answers last BEDSTATS_TTL_ENDED.)"""
+    def phase1(path, token=ADMIN):
+        return {r["phase"]: r for r in get(server, path, token)["nation"]}[1]["performed"]
+
+    assert phase1("/api/v1/waitlist/performed?month=2026-04") == 1
     codec = SchemaSet(published_schemas())
     batch, _ = Processor(codec, epoch="t").process(records(codec, WAITLIST, contact("x9", "2026-03-20 09:00",
                                                                                     "2026-04-15 10:00")))
@@ -341,8 +344,6 @@ def test_an_ended_months_counts_are_kept_until_late_data_arrive_for_it(server, t
     assert [r.month for r in late] == [dt.date(2026, 3, 1), dt.date(2026, 4, 1)]  # UTC months of its events
     sink = Sink(server.db)
     sink.write(batch.rows)
-    kept = get(server, "/api/v1/waitlist/performed?month=2026-04", ADMIN)
-    assert [(r["region_code"], r["performed"]) for r in kept["rows"]] == [("01", 1)]  # kept: not read again
+    assert phase1("/api/v1/waitlist/performed?month=2026-04&region=01") == 1  # kept: not read again
     sink.write({"late_months": late})
-    again = get(server, "/api/v1/waitlist/performed?month=2026-04", ADMIN)
-    assert [(r["region_code"], r["performed"]) for r in again["rows"]] == [("01", 2)]
+    assert phase1("/api/v1/waitlist/performed?month=2026-04", NATIONAL) == 2

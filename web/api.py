@@ -475,9 +475,17 @@ class Api:
         scope = scope_of(request)
         month, region = MONTH.parse(request.query), REGION.parse(request.query)
         scope.require_region(region)
-        answer = await asyncio.to_thread(performed_answer, self.db, month, region, self.policy, scope,
-                                         dt.datetime.now(dt.timezone.utc), BY.parse(request.query))
-        return _json(answer)
+        by = BY.parse(request.query)
+        # the answer, per what decides it (the viewer's role decides scope and suppression), kept in memory as
+        # the monthly bed statistics are: an ended month's counts come from ClickHouse's kept results, but
+        # the measures over them take a few hundred ms nationally
+        ended = month_end(month, self.policy.timezone) <= dt.datetime.now(dt.timezone.utc)
+        answer = await self._cached(
+            f"performed:{month}:{region}:{by}:{scope.viewer.role}",
+            lambda: _encode(performed_answer(self.db, month, region, self.policy, scope,
+                                             dt.datetime.now(dt.timezone.utc), by)),
+            BEDSTATS_TTL_ENDED if ended else BEDSTATS_TTL_CURRENT)
+        return _json_bytes(answer)
 
     # -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ------------------
     @documented("IVA-läget per timme: disponibla, belagda och lediga IVA-platser / the ICU picture hourly",
@@ -589,7 +597,6 @@ class Api:
                           for k in ("discharge_ready_stays", "discharge_ready_ms")})
             return wards
 
-        # an ended month's sums are kept in ClickHouse until late data arrive for it (sinks/results.py)
         wards = await self._cached(
             f"bedmonth:{month}", (lambda: results.kept_or_computed(
                 self.db, "beds_monthly_wards.2", month, f"{tz}:{bedstats.SAMPLE_HOUR}", integrate)) if ended else integrate,
@@ -685,7 +692,10 @@ class Api:
         # a month past its deadline changes only with late events: its counts are kept BEDSTATS_TTL_ENDED
         ttl = BEDSTATS_TTL_ENDED if snapshot_final_at(month, tz) <= now else BEDSTATS_TTL_CURRENT
         counts = await self._cached(f"qualitymonth:{month}", lambda: quality_counts(self.db, month, tz), ttl)
-        return _json(quality_answer(counts, month, region, self.policy, scope, now))
+        # the answer too, per what decides it (the role: scope and suppression), for as long as its counts
+        answer = await self._cached(f"qualitymonth:{month}:{region}:{scope.viewer.role}", lambda: _encode(
+            quality_answer(counts, month, region, self.policy, scope, now)), min(ttl, BEDSTATS_TTL_CURRENT))
+        return _json_bytes(answer)
 
     @documented("Detta dokument (OpenAPI 3) / this document", answer=Answer(("openapi", "info", "paths")))
     async def openapi_document(self, request: web.Request):
