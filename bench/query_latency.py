@@ -344,20 +344,30 @@ def main(argv=None):
         env = {**os.environ, "BEDFLOW_DATA_DIR": str(data_dir), "BEDFLOW_PORT": str(port),
                "BEDFLOW_ADMIN_TOKEN": TOKEN, "BEDFLOW_LOG_LEVEL": "warning"}
         log_path = Path(tmp.name) / "serve.log"
-        serve = track(subprocess.Popen([sys.executable, "-m", "bedflow.cli", "serve"], env=env,
-                                       stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True))
-        deadline = time.monotonic() + 120
-        while True:
-            if serve.poll() is not None:
-                raise SystemExit(f"bedflow serve exited ({serve.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if get(port, "/metrics")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("bedflow serve did not answer within 120 s")
-            time.sleep(0.2)
+
+        def start_serve() -> subprocess.Popen:
+            proc = track(subprocess.Popen([sys.executable, "-m", "bedflow.cli", "serve"], env=env,
+                                          stdout=log_path.open("a"), stderr=subprocess.STDOUT, start_new_session=True))
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit(f"bedflow serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+                try:
+                    if get(port, "/metrics")[0] == 200:
+                        return proc
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("bedflow serve did not answer within 120 s")
+                time.sleep(0.2)
+
+        # the months' kept statistics from an earlier run on this dir are forgotten: "1st" computes them
+        from sinks.clickhouse import ClickHouse
+
+        store = ClickHouse(f"chdb://{(data_dir / 'clickhouse').resolve()}")
+        store.command("TRUNCATE TABLE IF EXISTS month_results")
+        store.close()
+        serve = start_serve()
 
         today = dt.date.today()
         last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
@@ -399,9 +409,19 @@ def main(argv=None):
         run("performed", f"/api/v1/waitlist/performed?month={last_month}", "cached", n=n)
         run("quality/monthly (1st)", f"/api/v1/quality/monthly?month={last_month}", "first", n=1)
         run("quality/monthly", f"/api/v1/quality/monthly?month={last_month}", "cached", n=n)
+        run("beds/yearly region (1st)", f"/api/v1/beds/yearly?year={last_month[:4]}&level=region", "first", n=1)
+        run("beds/yearly region", f"/api/v1/beds/yearly?year={last_month[:4]}&level=region", "cached", n=n)
         run("quality", "/api/v1/quality", "uncached", n=min(n, 10), min_n=3)
         run("report/morning", f"/report/morning?date={today}", "uncached", n=1, min_n=1)
         run("/metrics (baseline, again)", "/metrics", "warm", n=n)
+        # a restart: the in-memory caches are gone, an ended month's statistics are read back from ClickHouse
+        serve.terminate()
+        serve.wait(60)
+        serve = start_serve()
+        run("beds/monthly nation (restarted)", f"/api/v1/beds/monthly?month={last_month}&level=nation", "first", n=1)
+        run("beds/monthly ward (restarted)", f"/api/v1/beds/monthly?month={last_month}&level=ward", "first", n=1)
+        run("performed (restarted)", f"/api/v1/waitlist/performed?month={last_month}", "first", n=1)
+        run("beds/yearly region (restarted)", f"/api/v1/beds/yearly?year={last_month[:4]}&level=region", "first", n=1)
         rss = None
         try:
             from bench._common import proc_status

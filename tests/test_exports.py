@@ -29,6 +29,7 @@ PATHS = ("/api/v1/status?level=nation", "/api/v1/status?level=healthcare_region"
          "/api/v1/waitlist/snapshots?month=2026-11", "/api/v1/deadletters?limit=100", "/api/v1/quality",
          "/api/v1/icu?hours=2", "/api/v1/waitlist/breaches?region=12")
 PATHS += ("/api/v1/waitlist?region=12&by=sex", "/api/v1/waitlist/performed?month=2026-11&by=hospital")  # breakdowns
+PATHS += ("/api/v1/room-nearby?unit=01", "/api/v1/beds/yearly?year=2026&level=region")
 
 
 def call(server, path: str, who: str) -> tuple[int, dict, bytes]:

@@ -152,6 +152,9 @@ def test_ten_thousand_hostile_records_leave_no_identity_number_anywhere(broker, 
                  *(f"/api/v1/waitlist?region={r}&by=activity" for r in regions),  # a sender's codes as groups
                  "/api/v1/forecast?level=ward", "/api/v1/forecast?level=region&hours=24",
                  "/api/v1/icu?level=ward", "/api/v1/escalation", *(f"/api/v1/waitlist/breaches?region={r}" for r in regions),
+                 *(f"/api/v1/room-nearby?unit={r}" for r in regions), "/api/v1/beds/monthly?month=2026-11&level=ward",
+                 "/api/v1/beds/yearly?year=2026&level=region", "/api/v1/waitlist/performed?month=2026-11",
+                 "/api/v1/quality/monthly?month=2026-11",
                  *(f"/report/morning?date={d}" for d in (DAY, "2026-11-17"))]
         leaks = []
         for path in paths:

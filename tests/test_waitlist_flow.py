@@ -347,3 +347,12 @@ def test_an_ended_months_counts_are_kept_until_late_data_arrive_for_it(server, t
     assert phase1("/api/v1/waitlist/performed?month=2026-04&region=01") == 1  # kept: not read again
     sink.write({"late_months": late})
     assert phase1("/api/v1/waitlist/performed?month=2026-04", NATIONAL) == 2
+
+
+def test_a_months_measures_read_back_equal_from_their_kept_json():
+    import orjson
+
+    f = flow.performed_measures(flow.rows_from_contacts(state().contacts.values(), MARCH), MARCH, LIMITS)
+    back = flow.from_plain(orjson.loads(orjson.dumps(flow.to_plain(f))))
+    assert back == f and [m.as_dict() for m in back.groups] == [m.as_dict() for m in f.groups]
+    assert {None, 30, 90} <= set().union(*(m.limits_seen for m in f.nation + f.groups))  # null limits too

@@ -227,7 +227,8 @@ def param_instant(query, name: str, default: dt.datetime | None = None) -> dt.da
 # Query parameters the routes take; only these reach the audit log (a value of any other name may be a
 # secret someone put in a URL).
 AUDITED_PARAMS = ("level", "region", "hospital", "window", "phase", "at", "month", "limit", "date", "format", "table",
-                   "id", "from", "to", "step", "hours", "until")  # a declaration's reason is free text: never
+                   "id", "from", "to", "step", "hours", "until", "year", "by", "unit", "need", "mvo")
+# (a declaration's reason is free text: never audited)
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9:+.\-_ ]{0,40}")
 AUDIT_MAX_BYTES = 50 * 1024 * 1024  # rotated at 50 MB, ten old files kept: 550 MB at most
 AUDIT_BACKUPS = 10

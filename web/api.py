@@ -1127,20 +1127,19 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
     end = month_end(month, tz)
     segments = flow.limit_segments(policy.limits, month)
     def counted() -> dict:
-        return {"read": [list(r) for r in queries.performed_counts(db, start, end, segments, scope.region, tz, by,
-                                                                   AGE_LOWS)],
+        read = queries.performed_counts(db, start, end, segments, scope.region, tz, by, AGE_LOWS)  # PerformedRow's
+        if by:  # the stored value → its group; the age at the start of activity (its year is the month's)
+            read = [(*r[:9], breakdown_of(by, r[9], r[2], first)) for r in read]
+        return {"flow": flow.to_plain(flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)),
                 "senders": sorted(queries.regions_with_deviations(db, end))}
 
-    if end <= now:  # an ended month: kept until late data arrive for it (sinks/results.py)
-        key = f"{tz}:{scope.region or ''}:{by or ''}:{','.join(map(str, segments))}"
-        got = results.kept_or_computed(db, "performed_counts", first, key, counted)
+    if end <= now:  # an ended month: its measures kept until late data arrive for it (sinks/results.py)
+        key = (f"{tz}:{scope.region or ''}:{by or ''}:{','.join(map(str, segments))}:{policy.limits!r}:"
+               f"{policy.exclude_deviations}")
+        got = results.kept_or_computed(db, "performed_flow", first, key, counted)
     else:
-        got = orjson.loads(orjson.dumps(counted()))  # the same values as kept ones (dates as text)
-    # PerformedRow's order; the segment back to a date
-    read = [(*r[:7], dt.date.fromisoformat(r[7]), *r[8:]) for r in got["read"]]
-    if by:  # the stored value → its group; the age at the start of activity (its year is the month's)
-        read = [(*r[:9], breakdown_of(by, r[9], r[2], first)) for r in read]
-    measured = flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)
+        got = counted()
+    measured = flow.from_plain(got["flow"])
     senders = set(got["senders"])
     codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
     by_region = {(m.region_code, m.phase): m for m in measured.regions}

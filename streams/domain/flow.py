@@ -155,6 +155,27 @@ class Flow:
     nation: list[FlowMeasure]   # phase
 
 
+_COUNT_FIELDS = ("performed", "measured", "within_limit", "target_measured", "past_target")
+
+
+def to_plain(f: Flow) -> dict:
+    """A Flow as JSON values (kept for an ended month: sinks/results.py); from_plain gives it back equal."""
+    def one(m: FlowMeasure) -> list:
+        return [m.region_code, m.mvo_group, m.phase, m.breakdown, *(getattr(m, k) for k in _COUNT_FIELDS),
+                sorted(m.waits.items()), sorted(m.limits_seen, key=lambda x: (x is None, x or 0))]
+    return {"groups": [one(m) for m in f.groups], "regions": [one(m) for m in f.regions],
+            "nation": [one(m) for m in f.nation]}
+
+
+def from_plain(d: dict) -> Flow:
+    def one(v: list) -> FlowMeasure:
+        region, group, phase, breakdown, *rest = v
+        counts, waits, limits = rest[:len(_COUNT_FIELDS)], rest[-2], rest[-1]
+        return FlowMeasure(region, group, phase, *counts, waits=Counter({int(k): n for k, n in waits}),
+                           limits_seen=set(limits), breakdown=breakdown)
+    return Flow([one(v) for v in d["groups"]], [one(v) for v in d["regions"]], [one(v) for v in d["nation"]])
+
+
 def performed_measures(rows: Iterable[PerformedRow], month: dt.date, limits: Limits | None = None,
                        exclude_deviations: bool = True) -> Flow:
     """The month's flow measures at the three levels; a contact's limit is the one in force on its day
