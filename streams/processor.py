@@ -131,6 +131,9 @@ class Processor:
             verdict = self._verdict(rec, record, ctx)
             if verdict.rejected:
                 self._dead_letter(rec, verdict, now, batch, out)
+                occurred = _occurred_at(verdict.record)  # a late dead letter changes its month's data quality
+                if occurred is not None and occurred < late_before:
+                    late_months.add(dt.date(occurred.year, occurred.month, 1))
                 continue
             ev = verdict.event
             if ev.event_id in self._recent:
@@ -309,6 +312,16 @@ class Processor:
                                 "event_id": row.event_id, "rule_ids": rule_ids, "messages": messages,
                                 "payload": payload, "payload_format": fmt})
         log.info("rejected %s:%s@%s rules=%s", rec.topic, rec.partition, rec.offset, ",".join(rule_ids))
+
+
+def _occurred_at(record) -> dt.datetime | None:
+    """A rejected record's occurred_at in UTC, when it has a readable one (naive: taken as UTC)."""
+    v = record.get("occurred_at") if isinstance(record, dict) else None
+    try:
+        t = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
 
 def status_row(st: WardStatus, version: int, ev: Event | None) -> WardStatusRow:

@@ -63,3 +63,17 @@ def test_the_worker_records_the_ended_months_it_writes_data_for_after_the_data(d
     assert results.data_version(db, expected[0] - dt.timedelta(days=1)) == 0  # the month before: untouched
     batch, _ = Processor(codec, epoch="t").process(records([ward(a, now_minutes - 2)] + on_time, codec))
     assert len(batch.rows["events"]) == 2 and batch.rows["late_months"] == []  # this month's: nothing ended changed
+
+
+def test_a_late_dead_letter_counts_for_its_month_and_garbage_for_none(db):
+    codec = SchemaSet(published_schemas())
+    now_minutes = (dt.datetime.now(dt.timezone.utc) - T0).total_seconds() / 60
+    bad = admit("SE2321000016-A009", "s9", now_minutes - 45 * DAY)  # a ward never declared: rejected (COD-005)
+    batch, _ = Processor(codec, epoch="t").process(records([bad], codec))
+    assert len(batch.rows["deadletters"]) == 1 and not batch.rows["events"]
+    t = dt.datetime.fromisoformat(bad["occurred_at"])
+    assert [r.month for r in batch.rows["late_months"]] == [dt.date(t.year, t.month, 1)]
+    from streams.processor import _occurred_at
+
+    assert _occurred_at({"occurred_at": "not a time"}) is None and _occurred_at(None) is None
+    assert _occurred_at({"occurred_at": "2026-10-31T23:30:00Z"}) == dt.datetime(2026, 10, 31, 23, 30, tzinfo=dt.timezone.utc)

@@ -691,7 +691,15 @@ class Api:
         now = dt.datetime.now(dt.timezone.utc)
         # a month past its deadline changes only with late events: its counts are kept BEDSTATS_TTL_ENDED
         ttl = BEDSTATS_TTL_ENDED if snapshot_final_at(month, tz) <= now else BEDSTATS_TTL_CURRENT
-        counts = await self._cached(f"qualitymonth:{month}", lambda: quality_counts(self.db, month, tz), ttl)
+        final = snapshot_final_at(month, tz) <= now
+
+        def read() -> dict:  # a month past its deadline: its counts kept until late data arrive (sinks/results.py)
+            if final:
+                return quality_from_plain(results.kept_or_computed(
+                    self.db, "quality_counts", month, tz, lambda: quality_plain(quality_counts(self.db, month, tz))))
+            return quality_counts(self.db, month, tz)
+
+        counts = await self._cached(f"qualitymonth:{month}", read, ttl)
         # the answer too, per what decides it (the role: scope and suppression), for as long as its counts
         answer = await self._cached(f"qualitymonth:{month}:{region}:{scope.viewer.role}", lambda: _encode(
             quality_answer(counts, month, region, self.policy, scope, now)), min(ttl, BEDSTATS_TTL_CURRENT))
@@ -1320,10 +1328,28 @@ def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
         "completeness": queries.completeness_counts(db, start, end, snapshot_final_at(month, tz), lookback,
                                                     sorted(WAITLIST_EVENT_TYPES), sorted(EVENT_TYPES)),
         "fill": queries.fill_counts(db, start, end, {t: tuple(f) for t, f in dq.FILL_FIELDS.items()}),
-        "waiting": queries.waitlist_counts_by_region(db, at, tz),
+        # the shares of those waiting per region, computed here: the rows behind them are ~260,000 nationally
+        "waiting": {c: dq.waiting_shares(rows.get(c, []), c) for rows in [queries.waitlist_counts_by_region(db, at, tz)]
+                    for c in sorted(reference.regions())},
         "waiting_at": at,
         "plausibility": {k: tuple(v) for k, v in queries.plausibility_counts(db, [(start, end), last_year]).items()},
     }
+
+
+def quality_plain(counts: dict) -> dict:
+    """quality_counts as JSON values (tuple keys as list items, the instant as text); quality_from_plain
+    gives it back."""
+    return {"completeness": [[*k, v] for k, v in counts["completeness"].items()], "fill": counts["fill"],
+            "waiting": counts["waiting"],
+            "waiting_at": counts["waiting_at"].isoformat(),
+            "plausibility": [[*k, list(v)] for k, v in counts["plausibility"].items()]}
+
+
+def quality_from_plain(d: dict) -> dict:
+    return {"completeness": {(r, c): v for r, c, v in d["completeness"]}, "fill": d["fill"],
+            "waiting": d["waiting"],
+            "waiting_at": dt.datetime.fromisoformat(d["waiting_at"]),
+            "plausibility": {(r, m): tuple(v) for r, m, v in d["plausibility"]}}
 
 
 # Data quality: the breakdowns of a region's contacts and patients (a field reported / not reported / not
@@ -1373,7 +1399,7 @@ def quality_answer(counts: dict, month: dt.date, region: str | None, policy: Vie
     completeness = [{"region_code": r["region_code"], "name": names[r["region_code"]].name, **r}
                     for r in dq.completeness(counts["completeness"], codes, deadline, now)]
     fill = [r if open_region(r["region_code"]) else suppress_fill_row(r, t) for r in dq.fill_rates(counts["fill"], codes)]
-    waiting = [dq.waiting_shares(counts["waiting"].get(c, []), c) for c in codes]
+    waiting = [counts["waiting"][c] for c in codes]
     waiting = [r if open_region(r["region_code"]) else suppress_waiting_row(r, t) for r in waiting]
     answer = {"month": month.strftime("%Y-%m"), "region": region, "deadline": deadline, "final": now >= deadline,
               "timezone": tz, "waiting_at": counts["waiting_at"], "completeness": completeness, "fill_rates": fill,
