@@ -422,6 +422,7 @@ def main(argv=None):
         run("beds/monthly ward (restarted)", f"/api/v1/beds/monthly?month={last_month}&level=ward", "first", n=1)
         run("performed (restarted)", f"/api/v1/waitlist/performed?month={last_month}", "first", n=1)
         run("beds/yearly region (restarted)", f"/api/v1/beds/yearly?year={last_month[:4]}&level=region", "first", n=1)
+        run("quality/monthly (restarted)", f"/api/v1/quality/monthly?month={last_month}", "first", n=1)
         rss = None
         try:
             from bench._common import proc_status
