@@ -13,9 +13,8 @@ import numpy as np
 from sinks import forecast as history_sql
 from sinks.clickhouse import ClickHouse
 from streams.domain import forecast as fc
-from web.status import healthcare_region_of
+from streams.domain.bedstats import unit_of
 from web.suppression import Unit, protect_region, small
-from schemas import reference
 
 HISTORY_TTL = 300.0  # seconds: the history, the rhythm and the backtest are read again this often
 SERIES = ("occupied", "overcrowded", "free_beds", "occupancy_pct")
@@ -39,21 +38,6 @@ def read_history(db: ClickHouse, now: dt.datetime, tz: str) -> History:
     base, changes = history_sql.ward_hours(db, start, n)
     h = fc.build_hours(start, n, base, changes, tz)
     return History(now, h, fc.rhythm(h, h.hours), fc.backtest(h, fc.backtest_targets(h)))
-
-
-def unit_of(level: str, w: dict) -> tuple[str, str]:
-    """A ward's unit at `level`: (id, name), as the status rows name them."""
-    if level == "nation":
-        return "SE", "Sverige / Sweden"
-    if level == "healthcare_region":
-        h = healthcare_region_of(w["region_code"])
-        return h, f"Sjukvårdsregion {h}"
-    if level == "region":
-        r = reference.regions().get(w["region_code"])
-        return w["region_code"], r.name if r else w["region_code"]
-    if level == "hospital":
-        return w["hospital_id"], w["hospital_name"] or w["hospital_id"]
-    return w["ward_id"], w["ward_name"] or w["ward_id"]
 
 
 def _lowest_small(values, threshold: int) -> int:

@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 from streams.domain.escalation import Escalation
 from schemas import reference
+from streams.domain.bedstats import unit_of  # one naming of a ward's unit at each level
 from web.suppression import suppress_status
 
 LEVELS = ("nation", "healthcare_region", "region", "hospital", "ward")
@@ -25,20 +26,6 @@ def healthcare_region_of(region_code: str) -> str:
     r = reference.regions().get(region_code)
     # Halland belongs to two healthcare regions; totals count it once, in the first listed.
     return r.healthcare_region if r else "okänd"
-
-
-def _key(level: str, w: dict) -> tuple[str, str]:
-    if level == "nation":
-        return "SE", "Sverige / Sweden"
-    if level == "healthcare_region":
-        h = healthcare_region_of(w["region_code"])
-        return h, f"Sjukvårdsregion {h}"
-    if level == "region":
-        r = reference.regions().get(w["region_code"])
-        return w["region_code"], r.name if r else w["region_code"]
-    if level == "hospital":
-        return w["hospital_id"], w["hospital_name"] or w["hospital_id"]
-    return w["ward_id"], w["ward_name"] or w["ward_id"]
 
 
 def _utc(t: dt.datetime | None) -> dt.datetime | None:
@@ -60,7 +47,7 @@ def status_rows(wards: Iterable[dict], level: str, now: dt.datetime, *, stale_af
     for w in wards:
         if level != "ward" and w.get("ward_kind") == "icu":
             continue
-        gid, name = _key(level, w)
+        gid, name = unit_of(level, w)
         g = groups.get(gid)
         if g is None:
             g = groups[gid] = {"id": gid, "name": name, **{c: 0 for c in COUNTS}, "wards": 0, "fresh": 0,
