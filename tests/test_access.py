@@ -108,6 +108,18 @@ class Server:
         return http_call(self.port, method, path, token)
 
 
+def api_server(db: ClickHouse, policy: ViewPolicy, admin_token: str):
+    """A module fixture's body: the API over `db` on a real socket (`server.db` is the store), stopped and
+    the store closed after the module (`yield from api_server(db, policy, ADMIN)`)."""
+    s = Server(create_app(db, policy, Metrics(), admin_token))
+    s.db = db
+    try:
+        yield s
+    finally:
+        s.stop()
+        db.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("access")

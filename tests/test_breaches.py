@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse
@@ -23,9 +22,8 @@ from streams.domain.breaches import breaches, days_to_breach, expected_wait_days
 from streams.domain.waitlist import BUP_GROUP, Limit, Limits, WaitRow
 from streams.processor import WAITLIST, Processor
 from tests.factory import decided, ev
-from tests.test_access import Server, records
+from tests.test_access import api_server, records
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 STHLM = ZoneInfo("Europe/Stockholm")
@@ -135,12 +133,7 @@ def server(tmp_path_factory):
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log")
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def get(server, path, token=ADMIN) -> dict:

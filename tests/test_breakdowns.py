@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from schemas.model import EVENT_TYPES, NAMESPACE
@@ -35,10 +34,9 @@ from streams.domain.waitlist import WaitlistState, age_band, measures, rows_from
 from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from streams.rows import ContactRow
 from tests.factory import T0, decided, ev, ward
-from tests.test_access import Server, records
+from tests.test_access import api_server, records
 from tests.test_suppression import determined
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 from web.suppression import FLOW_COUNTS, WAIT_COUNTS, small
 
@@ -118,12 +116,7 @@ def server(tmp_path_factory):
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION01, "region:01")),
                         audit_log=workdir / "audit.log")
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def get(server, path, token=ADMIN) -> dict:

@@ -11,13 +11,11 @@ import math
 import numpy as np
 import pytest
 
-from bedflow.metrics import Metrics
 from sinks import forecast as history_sql
 from sinks.clickhouse import ClickHouse
 from streams.domain import forecast as fc
-from tests.test_access import Server
+from tests.test_access import api_server
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 UTC = dt.timezone.utc
@@ -233,12 +231,7 @@ def server(tmp_path_factory):
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
                                 Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def answer(server, query: str, token: str = ADMIN, status: int = 200) -> dict:

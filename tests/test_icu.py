@@ -10,12 +10,10 @@ import json
 
 import pytest
 
-from bedflow.metrics import Metrics
 from sinks.clickhouse import ClickHouse
 from streams.domain.icu import picture
-from tests.test_access import Server
+from tests.test_access import api_server
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 ADMIN, NATIONAL, BASIC, REGION = "icu-admin", "icu-national", "icu-basic", "icu-region01"
@@ -53,12 +51,7 @@ def server(tmp_path_factory):
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
                                 Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def get(server, path, token=ADMIN) -> dict:

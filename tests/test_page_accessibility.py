@@ -14,16 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.processor import BEDS, WAITLIST, Processor
 from tests.factory import T0, admit, census, ward
-from tests.test_access import Server, records, waitlist_events
+from tests.test_access import api_server, records, waitlist_events
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -66,12 +64,7 @@ def server(tmp_path_factory):
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 

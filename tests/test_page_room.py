@@ -11,17 +11,15 @@ import re
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.processor import BEDS, Processor
-from tests.test_access import Server
+from tests.test_access import api_server
 from tests.test_page_accessibility import violations
 from tests.test_room_nearby import records, scenario
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 ADMIN, NATIONAL, REGION03 = "page-room-admin", "page-room-national", "page-room-03"
@@ -37,12 +35,7 @@ def server(tmp_path_factory):
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("uppsala", REGION03, "region:03")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def open_page(browser, server, token):

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from schemas.model import EVENT_TYPES, NAMESPACE
@@ -25,9 +24,9 @@ from sinks.writer import Sink
 from streams.domain import quality as dq
 from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from tests.factory import admit, decided, ev, ward
-from tests.test_access import Server
+from tests.test_access import api_server
 from web.access import Token
-from web.api import create_app, snapshot_final_at
+from web.api import snapshot_final_at
 from web.policy import ViewPolicy
 
 STHLM = ZoneInfo("Europe/Stockholm")
@@ -152,13 +151,7 @@ def server(tmp_path_factory):
     dead = db.query_dicts("SELECT region_code, rule_ids FROM deadletters FINAL")
     assert [(d["region_code"], list(d["rule_ids"])) for d in dead] == [("12", ["MNG-007"])], dead  # only w-bad
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"),), audit_log=workdir / "audit.log")
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    s.db = db
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def get(server, path, token=ADMIN) -> dict:

@@ -12,7 +12,6 @@ import json
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from sinks.clickhouse import ClickHouse
@@ -22,9 +21,8 @@ from streams.processor import BEDS, Processor
 from tests.factory import T0, admit, ward
 from schemas.model import EVENT_TYPES, NAMESPACE
 from streams.processor import SourceRecord
-from tests.test_access import Server
+from tests.test_access import api_server
 from web.access import Token
-from web.api import create_app
 from web.policy import ViewPolicy
 
 UTC = dt.timezone.utc
@@ -185,13 +183,7 @@ def server(tmp_path_factory):
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
                                 Token("uppsala", REGION03, "region:03"), Token("sthlm", REGION01, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    s.db = db
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def records(codec: SchemaSet, topic: str, events: list[dict]) -> list[SourceRecord]:

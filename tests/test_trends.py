@@ -9,12 +9,11 @@ from urllib.parse import quote
 
 import pytest
 
-from bedflow.metrics import Metrics
 from sinks.clickhouse import ClickHouse
-from tests.test_access import Server
+from tests.test_access import api_server
 from tests.test_page_accessibility import violations
 from web.access import BadRequest, Token
-from web.api import (HISTORY_FIELDS, HISTORY_MAX_POINTS, create_app, history_series, history_times, region_timeline,
+from web.api import (HISTORY_FIELDS, HISTORY_MAX_POINTS, history_series, history_times, region_timeline, 
                      ward_timeline)
 from web.policy import ViewPolicy
 
@@ -63,12 +62,7 @@ def server(tmp_path_factory):
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("skr-basic", BASIC, "national"),
                                 Token("sthlm", REGION, "region:01")),
                         audit_log=workdir / "audit.log", detail_grants=frozenset({"skr"}))
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def history(server, query: str, token: str = ADMIN) -> dict:

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bedflow.metrics import Metrics
 from schemas.codec import SchemaSet
 from schemas.generate import published_schemas
 from schemas.model import EVENT_TYPES
@@ -32,9 +31,8 @@ from streams.domain import flow
 from streams.domain.waitlist import Limit, Limits, WaitlistState
 from streams.processor import WAITLIST, Processor
 from tests.factory import T0, decided, ev
-from tests.test_access import Server, records
+from tests.test_access import api_server, records
 from web.access import Token
-from web.api import create_app
 from web.suppression import suppress_performed
 from web.policy import ViewPolicy
 from web.suppression import small
@@ -248,13 +246,7 @@ def server(tmp_path_factory):
     Sink(db).write(batch.rows)
     policy = ViewPolicy(tokens=(Token("skr", NATIONAL, "national"), Token("sthlm", REGION01, "region:01")),
                         audit_log=workdir / "audit.log", limits=LIMITS)
-    s = Server(create_app(db, policy, Metrics(), ADMIN))
-    s.db = db  # for the test that writes late data
-    try:
-        yield s
-    finally:
-        s.stop()
-        db.close()
+    yield from api_server(db, policy, ADMIN)
 
 
 def get(server, path, token) -> dict:
