@@ -7,7 +7,6 @@ thread: the chDB client is not safe to share between threads, and the event loop
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import threading
@@ -17,20 +16,6 @@ from typing import Any, Callable, Sequence
 import clickhouse_connect
 
 log = logging.getLogger("bedflow.sink")
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _ticks(column: list, per_second: int) -> list:
-    """A DateTime64 column as the integer ticks ClickHouse stores, floored as clickhouse-connect does,
-    for aware datetimes (timedelta arithmetic in C: a third of clickhouse-connect's per-value cost).
-    Anything else (naive times, ints) is left to clickhouse-connect."""
-    unit = dt.timedelta(seconds=1) / per_second
-    try:
-        return [None if x is None else (x - _EPOCH) // unit for x in column]
-    except TypeError:
-        return column
 
 
 class ClickHouse:
@@ -84,14 +69,9 @@ class ClickHouse:
             key = (table, tuple(columns))
             context = self._inserts.get(key)
             if context is None:
-                context = self._inserts[key] = self.client.create_insert_context(table, list(columns),
-                                                                                 column_oriented=True)
-            data = [list(c) for c in zip(*rows)]  # by column: transposed in C, not row by row in Python
-            for i, t in enumerate(context.column_types):
-                if t.base_type == "DateTime64" and t.prec <= 1_000_000:  # timedelta has microseconds
-                    data[i] = _ticks(data[i], t.prec)
+                context = self._inserts[key] = self.client.create_insert_context(table, list(columns))
             try:
-                self.client.insert(data=data, context=context)
+                self.client.insert(data=list(rows), context=context)
             except BaseException:
                 self._inserts.pop(key, None)
                 raise

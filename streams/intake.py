@@ -137,7 +137,7 @@ def build_app(opts: IntakeOptions, submit: Submit, report_lag: Callable[[Lags], 
     # Batches the worker has and has not written yet, and a waker per agent rung when one is written. A batch
     # older than batch_seconds goes when the worker is idle; while it is busy the batch grows (to
     # batch_size) and goes the moment the worker is free: the same latency when the load is light, fewer
-    # and larger writes when it is heavy (each write costs the worker ~80 ms whatever its size: measured).
+    # and larger writes when it is heavy (each costs the worker tens of ms whatever its size: measured).
     busy = {"batches": 0}
     wakers: list[asyncio.Event] = []
     written_upto: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to write
