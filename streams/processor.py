@@ -119,6 +119,11 @@ class Processor:
         soon = now + dt.timedelta(hours=3)
         late_before = dt.datetime(soon.year, soon.month, 1, tzinfo=dt.timezone.utc)
         late_months: set[dt.date] = set()
+
+        def note_late(t: dt.datetime | None):
+            if t is not None and t < late_before:
+                u = t.astimezone(dt.timezone.utc)
+                late_months.add(dt.date(u.year, u.month, 1))
         touched_wards: dict[str, WardStatus] = {}
         touched_pairs: set[tuple[str, str]] = set()
         touched_contacts: set[str] = set()
@@ -131,9 +136,7 @@ class Processor:
             verdict = self._verdict(rec, record, ctx)
             if verdict.rejected:
                 self._dead_letter(rec, verdict, now, batch, out)
-                occurred = _occurred_at(verdict.record)  # a late dead letter changes its month's data quality
-                if occurred is not None and occurred < late_before:
-                    late_months.add(dt.date(occurred.year, occurred.month, 1))
+                note_late(_occurred_at(verdict.record))  # a late dead letter changes its month's data quality
                 continue
             ev = verdict.event
             if ev.event_id in self._recent:
@@ -148,9 +151,7 @@ class Processor:
             for f in findings:
                 counts[("finding", f)] += 1
             version += 1
-            if ev.occurred_at < late_before:
-                o = ev.occurred_at.astimezone(dt.timezone.utc)
-                late_months.add(dt.date(o.year, o.month, 1))
+            note_late(ev.occurred_at)
             change = self._apply(ev)
             row = self._event_row(ev, rec, now, findings)
             batch.add("events", row)
