@@ -69,7 +69,10 @@ class ClickHouse:
             key = (table, tuple(columns))
             context = self._inserts.get(key)
             if context is None:
-                context = self._inserts[key] = self.client.create_insert_context(table, list(columns))
+                # A batch may hold events of any number of months (late data, a sender's backfill): over
+                # the default 100 partitions an INSERT fails, which the writer would retry for ever.
+                context = self._inserts[key] = self.client.create_insert_context(
+                    table, list(columns), settings={"max_partitions_per_insert_block": 0})
             try:
                 self.client.insert(data=list(rows), context=context)
             except BaseException:
@@ -89,7 +92,7 @@ class ClickHouse:
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded, in version order. Returns the names applied."""
         _, ((engine,),) = self.query("SELECT engine FROM system.databases WHERE name = currentDatabase()")
-        adapt = replicated if engine == "Replicated" else (lambda statement: statement)
+        adapt = replicated if engine == "Replicated" else _unreplicated
         self.command(adapt(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
@@ -100,8 +103,8 @@ class ClickHouse:
         for version, name, sql in migrations():
             if version in done:
                 continue
-            for statement in _statements(sql):
-                self.command(adapt(statement))
+            for statement in filter(None, map(adapt, _statements(sql))):
+                self.command(statement)
             self.insert("schema_migrations", [(version, name, _now())], ["version", "name", "applied_at"])
             applied.append(name)
             log.info("applied migration %s", name)
@@ -126,6 +129,15 @@ def replicated(statement: str) -> str:
     replica name. ClickHouse does not convert them itself: a plain MergeTree table there would only have
     its definition replicated, not its rows."""
     return _MERGETREE.sub(r"ENGINE = Replicated\1", statement)
+
+
+_SYNC_REPLICA = re.compile(r"^SYSTEM\s+SYNC\s+REPLICA\b", re.IGNORECASE)
+
+
+def _unreplicated(statement: str) -> str | None:
+    """A migration statement for a plain database (chDB, compose's one server): `SYSTEM SYNC REPLICA`,
+    which a migration runs before copying a replicated table, has nothing to wait for there (and fails)."""
+    return None if _SYNC_REPLICA.match(statement) else statement
 
 
 def analyst_grant_statements(password_sha256: str) -> list[str]:
