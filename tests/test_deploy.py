@@ -721,6 +721,9 @@ def test_compose_bedflow_services_use_sasl_ssl_with_secret_password(monkeypatch)
         secrets = {s if isinstance(s, str) else s["source"] for s in svc.get("secrets", [])}
         # the password: read from a secret file by the entrypoint, or from an env file under ./secrets/
         entry = " ".join(map(str, svc.get("entrypoint") or []))
+        if str((svc.get("command") or [""])[0]) in STORE_ONLY_COMMANDS:  # ClickHouse only: no Kafka secret
+            assert "BEDFLOW_KAFKA_SASL_PASSWORD" not in entry and bedflow_pw_file.rsplit("/", 1)[1] not in secrets, name
+            continue
         m = re.search(r"export BEDFLOW_KAFKA_SASL_PASSWORD=\"\$\$\((?:cat|tr [^<]*<) */run/secrets/([\w.-]+)\)\"", entry)
         env_files = svc.get("env_file") or []
         env_files = [env_files] if isinstance(env_files, str) else env_files
@@ -1003,3 +1006,95 @@ def test_image_can_render_the_report_pdf():
     assert re.search(r"pip install \. \"playwright[^\"]*\"", build), "web/pdf.py drives chromium with Playwright"
     pdf = (ROOT / "web" / "pdf.py").read_text()
     assert '"chromium"' in pdf, "web/pdf.py no longer looks for Debian's chromium"
+
+
+# --- workers without the API, durable audit log, analysts' grants (issues 11, 13) ----------------------
+
+def _compose_command(svc: dict) -> list[str]:
+    cmd = svc.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def test_every_worker_container_runs_worker_without_the_api():
+    k8s_workers = [(d["metadata"]["name"], [str(a) for a in c.get("args", [])]) for d, _, c in _k8s_containers()
+                   if _bedflow_image(c["image"]) and str((c.get("args") or [""])[0]) == "worker"]
+    compose_workers = [(name, _compose_command(s)) for name, s in _compose()["services"].items()
+                       if _compose_command(s)[:1] == ["worker"]]
+    assert "bedflow-worker" in {n for n, _ in k8s_workers} and "worker" in {n for n, _ in compose_workers}
+    for name, args in k8s_workers + compose_workers:
+        assert args == ["worker", "--no-api"], (name, args)
+        assert cli_parser().parse_args(args).no_api
+    ops = OPERATIONS.read_text()
+    assert "still runs `bedflow worker` with the API" not in ops
+    assert "runner does not do that yet" not in ops and "have no partition key" not in ops
+
+
+def _durable_k8s_paths(d: dict, pod: dict, c: dict) -> list[str]:
+    claims = {v["name"] for v in pod.get("volumes", []) if "persistentVolumeClaim" in v}
+    claims |= {t["metadata"]["name"] for t in d["spec"].get("volumeClaimTemplates", [])}
+    return [m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] in claims]
+
+
+def _durable_compose_paths(doc: dict, svc: dict) -> list[str]:
+    named = set(doc.get("volumes") or {})
+    out = []
+    for v in svc.get("volumes", []):
+        parts = str(v).split(":")
+        if len(parts) >= 2 and (parts[0] in named or parts[0].startswith("./")):
+            out.append(parts[1])
+    return out
+
+
+def _audit_is_kept(settings: Settings, durable: list[str]) -> bool:
+    path = settings.resolved_audit_log()
+    if path is None:  # JSON lines on stdout: the container log, collected by the platform
+        return True
+    return any(Path(path).is_relative_to(p) for p in durable)
+
+
+def test_the_audit_log_is_on_stdout_or_on_a_durable_volume(monkeypatch):
+    """Every container that serves the API writes its audit log where it outlives the container."""
+    cms, serving = _configmaps(), []
+    for d, pod, c in _k8s_containers():
+        args = [str(a) for a in c.get("args", [])]
+        if _bedflow_image(c["image"]) and args[:1] in (["serve"], ["worker"]):
+            s = _validate_settings(_env_of(c, cms), d["metadata"]["name"], monkeypatch)
+            assert _audit_is_kept(s, _durable_k8s_paths(d, pod, c)), (d["metadata"]["name"], s.resolved_audit_log())
+            serving.append(("k8s", args[0]))
+    assert cms["bedflow-env"]["BEDFLOW_AUDIT_LOG"] == "stdout"  # k8s: the cluster's log system
+    doc = _compose()
+    for name, svc in doc["services"].items():
+        args = _compose_command(svc)
+        if args[:1] in (["serve"], ["worker"]):
+            env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+            s = _validate_settings(env, f"compose {name}", monkeypatch)
+            assert _audit_is_kept(s, _durable_compose_paths(doc, svc)), (name, s.resolved_audit_log())
+            serving.append(("compose", args[0]))
+    assert {("k8s", "serve"), ("compose", "serve")} <= set(serving)
+    # compose's web keeps its file on the named volume web-data
+    web = doc["services"]["web"]
+    assert "BEDFLOW_AUDIT_LOG" not in web.get("environment", {})
+    assert any(str(v).startswith("web-data:/var/lib/bedflow") for v in web["volumes"])
+
+
+def test_analysts_grants_run_once_in_both_layouts(monkeypatch):
+    job = _k8s("Job", "bedflow-analyst-grants")
+    c = next(c for c in _containers(_pod_spec(job)) if _bedflow_image(c["image"]))
+    assert cli_parser().parse_args([str(a) for a in c["args"]]).fn.__name__ == "cmd_analyst_grants"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["BEDFLOW_ANALYST_PASSWORD_SHA256"]["valueFrom"]["secretKeyRef"]["name"] == "clickhouse-analyst"
+    doc = _compose()
+    svc = doc["services"]["analyst-grants"]
+    assert cli_parser().parse_args(_compose_command(svc)).fn.__name__ == "cmd_analyst_grants"
+    assert svc["restart"] == "no" and svc["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    # the hash comes from a secret file, the DSN from the ClickHouse password file, nothing from Kafka
+    entry = " ".join(map(str, svc["entrypoint"]))
+    m = re.search(r"export BEDFLOW_ANALYST_PASSWORD_SHA256=\"\$\$\(tr [^<]*< */run/secrets/([\w.-]+)\)\"", entry)
+    assert m and m.group(1) in svc["secrets"] and doc["secrets"][m.group(1)]["file"].startswith("./secrets/")
+    assert "clickhouse_password" in svc["secrets"] and "clickhouse:8123/bedflow" in entry
+    env = {k: str(v) for k, v in (svc.get("environment") or {}).items()} | {
+        "BEDFLOW_CLICKHOUSE_DSN": "http://bedflow:x@clickhouse:8123/bedflow", "BEDFLOW_ANALYST_PASSWORD_SHA256": "0" * 64}
+    assert _validate_settings(env, "compose analyst-grants", monkeypatch).analyst_password_sha256
+    # it is the first migrator: the workers start after it has succeeded
+    assert doc["services"]["worker"]["depends_on"]["analyst-grants"]["condition"] == "service_completed_successfully"
+    assert "clickhouse_analyst_password_sha256" in OPERATIONS.read_text()
