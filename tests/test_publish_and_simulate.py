@@ -76,6 +76,43 @@ def test_publish_csv(worker, tmp_path):
     assert "sent 2 event(s)" in r.stdout
 
 
+def test_publish_swedish_excel_csv_and_avro_container_files(worker, tmp_path):
+    """A `;` CSV in UTF-8 with a BOM (Swedish Excel) declares two wards, an Avro object container file admits
+    patients to them: one publish, and the worker's API shows both files' events."""
+    import uuid
+
+    from tests.test_sender_files import _container, excel_csv
+
+    lines = [json.loads(line) for line in EXAMPLE.read_text(encoding="utf-8").splitlines()]
+    declared, admitted = lines[0], lines[2]
+    tag = uuid.uuid4().hex[:6].upper()  # new wards: the module's worker already holds the example's
+    wards = [declared | {"event_id": str(uuid.uuid4()), "ward_id": f"SE2321000016-X{tag}{i}",
+                         "ward_name": f"Kärl och hjärta {i}", "staffed_beds": 10 + i} for i in (1, 2)]
+    csv_file = tmp_path / "avdelningar.csv"
+    csv_file.write_bytes(excel_csv(wards, "utf-8-sig"))
+    assert csv_file.read_bytes().startswith(b"\xef\xbb\xbf") and b";" in csv_file.read_bytes().splitlines()[0]
+    stays = [admitted | {"event_id": str(uuid.uuid4()), "ward_id": w["ward_id"], "stay_id": f"VT-{tag}-{k}",
+                         "patient_ref": f"p_{uuid.uuid4().hex[:16]}"}
+             for k, w in enumerate([wards[0], wards[1], wards[1]])]
+    avro_file = _container(tmp_path / "inskrivningar.avro", "PatientAdmitted", stays)
+    assert avro_file.read_bytes()[:4] == b"Obj\x01"
+    r = bedflow("publish", "--bootstrap", worker.bootstrap, str(csv_file), str(avro_file), env=worker.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sent 5 event(s)" in r.stdout
+
+    def ours():
+        rows = worker.api("/api/v1/status?level=ward&region=01")["rows"]
+        got = {x["id"]: x for x in rows if x["id"] in {w["ward_id"] for w in wards}}
+        return got if len(got) == 2 and sum(x["occupied"] for x in got.values()) == 3 else None
+
+    got = wait_until(ours, 60, what="the CSV's wards with the Avro file's admissions")
+    w1, w2 = (got[w["ward_id"]] for w in wards)
+    assert (w1["staffed_beds"], w1["occupied"]) == (11, 1)
+    assert (w2["staffed_beds"], w2["occupied"]) == (12, 2)
+    names = {x.get("name") or x.get("ward_name") for x in got.values()}
+    assert names == {"Kärl och hjärta 1", "Kärl och hjärta 2"}  # UTF-8 read past the BOM
+
+
 def test_publish_refuses_what_validate_rejects_for_undeclared_wards_and_early_starts(worker, tmp_path):
     """publish and validate share one validation context: COD-005 (ward not declared, known from the
     input's WardDeclared) and MNG-003 (started before the decision, known from the input's
