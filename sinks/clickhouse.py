@@ -28,6 +28,8 @@ class ClickHouse:
         # One insert context per (table, columns), kept: a new one asks the server for the column types
         # (a DESCRIBE per insert). Dropped after a failed insert and when the schema may have changed.
         self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        # The embedded engine lets one process own a directory: no other migrator can be running there.
+        self.sole_owner = dsn.startswith("chdb://")
 
     @property
     def client(self):
@@ -89,27 +91,69 @@ class ClickHouse:
                     self._client = None
 
     # -- migrations ----------------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply every migration not yet recorded, in version order. Returns the names applied."""
+    def migrate(self, poll: float = 2.0) -> list[str]:
+        """Apply every migration not yet recorded, in version order. Returns the names applied.
+
+        One migrator at a time: every bedflow process migrates at start, and a migration that copies a
+        table (016) must not run twice at once. While migrations are pending, the runner holds a lock, the
+        view `schema_migrations_lock` (CREATE VIEW fails for all but one; on a Replicated database its
+        DDL log orders them), and the others wait for it, polling every `poll` seconds."""
         _, ((engine,),) = self.query("SELECT engine FROM system.databases WHERE name = currentDatabase()")
         adapt = replicated if engine == "Replicated" else _unreplicated
         self.command(adapt(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
         ))
+        if not self._pending():
+            return []
+        self._lock_migrations(poll)
+        try:
+            applied = []
+            for version, name, sql in self._pending():  # again: another migrator may have run them
+                for statement in filter(None, map(adapt, _statements(sql))):
+                    self.command(statement)
+                self.insert("schema_migrations", [(version, name, _now())], ["version", "name", "applied_at"])
+                applied.append(name)
+                log.info("applied migration %s", name)
+            return applied
+        finally:
+            self.command(f"DROP VIEW IF EXISTS {MIGRATION_LOCK}")
+
+    def _pending(self) -> list[tuple[int, str, str]]:
         _, rows = self.query("SELECT version FROM schema_migrations")
         done = {r[0] for r in rows}
-        applied = []
-        for version, name, sql in migrations():
-            if version in done:
-                continue
-            for statement in filter(None, map(adapt, _statements(sql))):
-                self.command(statement)
-            self.insert("schema_migrations", [(version, name, _now())], ["version", "name", "applied_at"])
-            applied.append(name)
-            log.info("applied migration %s", name)
-        return applied
+        return [m for m in migrations() if m[0] not in done]
 
+    def _lock_migrations(self, poll: float):
+        import os
+        import socket
+        import time
+
+        holder = re.sub(r"[^\w.:-]", "_", f"{socket.gethostname()}:{os.getpid()}")
+        since = _now().strftime("%Y-%m-%d %H:%M:%S")
+        started = last_said = time.monotonic()
+        while True:
+            try:
+                self.command(f"CREATE VIEW {MIGRATION_LOCK} AS SELECT '{holder}' AS holder, '{since}' AS since")
+                return
+            except Exception as exc:  # noqa: BLE001 — only "it exists" means: someone else holds it
+                if "TABLE_ALREADY_EXISTS" not in str(exc) and "Code: 57." not in str(exc):
+                    raise
+            if self.sole_owner:
+                # One process owns an embedded store's directory: the holder was this store's last owner,
+                # stopped while it migrated. Its migrations can run again (016 from any point it reached).
+                log.warning("taking over the migration lock of a stopped process")
+                self.command(f"DROP VIEW IF EXISTS {MIGRATION_LOCK}")
+                continue
+            if time.monotonic() - last_said >= 30 or last_said == started:
+                last_said = time.monotonic()
+                try:
+                    (who, at), = self.query(f"SELECT holder, since FROM {MIGRATION_LOCK}")[1]
+                except Exception:  # noqa: BLE001 — released meanwhile
+                    who, at = "?", "?"
+                log.warning("waiting for the migrations run by %s since %s UTC (if that process is gone: "
+                            "DROP VIEW %s; deploy/OPERATIONS.md)", who, at, MIGRATION_LOCK)
+            time.sleep(poll)
 
     def grant_analysts(self, password_sha256: str) -> int:
         """Create the analysts' read-only role and user (migrations/analyst_grants.sql) on a ClickHouse
@@ -120,6 +164,7 @@ class ClickHouse:
         return len(statements)
 
 
+MIGRATION_LOCK = "schema_migrations_lock"
 _MERGETREE = re.compile(r"\bENGINE\s*=\s*(?!Replicated)(\w*MergeTree)\b")
 
 

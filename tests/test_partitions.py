@@ -154,3 +154,37 @@ def test_sync_replica_runs_only_on_a_replicated_database():
     assert all(clickhouse.replicated(s) == s for s in syncs)
     assert all(clickhouse._unreplicated(s) is None for s in syncs)
     assert clickhouse._unreplicated("INSERT INTO t SELECT 1") == "INSERT INTO t SELECT 1"
+
+
+def test_one_migrator_at_a_time(tmp_path, monkeypatch):
+    """Every bedflow process migrates at start; the copy of 016 must not run twice at once. A second
+    migrator waits while the lock is held, and runs nothing the first has done."""
+    import threading
+    import time
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    try:
+        _migrate_before_016(db, monkeypatch)
+        db.command(f"CREATE VIEW {clickhouse.MIGRATION_LOCK} AS SELECT 'other:1' AS holder, '' AS since")
+        db.sole_owner = False  # as on a server, where the holder may be another live process
+        result: list = []
+        t = threading.Thread(target=lambda: result.append(db.migrate(poll=0.05)), daemon=True)
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive() and "events_by_month" not in _partition_keys(db)  # waiting, nothing copied
+        assert _partition_keys(db)["events"] == ""
+        db.command(f"DROP VIEW {clickhouse.MIGRATION_LOCK}")  # the other migrator is through
+        t.join(60)
+        assert result == [[MIGRATION]]
+        assert _partition_keys(db)["events"] == PARTITIONED["events"]
+        assert clickhouse.MIGRATION_LOCK not in _partition_keys(db)  # released
+        assert db.migrate(poll=0.05) == []
+
+        # on the embedded engine a lock left behind is a stopped owner's: taken over, not waited for
+        db.sole_owner = True
+        db.command(f"CREATE VIEW {clickhouse.MIGRATION_LOCK} AS SELECT 'gone:1' AS holder, '' AS since")
+        db.command("DELETE FROM schema_migrations WHERE version = 16")  # as if stopped before recording it
+        assert db.migrate(poll=0.05) == [MIGRATION]
+        assert clickhouse.MIGRATION_LOCK not in _partition_keys(db)
+    finally:
+        db.close()
