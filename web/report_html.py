@@ -23,7 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from web.report_model import KIND_NAMES, Figures, KindNeed, MorningReport, RegionRow, RoomOption, room_near_whom
+from web.report_model import KIND_NAMES, DataGap, Figures, KindNeed, MorningReport, RegionRow, RoomOption, room_near_whom
+from web.texts import paired, rule_text, text
 
 STYLESHEET = Path(__file__).parent / "templates" / "morning_report.css"
 
@@ -87,7 +88,7 @@ def _hhmm(rep: MorningReport) -> str:
 
 def _age(dt: datetime | None, ref: datetime) -> str:
     if dt is None:
-        return "aldrig / never"
+        return text("gap.never")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     s = (ref - dt).total_seconds()
@@ -99,13 +100,13 @@ def _age(dt: datetime | None, ref: datetime) -> str:
 
 
 ESC_COLOURS = {1: "#2e7d32", 2: "#f2c200", 3: "#ef6c00", 4: "#c62828"}
-ESC_NAMES = {1: "Normal", 2: "Förhöjd / Elevated", 3: "Hög / High", 4: "Kritisk / Critical"}
+ESC_NAMES = {n: paired(f"esc.{n}") for n in (1, 2, 3, 4)}  # "Förhöjd / Elevated"
 
 
 def _badge(level: int | None, rule: str | None = None) -> str:
     if level is None:
         return '<span class="badge esc-na">–</span>'
-    title = f' title="{_e(rule)}"' if rule else ""
+    title = f' title="{_e(rule_text(rule))}"' if rule else ""  # the rule that fired, in Swedish
     return f'<span class="badge esc-{int(level)}"{title}>{int(level)}</span>'
 
 
@@ -436,9 +437,9 @@ def _tomorrow_section(rep: MorningReport) -> str:
 def _reason(level: int | None, shortage: int | None) -> str:
     reasons = []
     if (level or 0) >= 3:
-        reasons.append(f"nivå / level {level}")
+        reasons.append(paired("report.reason.level", level=level))
     if shortage:
-        reasons.append(f"{_int(shortage)} fler överbelagda än lediga / more overcrowded than free beds")
+        reasons.append(paired("report.reason.shortage", n=_int(shortage)))
     return ", ".join(reasons)
 
 
@@ -486,6 +487,11 @@ LEVEL_NAMES = {"region": "Region", "hospital": "Sjukhus / Hospital", "ward": "Av
                "sender": "Avsändare / Sender"}
 
 
+def _gap_note(g: DataGap) -> str:
+    """A gap's note in Swedish from the dictionary (the report is read at a Swedish meeting), or its free text."""
+    return text(g.note, "sv", **g.params) if g.note else g.detail
+
+
 def _gaps_section(rep: MorningReport) -> str:
     names = {r.code: r.name for r in rep.regions}
     if rep.data_gaps:
@@ -495,7 +501,7 @@ def _gaps_section(rep: MorningReport) -> str:
             f'<tr data-id="{_e(g.id)}"><td>{_e(LEVEL_NAMES.get(g.level, g.level))}</td><td class="name">{_e(g.name)}'
             f'</td><td>{_e(names.get(g.region_code, g.region_code))}</td>'
             f'<td>{_e(_local(g.last_seen, rep.timezone))}</td>'
-            f'<td class="num">{_e(_age(g.last_seen, rep.picture_at))}</td><td>{_e(g.detail)}</td></tr>'
+            f'<td class="num">{_e(_age(g.last_seen, rep.picture_at))}</td><td>{_e(_gap_note(g))}</td></tr>'
             for g in gaps)
         table = ('<table class="gaps"><thead><tr><th>Nivå <span class="en">/ Level</span></th><th>Enhet '
                  '<span class="en">/ Unit</span></th><th>Region</th><th>Senast sedd <span class="en">/ Last seen'
