@@ -178,3 +178,26 @@ def test_no_bilingual_literal_is_left_outside_the_dictionary():
     assert not left, "say it through web/texts.json (web.texts.paired / text):\n" + "\n".join(left)
     assert len(layout) <= REPORT_LAYOUT, "a new bilingual text in the report: put it in web/texts.json\n" + \
         "\n".join(layout)
+
+
+def test_every_key_the_server_names_is_in_the_dictionary():
+    """paired("key"), text("key"), BadRequest.text("key"), error_text("key"), DataGap(note="key"): a typo is
+    caught here, not by a viewer's 500."""
+    named = []
+    for path in sorted((ROOT / "web").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else ""
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
+                    and f.value.id in ("texts", "BadRequest", "Refused", "Said"):  # not openapi.text(...)
+                name = f.attr
+            if name in ("text", "paired", "error_text") and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                named.append((path.name, node.args[0].value))
+            named += [(path.name, k.value.value) for k in node.keywords
+                      if k.arg == "note" and isinstance(k.value, ast.Constant)]
+    assert len(named) > 30
+    missing = [(f, k) for f, k in named if k not in texts.TEXTS]
+    assert not missing, missing
