@@ -340,6 +340,7 @@ OPEN = {who: 200 for who in TOKENS}
 DECLARE = OK_FOR_TOKENS | {"national": 403, "national-basic": 403}
 ROUTES = {
     ("GET", "/"): ([("/", OPEN)], None),
+    ("GET", "/texts.js"): ([("/texts.js", OPEN)], None),
     ("GET", "/static"): ([("/static/app.js", OPEN)], None),
     ("HEAD", "/static"): None,  # aiohttp's HEAD twin of the static route: checked through GET
     ("GET", "/api/v1/reference"): ([("/api/v1/reference", OK_FOR_TOKENS)], None),

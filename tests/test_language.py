@@ -1,6 +1,6 @@
 """Swedish first, English as a toggle (issue 13), in a real Chromium against the real API, processor and
-ClickHouse (chDB) of tests/test_page_accessibility.py: one dictionary (web/static/i18n.js) for every text
-the page writes; the toggle is a keyboard-usable button that switches the visible texts and <html lang>,
+ClickHouse (chDB) of tests/test_page_accessibility.py: one dictionary (web/texts.json, shared with the
+server and served as /texts.js) for every text the page writes; the toggle is a keyboard-usable button that switches the visible texts and <html lang>,
 and is remembered across a reload; no text of the other language is left in the header and the panels;
 API errors are shown in the chosen language; every time on the page is Stockholm's, whatever the
 computer's zone, and the header and the waiting-list panel agree; axe finds no WCAG 2.1 AA violation in
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.test_page_accessibility import NATIONAL, REGION, server, violations  # noqa: F401 (fixtures)
+from web import texts
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -86,6 +87,10 @@ def test_the_dictionary_has_both_languages_for_every_key(server, browser):
     try:
         d = page.evaluate("window.bedflowI18n.dict")
         assert set(d) == {"sv", "en"}
+        # the page's dictionary is the server's one file, every key of it (API errors and notes included)
+        for lang in ("sv", "en"):
+            assert d[lang] == {k: v[lang] for k, v in texts.TEXTS.items()}, lang
+        assert "api.region.own" in d["sv"] and "rule.occ" in d["sv"]
         assert set(d["sv"]) == set(d["en"]), set(d["sv"]) ^ set(d["en"])
         for k in d["sv"]:
             assert set(re.findall(r"\{\w+\}", d["sv"][k])) == set(re.findall(r"\{\w+\}", d["en"][k])), k
@@ -175,20 +180,51 @@ def test_no_text_of_the_other_language_is_left(server, browser, lang):
 
 
 def test_api_errors_are_shown_in_the_chosen_language(server, browser):
-    """A region viewer asking for another region's waiting list: the API's "sv / en" refusal, one part shown."""
+    """Three of the API's errors as the page shows them: a region viewer asking for another region's waiting
+    list (403), and two bad parameters (400, the page's requests rewritten on the way). Each is said in
+    Swedish, then in English after a toggle (from the dictionary by the answer's code), never both."""
     context, page = login(browser, server, REGION)
     try:
+        def shown(sv, en):
+            page.wait_for_function(f"(document.querySelector('#refresh-status').title || '').includes({sv!r})",
+                                   timeout=15_000)
+            title = page.get_attribute("#refresh-status", "title")
+            assert sv in title and en not in title, title
+            assert text(page, "#refresh-status").startswith("Anslutningsfel")
+            page.click("#lang-button")
+            page.wait_for_function("document.documentElement.lang === 'en'")
+            title = page.get_attribute("#refresh-status", "title")
+            assert en in title and sv not in title, title
+            assert text(page, "#refresh-status").startswith("Connection problem")
+            page.click("#lang-button")
+            page.wait_for_function("document.documentElement.lang === 'sv'")
+            assert sv in page.get_attribute("#refresh-status", "title")
+
+        def rewritten(pattern, old, new):
+            page.route(pattern, lambda route: route.continue_(url=route.request.url.replace(old, new)))
+            page.evaluate("window.bedflow.refresh()")
+
+        # 400: a number out of range (the dead letters asked with limit=0)
+        rewritten("**/api/v1/deadletters?*", "limit=25", "limit=0")
+        shown(texts.text("api.param.int", "sv", name="limit", low=1, high=1000),
+              texts.text("api.param.int", "en", name="limit", low=1, high=1000))
+        page.unroute("**/api/v1/deadletters?*")
+        page.evaluate("window.bedflow.refresh()")
+        page.wait_for_selector("#refresh-status.ok")
+
+        # 400: a choice not offered (the out-of-area window)
+        rewritten("**/api/v1/out-of-area?*", "window=", "window=zz&x=")
+        shown("window måste vara en av: now, ", "window must be one of: now, ")
+        page.unroute("**/api/v1/out-of-area?*")
+        page.evaluate("window.bedflow.refresh()")
+        page.wait_for_selector("#refresh-status.ok")
+
+        # 403: another region's detail
         page.evaluate("""() => { const s = document.getElementById('waitlist-region');
             s.add(new Option('12', '12')); s.value = '12'; s.dispatchEvent(new Event('change')); }""")
-        page.wait_for_selector("#refresh-status.error")
-        title = page.get_attribute("#refresh-status", "title")
-        assert "ser bara sin egen" in title and "sees only" not in title, title
-        assert text(page, "#refresh-status").startswith("Anslutningsfel")
-        page.click("#lang-button")
-        page.wait_for_function("document.documentElement.lang === 'en'")
-        title = page.get_attribute("#refresh-status", "title")
-        assert "sees only its own region" in title and "ser bara" not in title, title
-        assert text(page, "#refresh-status").startswith("Connection problem")
+        region = "01"  # the REGION token is region:01
+        shown(texts.text("api.region.own", "sv", region=region), texts.text("api.region.own", "en", region=region))
+        assert "ser bara sin egen" in texts.text("api.region.own", "sv", region=region)  # the wording kept
     finally:
         context.close()
 

@@ -107,6 +107,33 @@ def test_report_data_gaps(report, html):
     assert "Dataluckor" in html and "Data gaps" in html
 
 
+def test_report_says_gap_notes_and_escalation_rules_in_swedish(report, html):
+    """The dictionary's Swedish (web/texts.json): the rule that fired in each badge's title, and the data-gap
+    notes the morning report builds (web/morning.py: a key and its parameters)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from web.report_model import DataGap
+
+    import html as html_lib
+
+    titles = [html_lib.unescape(t) for t in re.findall(r'<span class="badge esc-\d" title="([^"]*)"', html)]
+    assert titles and all(re.fullmatch(r"(beläggning \d+,\d % [≥<] \d+(,\d+)? %|överbeläggningar \d+,\d per 100 "
+                                       r"vårdplatser [≥<] \d+(,\d+)?)", t) for t in titles), titles[:5]
+    assert not any("occupancy" in t or "overcrowded" in t for t in titles)
+
+    rep = replace(report, data_gaps=[
+        DataGap("region", "09", "Region Gotland", "09", None, note="gap.no_status"),
+        DataGap("ward", "SE1-W1", "Avd 1", "01", report.picture_at - timedelta(hours=2), note="gap.stale",
+                params={"minutes": 30})])
+    out = render_morning_report(rep)
+    gaps = out[out.index('<section id="gaps">'):out.index("</section>", out.index('<section id="gaps">'))]
+    assert "<td>ingen avdelningsstatus alls</td>" in gaps
+    assert "<td>ingen händelse på mer än 30 min före bilden</td>" in gaps
+    assert "<td class=\"num\">aldrig</td>" in gaps  # never seen: its age
+    assert "no ward status" not in gaps and "no event for" not in gaps and "never" not in gaps
+
+
 def test_report_escapes_html():
     rep = example_report()
     rep.regions[0].hospitals[0].name = "<script>alert(1)</script>"
@@ -285,8 +312,13 @@ def _fake_app():
     async def index(request):
         return web.FileResponse(STATIC / "index.html")
 
+    async def page_texts(request):  # the one dictionary, as the real API serves it
+        from web import texts
+        return web.Response(text=texts.script(), content_type="text/javascript")
+
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/texts.js", page_texts)
     app.router.add_get("/api/v1/reference", reference)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/out-of-area", out_of_area)

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from schemas import reference
 from schemas.privacy import redact_text
+from web.texts import paired
 
 if TYPE_CHECKING:
     from web.policy import ViewPolicy
@@ -105,7 +106,20 @@ class Viewer:
 NATIONAL = Viewer("national", "national")
 
 
-class Refused(Exception):
+class Said(Exception):
+    """An error whose text is in the dictionary (web/texts.json): the message is its "svenska / English"
+    pair, and the key and parameters go along so the answer can name them (`code`, `params`)."""
+
+    def __init__(self, message: str, code: str | None = None, params: dict | None = None):
+        super().__init__(message)
+        self.code, self.params = code, params or {}
+
+    @classmethod
+    def text(cls, key: str, **params):
+        return cls(paired(key, **params), key, params)
+
+
+class Refused(Said):
     """A viewer asked for what its scope does not hold; the middleware answers 403 with the message."""
 
 
@@ -127,8 +141,7 @@ class Scope:
     def require_region(self, region: str | None) -> None:
         """Refuse another region's detail to a region viewer."""
         if self.region is not None and region is not None and region != self.region:
-            raise Refused(f"en region:{self.region}-token ser bara sin egen regions detaljer / "
-                          f"a region:{self.region} token sees only its own region's detail")
+            raise Refused.text("api.region.own", region=self.region)
 
     def own(self, rows: Iterable[dict], field: str = "region_code") -> list[dict]:
         """Detail rows the viewer may see: a region viewer's own region only."""
@@ -145,7 +158,7 @@ def scope_of(request: web.Request) -> Scope:
     return request[SCOPE]
 
 
-class BadRequest(Exception):
+class BadRequest(Said):
     """A request parameter is missing or malformed; the middleware answers 400 with the message."""
 
 
@@ -158,7 +171,7 @@ def param_choice(query, name: str, choices: Iterable[str], default: str | None =
     choices = tuple(choices)
     value = query.get(name, default)
     if value not in choices:
-        raise BadRequest(f"{name} måste vara en av / must be one of: {', '.join(choices)}")
+        raise BadRequest.text("api.param.choice", name=name, choices=", ".join(choices))
     return value
 
 
@@ -167,7 +180,7 @@ def param_region(query, name: str = "region", required: bool = False) -> str | N
     if value is None and not required:
         return None
     if value not in reference.regions():
-        raise BadRequest(f"{name} måste vara en regionkod (01–25) / must be a region code (01–25)")
+        raise BadRequest.text("api.param.region", name=name)
     return value
 
 
@@ -176,7 +189,7 @@ def param_int(query, name: str, low: int, high: int, default: int | None = None)
     if value is None:
         return default
     if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
-        raise BadRequest(f"{name} måste vara ett heltal {low}–{high} / must be a whole number {low}–{high}")
+        raise BadRequest.text("api.param.int", name=name, low=low, high=high)
     return int(value)
 
 
@@ -189,8 +202,7 @@ def param_date(query, name: str, default: dt.date | None = None) -> dt.date | No
     except ValueError:
         day = None
     if day is None or not EARLIEST <= day <= LATEST:
-        raise BadRequest(f"{name} måste vara ett datum ÅÅÅÅ-MM-DD {EARLIEST:%Y}–{LATEST:%Y} / "
-                         f"must be a date YYYY-MM-DD in {EARLIEST:%Y}–{LATEST:%Y}")
+        raise BadRequest.text("api.param.date", name=name, first=f"{EARLIEST:%Y}", last=f"{LATEST:%Y}")
     return day
 
 
@@ -202,8 +214,7 @@ def param_month(query, name: str = "month") -> dt.date:
     except ValueError:
         first = None
     if first is None or not EARLIEST <= first <= LATEST:
-        raise BadRequest(f"{name} måste vara en månad ÅÅÅÅ-MM {EARLIEST:%Y}–{LATEST:%Y} / "
-                         f"must be a month YYYY-MM in {EARLIEST:%Y}–{LATEST:%Y}")
+        raise BadRequest.text("api.param.month", name=name, first=f"{EARLIEST:%Y}", last=f"{LATEST:%Y}")
     return first
 
 
@@ -219,8 +230,7 @@ def param_instant(query, name: str, default: dt.datetime | None = None) -> dt.da
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.timezone.utc)
     if at is None or not EARLIEST <= at.astimezone(dt.timezone.utc).date() <= LATEST:
-        raise BadRequest(f"{name} måste vara en tidpunkt enligt ISO 8601 ({EARLIEST:%Y}–{LATEST:%Y}) / "
-                         f"must be an ISO 8601 instant in {EARLIEST:%Y}–{LATEST:%Y}")
+        raise BadRequest.text("api.param.instant", name=name, first=f"{EARLIEST:%Y}", last=f"{LATEST:%Y}")
     return at
 
 
@@ -360,31 +370,29 @@ class Access:
         viewer = self.viewer_for(request)
         rule = self.rule_for(request)
         if "token" in request.query or "access_token" in request.query:
-            resp = error_response("token i adressen tas inte emot: skicka den i huvudet Authorization: Bearer "
-                                  "<token> / a token in the URL is refused: send it in the Authorization: "
-                                  "Bearer <token> header", 401)
+            resp = error_text("api.token.url", 401)
         elif rule is None:
             log.error("route %s has no access rule: refused", audit_path(request.path))
-            resp = error_response("ingen åtkomstregel för denna väg / no access rule for this route", 403)
+            resp = error_text("api.route.norule", 403)
         elif rule != PUBLIC and viewer is None:
-            resp = error_response("en giltig token krävs / a valid token is required (Authorization: Bearer <token>)", 401)
+            resp = error_text("api.token.required", 401)
         elif rule == ADMIN and not viewer.is_admin:
-            resp = error_response("kräver en admin-token / needs an admin token", 403)
+            resp = error_text("api.token.admin", 403)
         else:
             request[SCOPE] = Scope(viewer or NATIONAL, self.threshold)
             try:
                 resp = await handler(request)
             except Refused as exc:
-                resp = error_response(str(exc), 403)
+                resp = error_response(str(exc), 403, exc.code, exc.params)
             except BadRequest as exc:
-                resp = error_response(str(exc), 400)
+                resp = error_response(str(exc), 400, exc.code, exc.params)
             except web.HTTPException as exc:
                 self._record(viewer, request, exc.status, started)
                 raise
             except Exception as exc:  # audited like any answer; the message may quote data, so only its type is logged
                 log.error("%s %s failed: %s\n%s", request.method, self._route(request), type(exc).__name__,
                           "".join(traceback.format_tb(exc.__traceback__)))
-                resp = error_response("internt fel, händelsen är loggad / internal error, it has been logged", 500)
+                resp = error_text("api.internal", 500)
         self._record(viewer, request, resp.status, started)
         return resp
 
@@ -414,5 +422,14 @@ class Access:
             "ms": round(seconds * 1000, 1), "remote": request.remote})
 
 
-def error_response(message: str, status: int) -> web.Response:
-    return web.Response(body=orjson.dumps({"error": message}), status=status, content_type="application/json")
+def error_response(message: str, status: int, code: str | None = None, params: dict | None = None) -> web.Response:
+    """{"error": "svenska / English"}, with the dictionary key (`code`) and its `params` when it has one: a
+    client can say the text in its own language (web/texts.json) instead of splitting the pair."""
+    body = {"error": message}
+    if code is not None:
+        body.update(code=code, params={k: str(v) for k, v in (params or {}).items()})
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def error_text(key: str, status: int, **params) -> web.Response:
+    return error_response(paired(key, **params), status, key, params)

@@ -38,7 +38,7 @@ from streams.domain.waitlist import (AGE_BANDS, BREAKDOWNS, SNAPSHOT_COUNTS, TZ,
                                      breakdown_of, local_date, measures, roll_up, with_shares)
 from streams.domain import flow
 from streams.domain import quality as dq
-from web import exports, openapi
+from web import exports, openapi, texts
 from web import forecast as forecast_view
 from web import room as room_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
@@ -155,7 +155,7 @@ def _required(param: openapi.Param) -> openapi.Param:
     """`param`, required: missing or empty → 400 (and the document says required)."""
     def parse(q, d, inner=param.parser, name=param.name):
         if q.get(name) in (None, ""):
-            raise BadRequest(f"{name} krävs / {name} is required")
+            raise BadRequest.text("api.param.required", name=name)
         return inner(q, d)
     return dataclasses.replace(param, parser=parse, required=True)
 
@@ -165,9 +165,9 @@ def _reason(q, d) -> str:
     to every viewer and stored)."""
     text = (q.get("reason") or "").strip()
     if not 1 <= len(text) <= REASON_MAX or any(ord(c) < 32 for c in text):
-        raise BadRequest(f"reason: 1–{REASON_MAX} tecken text / 1–{REASON_MAX} characters of text")
+        raise BadRequest.text("api.reason.length", max=REASON_MAX)
     if contains_pin(text):
-        raise BadRequest("reason får inte innehålla ett personnummer / reason must not hold a personal identity number")
+        raise BadRequest.text("api.reason.pin")
     return text
 
 
@@ -193,7 +193,7 @@ ROOM_MVO = openapi.Param("mvo", lambda q, d: _mvo(q), {"type": "string", "patter
 def _mvo(q) -> str | None:
     code = q.get("mvo")
     if code is not None and code not in reference.specialties():
-        raise BadRequest("mvo: okänd MVO-kod / unknown MVO code")
+        raise BadRequest.text("api.mvo.unknown")
     return code
 
 
@@ -215,7 +215,7 @@ class Api:
             fmt = openapi.FORMAT.parse(request.query)
             only = openapi.TABLE.parse(request.query)
             if only is not None and only not in names:
-                raise BadRequest(f"table måste vara en av / must be one of: {', '.join(names)}")
+                raise BadRequest.text("api.param.choice", name="table", choices=", ".join(names))
             resp = await handler(request)
             if fmt == "json" or resp.status != 200:
                 return resp
@@ -245,7 +245,7 @@ class Api:
         level = LEVEL.parse(request.query)
         region, hospital = REGION.parse(request.query), HOSPITAL.parse(request.query)
         if hospital and level not in DETAIL_LEVELS:  # a region or nation row of one hospital is that hospital
-            raise BadRequest("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
+            raise BadRequest.text("api.hospital.level")
         if level in DETAIL_LEVELS:
             require_detail(scope, self.policy)
             scope.require_region(region)
@@ -287,7 +287,7 @@ class Api:
         level, unit = LEVEL.parse(q), UNIT.parse(q)
         region, hospital = REGION.parse(q), HOSPITAL.parse(q)
         if hospital and level not in DETAIL_LEVELS:
-            raise BadRequest("hospital= gäller bara level=hospital|ward / hospital= applies only to level=hospital|ward")
+            raise BadRequest.text("api.hospital.level")
         if level in DETAIL_LEVELS:
             require_detail(scope, self.policy)
             scope.require_region(region)
@@ -553,13 +553,12 @@ class Api:
             except orjson.JSONDecodeError:
                 body = None
             if not isinstance(body, dict):
-                raise BadRequest("kroppen måste vara ett JSON-objekt / the body must be a JSON object")
+                raise BadRequest.text("api.body.object")
             values.update({k: str(v) for k, v in body.items() if v is not None and isinstance(v, (str, int))})
         region, level = DECLARE_REGION.parse(values), DECLARE_LEVEL.parse(values)
         reason, until = DECLARE_REASON.parse(values), DECLARE_UNTIL.parse(values)
         if not scope.is_admin and scope.region != region:
-            raise Refused("bara regionen själv (eller en administratör) kan deklarera dess nivå / "
-                          "only the region itself (or an admin) may declare its level")
+            raise Refused.text("api.declare.own")
         now = dt.datetime.now(dt.timezone.utc)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored (milliseconds)
         row = declaration_row(region, level, reason, until, scope.viewer.role, now)
@@ -613,7 +612,7 @@ class Api:
         scope_of(request)
         year, level = YEAR.parse(request.query), YEAR_LEVEL.parse(request.query)
         if year is None:
-            raise BadRequest("year=ÅÅÅÅ krävs / year=YYYY is required")
+            raise BadRequest.text("api.year.required")
         now = dt.datetime.now(dt.timezone.utc)
         months = [m for m in (dt.date(year, k, 1) for k in range(1, 13))
                   if bedstats.month_bounds(m, self.policy.timezone)[1] <= now]
@@ -728,6 +727,12 @@ class Api:
     async def index(self, request: web.Request):
         return web.FileResponse(STATIC / "index.html")
 
+    @documented("Sidans texter, svenska och engelska (web/texts.json) / the page's texts in Swedish and English",
+                answer=Answer(media="text/javascript"))
+    async def page_texts(self, request: web.Request):
+        # public like the page's other scripts: the dictionary holds no data
+        return web.Response(text=texts.script(), content_type="text/javascript", charset="utf-8")
+
     @documented("Morgonrapporten (HTML) / the morning report", DATE, answer=Answer(media="text/html"))
     async def report(self, request: web.Request):
         from web.morning import build_morning_report
@@ -744,15 +749,14 @@ class Api:
 def require_detail(scope: Scope, policy: ViewPolicy) -> None:
     """Hospital and ward rows only for a viewer granted capacity detail (ViewPolicy.sees_detail)."""
     if not policy.sees_detail(scope.viewer):
-        raise Refused("sjukhus- och avdelningsnivå kräver behörighet till kapacitetsdetaljer (OSL 18 kap. 13 §) / "
-                      "hospital and ward level need a capacity-detail grant")
+        raise Refused.text("api.detail.grant")
 
 
 def history_times(start: dt.datetime, to: dt.datetime, step_minutes: int | None) -> list[dt.datetime]:
     """A trend's points, ending at `to` (so the last is the live figure), `step_minutes` apart (by default the
     finest of HISTORY_STEPS that fits), none before `start`; BadRequest for an empty or too long range."""
     if start >= to:
-        raise BadRequest("from måste vara före to / from must be before to")
+        raise BadRequest.text("api.range.order")
     span = to - start
     if step_minutes is None:
         step_minutes = next((m for m in HISTORY_STEPS if span // dt.timedelta(minutes=m) < HISTORY_MAX_POINTS),
@@ -760,8 +764,7 @@ def history_times(start: dt.datetime, to: dt.datetime, step_minutes: int | None)
     step = dt.timedelta(minutes=step_minutes)
     n = span // step + 1
     if n > HISTORY_MAX_POINTS:
-        raise BadRequest(f"för många punkter ({n}, högst {HISTORY_MAX_POINTS}): välj ett större step eller kortare "
-                         f"intervall / too many points ({n}, at most {HISTORY_MAX_POINTS}): a larger step or a shorter range")
+        raise BadRequest.text("api.range.points", n=n, max=HISTORY_MAX_POINTS)
     return [to - step * (n - 1 - k) for k in range(n)]
 
 
@@ -917,11 +920,9 @@ def snapshot_answer(month: dt.date, rows: list[dict], tz: str, shown: list[dict]
               "final": closed_at is not None and closed_at >= final_at, "final_at": final_at, "rows": shown}
     day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
     if closed_at is None:
-        answer["note"] = (f"månaden är inte stängd: den stängs {day} (månadsslut + 21 dagar) eller av en administratör / "
-                          f"the month is not closed: it closes on {day} (month end + 21 days) or by an admin")
+        answer["note"] = texts.paired("api.note.open", day=day)
     elif not answer["final"]:
-        answer["note"] = (f"preliminär: stängd före {day} (månadsslut + 21 dagar), sena leveranser saknas / "
-                          f"preliminary: closed before {day} (month end + 21 days), late deliveries are missing")
+        answer["note"] = texts.paired("api.note.early", day=day)
     return answer
 
 
@@ -1102,12 +1103,12 @@ def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.date
 
 
 def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limits, month: dt.date) -> list[str]:
-    """What to know before comparing a region's figures with the others' (Swedish / English)."""
+    """What to know before comparing a region's figures with the others' ("svenska / English")."""
     out = []
     if not performed:
-        out.append("inga genomförda kontakter rapporterade / no performed contacts reported")
+        out.append(texts.paired("api.caveat.performed"))
     if not sends_deviations:  # its share counts every guarantee contact: none is left out for a deviation
-        out.append("rapporterar inga avvikelser / reports no deviations")
+        out.append(texts.paired("api.caveat.deviations"))
     _, last = flow.month_bounds(month)
     own: dict = {}  # (phase, mvo_group) → the newest of the region's own limits
     for lim in sorted(limits.entries, key=lambda x: x.effective_from):
@@ -1115,8 +1116,7 @@ def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limi
             own[(lim.phase, lim.mvo_group)] = lim
     for (phase, group), lim in sorted(own.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         which = f" {group}" if group else ""
-        out.append(f"egen väntetidsgräns fas {phase}{which}: {lim.days} dagar / "
-                   f"own waiting-time limit phase {phase}{which}: {lim.days} days")
+        out.append(texts.paired("api.caveat.limit", phase=phase, group=which, days=lim.days))
     return out
 
 
@@ -1181,8 +1181,7 @@ def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy:
               "nation": None if scope.region is not None else [m.as_dict() for m in measured.nation]}
     if not answer["final"]:
         day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
-        answer["note"] = (f"preliminär: regionerna har till {day} (månadsslut + 21 dagar) att leverera / "
-                          f"preliminary: the regions have until {day} (month end + 21 days) to deliver")
+        answer["note"] = texts.paired("api.note.deliver", day=day)
     return answer
 
 
@@ -1235,10 +1234,7 @@ def suppress_sibling_rows(rows: list[dict], counts: tuple[str, ...], derived: tu
     return out
 
 
-NOT_COUNTED = ("inte räknade: kontakter med en avvikelse i kraft (PvV, MoV, annan) eller utan vårdgaranti "
-               "(not_measured), och de som redan passerat gränsen (over_limit) / not counted: contacts with a "
-               "deviation in force or not under the guarantee (not_measured), and those already past the limit "
-               "(over_limit)")
+NOT_COUNTED = texts.paired("api.breaches.uncounted")
 
 
 def breaches_answer(db: ClickHouse, region: str, now: dt.datetime, policy: ViewPolicy, scope: Scope) -> dict:
@@ -1287,7 +1283,7 @@ def declaration_row(region: str, level: int, reason: str, until: dt.datetime | N
                     now: dt.datetime) -> dict:
     """One escalation_declared row; BadRequest when `until` is not after now."""
     if until is not None and until <= now:
-        raise BadRequest("until måste vara senare än nu / until must be later than now")
+        raise BadRequest.text("api.until.future")
     return {"declaration_id": uuid.uuid4().hex, "region_code": region, "level": level, "reason": reason,
             "declared_by": role, "declared_at": now, "until": until.astimezone(dt.timezone.utc) if until else None}
 
@@ -1406,8 +1402,7 @@ def quality_answer(counts: dict, month: dt.date, region: str | None, policy: Vie
               "waiting": waiting, "plausibility": dq.plausibility(counts["plausibility"], codes)}
     if not answer["final"]:
         day = deadline.astimezone(ZoneInfo(tz)).date().isoformat()
-        answer["note"] = (f"preliminär: regionerna har till {day} (månadsslut + 21 dagar) att leverera / "
-                          f"preliminary: the regions have until {day} (month end + 21 days) to deliver")
+        answer["note"] = texts.paired("api.note.deliver", day=day)
     return answer
 
 
@@ -1428,6 +1423,7 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
                 await task
         app.cleanup_ctx.append(schedule)
     access.add(app, "GET", "/", api.index, PUBLIC)
+    access.add(app, "GET", "/texts.js", api.page_texts, PUBLIC)
     access.add_static(app, "/static/", STATIC)
     access.add(app, "GET", "/api/v1/reference", api.reference, VIEWER)
     access.add(app, "GET", "/api/v1/openapi.json", api.openapi_document, VIEWER)

@@ -14,6 +14,7 @@ from sinks import forecast as history_sql
 from sinks.clickhouse import ClickHouse
 from streams.domain import forecast as fc
 from streams.domain.bedstats import unit_of
+from web import texts
 from web.suppression import Unit, protect_region, small
 
 HISTORY_TTL = 300.0  # seconds: the history, the rhythm and the backtest are read again this often
@@ -151,9 +152,9 @@ def _hidden(hospitals: list[dict], wards: list[dict], threshold: int, open_regio
 
 def model_description() -> dict:
     """The model's constants, so an answer says what it assumed."""
-    return {"history_weeks": fc.HISTORY_WEEKS, "rhythm": "veckodag × timme (Europe/Stockholm) / weekday × hour",
+    return {"history_weeks": fc.HISTORY_WEEKS, "rhythm": texts.paired("api.forecast.rhythm"),
             "discharge_ready_leave_hours": fc.READY_LEAVE_HOURS,
-            "staffed_beds": "som nu, med veckans vanliga ändringar / as now, with the week's usual changes",
+            "staffed_beds": texts.paired("api.forecast.staffed"),
             "backtest_days": fc.BACKTEST_DAYS, "backtest_every_hours": fc.BACKTEST_EVERY,
-            "baseline": "samma timme en vecka tidigare / the same hour one week earlier",
+            "baseline": texts.paired("api.forecast.baseline"),
             "horizons": list(fc.HORIZONS)}

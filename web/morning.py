@@ -81,12 +81,10 @@ def build_morning_report(db: ClickHouse, day: dt.date, policy: ViewPolicy, scope
         region_rows.append(RegionRow(code=code, name=r["name"], today=_figures(r), yesterday=_figures(regions_y.get(code)),
                                      hospitals=hs, healthcare_regions=ref.healthcare_regions if ref else (),
                                      stale=r["stale"], last_event_at=_when(r["last_event_at"]), coverage=r["coverage"]))
-    gaps = [DataGap("region", code, reference.regions()[code].name, code, None,
-                    "ingen avdelningsstatus alls / no ward status at all")
+    gaps = [DataGap("region", code, reference.regions()[code].name, code, None, note="gap.no_status")
             for code in sorted(reference.regions()) if code not in regions]
     gaps += [DataGap("ward", w["id"], w["name"], w["region_code"], _when(w["last_event_at"]),
-                     f"ingen händelse på mer än {policy.stale_after_minutes} min före bilden / "
-                     f"no event for more than {policy.stale_after_minutes} min before the picture")
+                     note="gap.stale", params={"minutes": policy.stale_after_minutes})
              for w in wards.values() if w["stale"]]
     n = nation.get("SE")
     now = dt.datetime.now(dt.timezone.utc)

@@ -23,7 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from web.report_model import KIND_NAMES, Figures, KindNeed, MorningReport, RegionRow, RoomOption, room_near_whom
+from web.report_model import KIND_NAMES, DataGap, Figures, KindNeed, MorningReport, RegionRow, RoomOption, room_near_whom
+from web.texts import paired, rule_text, text
 
 STYLESHEET = Path(__file__).parent / "templates" / "morning_report.css"
 
@@ -87,7 +88,7 @@ def _hhmm(rep: MorningReport) -> str:
 
 def _age(dt: datetime | None, ref: datetime) -> str:
     if dt is None:
-        return "aldrig / never"
+        return text("gap.never")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     s = (ref - dt).total_seconds()
@@ -98,27 +99,47 @@ def _age(dt: datetime | None, ref: datetime) -> str:
     return f"{round(s / 86400)} d"
 
 
+def _t(key: str, lang: str = "sv", **params) -> str:
+    """A text of the dictionary (web/texts.json) for HTML: the report's own words, < > & escaped."""
+    return _html.escape(text(key, lang, **params), quote=False)
+
+
+def _pair(key: str, **params) -> str:
+    """"svenska / English" for HTML (a note, a label)."""
+    return _html.escape(paired(key, **params), quote=False)
+
+
+def _both(key: str, **params) -> str:
+    """A heading's Swedish with its English beside it, the English marked for the print style."""
+    return f'{_t(key, **params)} <span class="en">/ {_t(key, "en", **params)}</span>'
+
+
+def _over(key: str, **params) -> str:
+    """A table head's Swedish over its English."""
+    return f'{_t(key, **params)}<br><span class="en">{_t(key, "en", **params)}</span>'
+
+
 ESC_COLOURS = {1: "#2e7d32", 2: "#f2c200", 3: "#ef6c00", 4: "#c62828"}
-ESC_NAMES = {1: "Normal", 2: "Förhöjd / Elevated", 3: "Hög / High", 4: "Kritisk / Critical"}
+ESC_NAMES = {n: paired(f"esc.{n}") for n in (1, 2, 3, 4)}  # "Förhöjd / Elevated"
 
 
 def _badge(level: int | None, rule: str | None = None) -> str:
     if level is None:
         return '<span class="badge esc-na">–</span>'
-    title = f' title="{_e(rule)}"' if rule else ""
+    title = f' title="{_e(rule_text(rule))}"' if rule else ""  # the rule that fired, in Swedish
     return f'<span class="badge esc-{int(level)}"{title}>{int(level)}</span>'
 
 
-# Columns of the comparison tables: (attribute, Swedish, English, "higher is worse")
+# Columns of the comparison tables: (attribute, its heading's key in web/texts.json, "higher is worse")
 # Free beds and overcrowding side by side, each summed over the wards: neither is netted against the other.
 COLUMNS = [
-    ("staffed", "Vårdplatser", "Staffed beds", False),
-    ("occupied", "Belagda", "Occupied", True),
-    ("occupancy_pct", "Beläggning", "Occupancy", True),
-    ("free", "Lediga", "Free", False),
-    ("overcrowded", "Överbeläggningar", "Overcrowded", True),
-    ("outliers", "Utlokaliserade", "Outliers", True),
-    ("discharge_ready", "Utskrivningsklara", "Discharge-ready", True),
+    ("staffed", "report.col.staffed", False),
+    ("occupied", "report.col.occupied", True),
+    ("occupancy_pct", "report.col.occupancy", True),
+    ("free", "report.col.free", False),
+    ("overcrowded", "report.col.overcrowded", True),
+    ("outliers", "report.col.outliers", True),
+    ("discharge_ready", "report.col.ready", True),
 ]
 
 
@@ -142,13 +163,12 @@ def _value_cell(attr: str, today: Figures, yesterday: Figures | None, worse_up: 
 
 
 def _table_head(first: str) -> str:
-    cols = "".join(f'<th class="num">{sv}<br><span class="en">{en}</span></th>' for _, sv, en, _w in COLUMNS)
-    return (f"<thead><tr><th>{first}</th><th class=\"c\">Nivå<br><span class=\"en\">Level</span></th>{cols}"
-            "</tr></thead>")
+    cols = "".join(f'<th class="num">{_over(key)}</th>' for _, key, _w in COLUMNS)
+    return f'<thead><tr><th>{first}</th><th class="c">{_over("report.col.level")}</th>{cols}</tr></thead>'
 
 
 def _figure_row(name_html: str, today: Figures, yesterday: Figures | None, cls: str = "", data_id: str = "") -> str:
-    cells = "".join(_value_cell(a, today, yesterday, w) for a, _sv, _en, w in COLUMNS)
+    cells = "".join(_value_cell(a, today, yesterday, w) for a, _key, w in COLUMNS)
     did = f' data-id="{_e(data_id)}"' if data_id else ""
     return (f'<tr class="{cls}"{did}><td class="name">{name_html}</td>'
             f'<td class="c">{_badge(today.escalation_level, today.escalation_rule)}</td>{cells}</tr>')
@@ -171,7 +191,7 @@ def _occupancy_chart(regions: list[RegionRow]) -> str:
         return left + max(0.0, min(v, vmax)) / vmax * plot_w
 
     out = [f'<svg id="chart-occupancy" class="chart" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" aria-label="Beläggning per region / Occupancy per region">']
+           f'height="{height}" role="img" aria-label="{_e(paired("report.chart.occupancy"))}">']
     # grid
     for g in range(0, int(vmax) + 1, 20):
         gx = x(g)
@@ -195,7 +215,7 @@ def _occupancy_chart(regions: list[RegionRow]) -> str:
     out.append(f'<line class="line-100" x1="{x100:.1f}" x2="{x100:.1f}" y1="{top - 10}" y2="{height - 20}"/>')
     out.append(f'<text x="{x100:.1f}" y="{top - 13}" class="axis strong" text-anchor="middle">100 %</text>')
     out.append(f'<line x1="{left}" x2="{left + 14}" y1="10" y2="10" class="yday"/>'
-               f'<text x="{left + 18}" y="14" class="axis">= i går / yesterday</text>')
+               f'<text x="{left + 18}" y="14" class="axis">{_pair("report.chart.yesterday")}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -210,11 +230,10 @@ def _change_chart(regions: list[RegionRow]) -> str:
     cx = left + plot_w / 2
     height = top + len(data) * (bar_h + gap) + 22
     out = [f'<svg id="chart-change" class="chart" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" aria-label="Förändring belagda sedan i går / Change in occupied since '
-           f'yesterday">']
+           f'height="{height}" role="img" aria-label="{_e(paired("report.chart.change"))}">']
     out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{top - 4}" y2="{height - 18}" class="axis-line"/>')
-    out.append(f'<text x="{left}" y="{height - 4}" class="axis">← färre / fewer</text>')
-    out.append(f'<text x="{left + plot_w}" y="{height - 4}" class="axis" text-anchor="end">fler / more →</text>')
+    out.append(f'<text x="{left}" y="{height - 4}" class="axis">{_pair("report.chart.fewer")}</text>')
+    out.append(f'<text x="{left + plot_w}" y="{height - 4}" class="axis" text-anchor="end">{_pair("report.chart.more")}</text>')
     for i, (r, d) in enumerate(data):
         y = top + i * (bar_h + gap)
         label = _e(r.name.replace("Region ", ""))
@@ -238,8 +257,8 @@ def _change_chart(regions: list[RegionRow]) -> str:
 
 
 
-def _tile(k_sv: str, k_en: str, v: str, d: str = "", alert: bool = False) -> str:
-    return (f'<div class="tile{" alert" if alert else ""}"><div class="k">{k_sv} <span class="en">/ {k_en}</span>'
+def _tile(key: str, v: str, d: str = "", alert: bool = False) -> str:
+    return (f'<div class="tile{" alert" if alert else ""}"><div class="k">{_both(key)}'
             f'</div><div class="v">{v}</div><div class="d">{d}</div></div>')
 
 
@@ -250,20 +269,20 @@ def _nation_section(rep: MorningReport) -> str:
         dv = _delta(getattr(n, attr), getattr(y, attr) if y else None)
         if dv is None:
             return ""
-        return "i går / yesterday: " + (_signed(dv, 1, " pp") if pp else _signed(dv))
+        return _pair("report.yesterday") + ": " + (_signed(dv, 1, " pp") if pp else _signed(dv))
 
     tiles = "".join([
-        _tile("Vårdplatser", "Staffed beds", _int(n.staffed), d("staffed")),
-        _tile("Belagda", "Occupied", _int(n.occupied), d("occupied")),
-        _tile("Beläggning", "Occupancy", _pct(n.occupancy_pct), d("occupancy_pct", True),
+        _tile("report.col.staffed", _int(n.staffed), d("staffed")),
+        _tile("report.col.occupied", _int(n.occupied), d("occupied")),
+        _tile("report.col.occupancy", _pct(n.occupancy_pct), d("occupancy_pct", True),
               alert=(n.occupancy_pct or 0) > 100),
-        _tile("Lediga", "Free beds", _int(n.free), d("free")),
-        _tile("Överbeläggningar", "Overcrowded", _int(n.overcrowded), d("overcrowded"),
+        _tile("f.free", _int(n.free), d("free")),
+        _tile("report.col.overcrowded", _int(n.overcrowded), d("overcrowded"),
               alert=(n.shortage or 0) > 0),
-        _tile("Utlokaliserade", "Outliers", _int(n.outliers), d("outliers")),
-        _tile("Utskrivningsklara", "Discharge-ready", _int(n.discharge_ready), d("discharge_ready")),
-        _tile("Täckning", "Coverage", _pct(rep.coverage * 100, 0) if rep.coverage is not None else "–",
-              "andel avdelningar med färska data / share of wards fresh",
+        _tile("report.col.outliers", _int(n.outliers), d("outliers")),
+        _tile("report.col.ready", _int(n.discharge_ready), d("discharge_ready")),
+        _tile("report.tile.coverage", _pct(rep.coverage * 100, 0) if rep.coverage is not None else "–",
+              _pair("report.tile.coverage.note"),
               alert=rep.coverage is not None and rep.coverage < 0.9),
     ])
     by_level: dict[int, list[str]] = {}
@@ -274,67 +293,57 @@ def _nation_section(rep: MorningReport) -> str:
     for lvl in (4, 3, 2, 1):
         names = by_level.get(lvl, [])
         items.append(f"<li>{_badge(lvl)} {ESC_NAMES[lvl]}: <b>{len(names)}</b> "
-                     f"{'region' if len(names) == 1 else 'regioner / regions'}"
+                     f"{_pair('report.regions.one' if len(names) == 1 else 'report.regions.many')}"
                      f"{': ' + _e(', '.join(names)) if names and lvl >= 3 else ''}</li>")
     short = [r for r in rep.regions if (r.today.shortage or 0) > 0]
     if short:
-        items.append('<li id="shortage">Fler överbelagda än lediga vårdplatser / more overcrowded patients than free '
-                     "beds: " + _e(", ".join(f"{r.name.replace('Region ', '')} ({_int(r.today.overcrowded)} "
-                                             f"överbelagda / overcrowded, {_int(r.today.free)} lediga / free)"
-                                             for r in short)) + "</li>")
+        items.append(f'<li id="shortage">{_pair("report.shortage")}: '
+                     + _e(", ".join(f"{r.name.replace('Region ', '')} ({_int(r.today.overcrowded)} "
+                                    f"{paired('report.overcrowded')}, {_int(r.today.free)} {paired('report.free')})"
+                                    for r in short)) + "</li>")
     stale = [r for r in rep.regions if r.stale]
-    items.append(f"<li>Dataluckor / data gaps: <b>{len(rep.data_gaps)}</b>"
-                 + (f" – inaktuella regioner / stale regions: {_e(', '.join(r.name for r in stale))}" if stale else "")
+    items.append(f"<li>{_pair('report.gaps.count')}: <b>{len(rep.data_gaps)}</b>"
+                 + (f" – {_pair('report.stale.regions')}: {_e(', '.join(r.name for r in stale))}" if stale else "")
                  + "</li>")
     partial = ""
     if rep.coverage is not None and rep.coverage < 1:
-        partial = (f'<p class="note">Summorna omfattar avdelningar med färska data ({_pct(rep.coverage * 100, 0)}); '
-                   f'se Dataluckor. / Totals cover wards with fresh data ({_pct(rep.coverage * 100, 0)}); '
-                   f'see Data gaps.</p>')
-    return (f'<section id="nation"><h2>Nationell sammanfattning <span class="en">/ National summary</span></h2>'
+        partial = f'<p class="note">{_pair("report.partial", pct=_pct(rep.coverage * 100, 0))}</p>'
+    return (f'<section id="nation"><h2>{_both("report.nation")}</h2>'
             f'<div class="tiles">{tiles}</div>{partial}'
             f'<ul class="summary-list">{"".join(items)}</ul>'
-            f'<h3>Beläggning per region kl. {_hhmm(rep)} <span class="en">/ Occupancy per region at {_hhmm(rep)}'
-            '</span></h3>'
+            f'<h3>{_both("report.chart.heading", t=_hhmm(rep))}</h3>'
             f'{_occupancy_chart(rep.regions)}</section>')
 
 
 def _room_section(rep: MorningReport) -> str:
     needs = room_near_whom(rep)
-    parts = ['<section id="room"><h2>Plats nära vem <span class="en">/ Room near whom</span></h2>'
-             '<p class="note">Regioner med eskaleringsnivå ≥ 3 eller fler överbelagda patienter än lediga '
-             'vårdplatser, med grannregioner (regions.csv) som har lediga vårdplatser kvar när deras egna '
-             'överbelagda fått plats, därefter övriga regioner i samma sjukvårdsregion. Inaktuella regioner '
-             'erbjuds inte. / Regions at escalation level ≥ 3 or with more overcrowded patients than free beds; '
-             'neighbouring regions with free beds left once their own overcrowded patients have one first, then '
-             'the rest of the healthcare region. Stale regions are not offered.</p>']
+    parts = [f'<section id="room"><h2>{_both("report.room")}</h2><p class="note">{_pair("report.room.note")}</p>']
     if not needs:
-        parts.append("<p>Ingen region behöver avlastning i dag. <span class=\"en\">/ No region needs relief "
-                      "today.</span></p>")
+        parts.append(f'<p>{_both("report.room.none")}</p>')
 
     def opts(lst: list[RoomOption]) -> str:
         if not lst:
-            return '<p class="note">inga med lediga vårdplatser över / none with free beds to spare</p>'
+            return f'<p class="note">{_pair("report.room.nospare")}</p>'
         return "<ol>" + "".join(
-            f'<li><b>{_e(o.name)}</b> ({_e(o.region_code)}): <span class="free">{_int(o.spare)}</span> att erbjuda '
-            f'/ to offer ({_int(o.free)} lediga / free, {_int(o.overcrowded)} överbelagda / overcrowded)'
-            f' · {_pct(o.occupancy_pct)} · nivå / level {_badge(o.escalation_level)}</li>' for o in lst) + "</ol>"
+            f'<li><b>{_e(o.name)}</b> ({_e(o.region_code)}): <span class="free">{_int(o.spare)}</span> '
+            f'{_pair("report.offer")} ({_int(o.free)} {_pair("report.free")}, {_int(o.overcrowded)} '
+            f'{_pair("report.overcrowded")}) · {_pct(o.occupancy_pct)} · {_pair("report.level")} '
+            f'{_badge(o.escalation_level)}</li>' for o in lst) + "</ol>"
 
     for nd in needs:
         parts.append(
             f'<div class="need lvl-{nd.escalation_level or 0}" data-region="{_e(nd.region_code)}">'
             f'<h3>{_badge(nd.escalation_level)} {_e(nd.name)} ({_e(nd.region_code)})</h3>'
-            f'<div class="why">{_e(_reason(nd.escalation_level, nd.shortage))} · lediga / free: {_int(nd.free)} · '
-            f'överbelagda / overcrowded: {_int(nd.overcrowded)}</div>'
-            f'<div class="grp">Grannregioner <span class="en">/ Neighbouring regions</span></div>{opts(nd.neighbours)}'
-            f'<div class="grp">Övriga i sjukvårdsregionen <span class="en">/ Rest of the healthcare region</span>'
-            f'</div>{opts(nd.healthcare_region)}</div>')
+            f'<div class="why">{_e(_reason(nd.escalation_level, nd.shortage))} · {_pair("report.free")}: '
+            f'{_int(nd.free)} · {_pair("report.overcrowded")}: {_int(nd.overcrowded)}</div>'
+            f'<div class="grp">{_both("report.room.neighbours")}</div>{opts(nd.neighbours)}'
+            f'<div class="grp">{_both("report.room.rest")}</div>{opts(nd.healthcare_region)}</div>')
     parts.append("</section>")
     return "".join(parts)
 
 
-RELATIONS = {"region": "samma region / same region", "neighbour": "grannregion / neighbour",
-             "healthcare_region": "sjukvårdsregionen / healthcare region"}
+RELATIONS = {"region": paired("room.rel.region"), "neighbour": paired("report.rel.neighbour"),
+             "healthcare_region": paired("room.rel.healthcare_region")}
 
 
 def _fc(v: float | None) -> str:
@@ -347,21 +356,14 @@ def _room_need_section(rep: MorningReport) -> str:
     region-level offers of that kind (streams/domain/room.py), tomorrow morning's forecast beside."""
     hhmm = _hhmm(rep)
     fc = rep.tomorrow_at is not None
-    parts = ['<section id="room-need"><h2>Plats i närheten efter behov <span class="en">/ Room nearby by need</span></h2>'
-             '<p class="note">För varje region som behöver plats, per vårdplatstyp: somatisk till somatisk, psykiatrisk '
-             'till psykiatrisk, IVA bara till IVA. Grannregionerna i reseordning (regions.csv), sedan resten av '
-             'sjukvårdsregionen; bara regioner med lediga vårdplatser av typen och färska data. Lediga och '
-             'överbelagda visas sida vid sida, aldrig nettade. / For each region that needs room, per kind of bed: '
-             'somatic to somatic, psychiatric to psychiatric, ICU only to ICU. The neighbouring regions in travel '
-             'order, then the rest of the healthcare region; only regions with free beds of the kind and fresh data. '
-             'Free and overcrowded side by side, never netted.</p>']
+    parts = [f'<section id="room-need"><h2>{_both("report.need")}</h2>'
+             f'<p class="note">{_pair("report.need.note")}</p>']
     if not fc:
-        parts.append('<p class="note" id="room-need-no-forecast">Ingen prognos för i morgon i denna rapport. '
-                     '<span class="en">/ No forecast for tomorrow in this report.</span></p>')
+        parts.append(f'<p class="note" id="room-need-no-forecast">{_both("report.need.noforecast")}</p>')
     if not rep.room_by_need:
-        parts.append('<p>Ingen region behöver avlastning i dag. <span class="en">/ No region needs relief today.</span></p>')
+        parts.append(f'<p>{_both("report.room.none")}</p>')
     names = {r.code: r.name for r in rep.regions}
-    fc_head = (f'<th scope="col" class="num">Lediga i morgon {hhmm}<br><span class="en">Free tomorrow {hhmm}</span></th>'
+    fc_head = (f'<th scope="col" class="num">{_over("report.col.free.tomorrow", t=hhmm)}</th>'
                if fc else "")
     for code, kinds in rep.room_by_need.items():
         rows = []
@@ -369,7 +371,7 @@ def _room_need_section(rep: MorningReport) -> str:
             rows.append(_need_row(code, names.get(code, code), k, fc))
             if not k.offers:
                 rows.append(f'<tr data-id="{_e(code)}:{k.kind}:-"><td></td><td colspan="{4 + fc}" class="muted">'
-                            'inga erbjudanden / no offers</td></tr>')
+                            f'{_pair("report.need.nooffers")}</td></tr>')
             for o in k.offers:
                 rows.append(f'<tr class="offer" data-id="{_e(code)}:{k.kind}:{_e(o.region_code)}"><td></td>'
                             f'<td class="name">{_e(o.name)} ({_e(o.region_code)})</td>'
@@ -380,19 +382,20 @@ def _room_need_section(rep: MorningReport) -> str:
                             + "</tr>")
         parts.append(
             f'<div class="region-block" data-region="{_e(code)}"><h3>{_e(names.get(code, code))} ({_e(code)})</h3>'
-            f'<table class="room-need"><caption class="visually-hidden">Behov och erbjudanden, {_e(names.get(code, code))}'
-            f' / Need and offers</caption><thead><tr><th scope="col">Vårdplatstyp<br><span class="en">Kind of bed</span>'
-            '</th><th scope="col">Region</th><th scope="col">Relation</th><th scope="col" class="num">Lediga nu<br>'
-            '<span class="en">Free now</span></th><th scope="col" class="num">Överbelagda nu<br><span class="en">'
-            f'Overcrowded now</span></th>{fc_head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+            f'<table class="room-need"><caption class="visually-hidden">'
+            f'{_e(paired("report.need.caption", name=names.get(code, code)))}</caption><thead><tr>'
+            f'<th scope="col">{_over("room.kind")}</th><th scope="col">Region</th><th scope="col">Relation</th>'
+            f'<th scope="col" class="num">{_over("room.free.now")}</th>'
+            f'<th scope="col" class="num">{_over("room.over.now")}</th>{fc_head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
     parts.append("</section>")
     return "".join(parts)
 
 
 def _need_row(code: str, name: str, k: KindNeed, fc: bool) -> str:
-    short = f" · brist / shortage {_int(k.shortage)}" if k.shortage else ""
+    short = f" · {paired('report.need.shortage')} {_int(k.shortage)}" if k.shortage else ""
     return (f'<tr class="own" data-id="{_e(code)}:{k.kind}"><th scope="row">{_e(KIND_NAMES.get(k.kind, k.kind))}</th>'
-            f'<td class="name">{_e(name)} ({_e(code)})</td><td>behov / need{_e(short)}</td>'
+            f'<td class="name">{_e(name)} ({_e(code)})</td><td>{_pair("report.need.own")}{_e(short)}</td>'
             f'<td class="num" data-field="free">{_int(k.free)}</td>'
             f'<td class="num" data-field="overcrowded">{_int(k.overcrowded)}</td>'
             + (f'<td class="num" data-field="forecast_free">{_fc(k.forecast_free)}</td>' if fc else "") + "</tr>")
@@ -401,11 +404,9 @@ def _need_row(code: str, name: str, k: KindNeed, fc: bool) -> str:
 def _tomorrow_section(rep: MorningReport) -> str:
     """Tomorrow's picture time: the forecast per region (occupancy, free, overcrowded) beside today's."""
     hhmm = _hhmm(rep)
-    head = (f'<section id="tomorrow"><h2>I morgon kl. {hhmm} <span class="en">/ Tomorrow at {hhmm}</span></h2>')
+    head = f'<section id="tomorrow"><h2>{_both("report.tomorrow", t=hhmm)}</h2>'
     if rep.tomorrow_at is None:
-        return (head + '<p class="note">Ingen prognos: morgondagens bild har redan passerat eller ligger längre fram '
-                'än prognosen når (72 timmar). / No forecast: tomorrow\'s picture time has passed or lies beyond the '
-                'forecast\'s reach (72 hours).</p></section>')
+        return head + f'<p class="note">{_pair("report.tomorrow.none")}</p></section>'
 
     def cells(attr: str, today: Figures, tomorrow: Figures | None) -> str:
         fmt = _pct if attr == "occupancy_pct" else _int
@@ -416,35 +417,30 @@ def _tomorrow_section(rep: MorningReport) -> str:
     attrs = ("occupancy_pct", "free", "overcrowded")
     rows = [f'<tr data-id="{_e(r.code)}"><th scope="row">{_e(r.name)}</th>'
             + "".join(cells(a, r.today, r.tomorrow) for a in attrs) + "</tr>" for r in rep.regions]
-    rows.append('<tr class="total" data-id="SE"><th scope="row">Riket / Nation</th>'
+    rows.append(f'<tr class="total" data-id="SE"><th scope="row">{_pair("report.nation.row")}</th>'
                 + "".join(cells(a, rep.nation, rep.nation_tomorrow) for a in attrs) + "</tr>")
-    sub = "".join(f'<th scope="col" class="num">i dag<br><span class="en">today</span></th><th scope="col" '
-                  f'class="num">i morgon<br><span class="en">tomorrow</span></th>' for _ in attrs)
-    return (head + f'<p class="note">Prognos för {_e(_local(rep.tomorrow_at, rep.timezone))} från läget nu och '
-            'avdelningarnas veckorytm (beläggningsprognosen, /api/v1/forecast): varje avdelnings prognos mot dess '
-            'disponibla vårdplatser nu, lediga och överbelagda var för sig, IVA för sig. / Forecast for '
-            f'{_e(_local(rep.tomorrow_at, rep.timezone))} from the state now and the wards\' weekly rhythm (the '
-            'occupancy forecast): each ward\'s forecast against its staffed beds now, free and overcrowded apart, '
-            'ICU apart.</p>'
+    sub = "".join(f'<th scope="col" class="num">{_over("report.today")}</th><th scope="col" '
+                  f'class="num">{_over("report.tomorrow.col")}</th>' for _ in attrs)
+    return (head + f'<p class="note">{_pair("report.tomorrow.note", t=_local(rep.tomorrow_at, rep.timezone))}</p>'
             '<table class="tomorrow"><thead><tr><th scope="col" rowspan="2">Region</th>'
-            '<th scope="colgroup" colspan="2" class="c">Beläggning <span class="en">/ Occupancy</span></th>'
-            '<th scope="colgroup" colspan="2" class="c">Lediga <span class="en">/ Free</span></th>'
-            '<th scope="colgroup" colspan="2" class="c">Överbeläggningar <span class="en">/ Overcrowded</span></th>'
+            f'<th scope="colgroup" colspan="2" class="c">{_both("report.col.occupancy")}</th>'
+            f'<th scope="colgroup" colspan="2" class="c">{_both("report.col.free")}</th>'
+            f'<th scope="colgroup" colspan="2" class="c">{_both("report.col.overcrowded")}</th>'
             f'</tr><tr>{sub}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _reason(level: int | None, shortage: int | None) -> str:
     reasons = []
     if (level or 0) >= 3:
-        reasons.append(f"nivå / level {level}")
+        reasons.append(paired("report.reason.level", level=level))
     if shortage:
-        reasons.append(f"{_int(shortage)} fler överbelagda än lediga / more overcrowded than free beds")
+        reasons.append(paired("report.reason.shortage", n=_int(shortage)))
     return ", ".join(reasons)
 
 
 def _region_name_html(name: str, stale: bool, last: datetime | None, tz: str) -> str:
-    tag = (f'<span class="stale-tag" title="senast / last seen {_e(_local(last, tz))}">inaktuell / stale</span>'
-           if stale else "")
+    tag = (f'<span class="stale-tag" title="{_e(paired("report.lastseen"))} {_e(_local(last, tz))}">'
+           f'{_pair("row.stale")}</span>' if stale else "")
     return _e(name) + tag
 
 
@@ -452,14 +448,11 @@ def _regions_section(rep: MorningReport) -> str:
     rows = [_figure_row(_region_name_html(r.name, r.stale, r.last_event_at, rep.timezone), r.today, r.yesterday,
                         "stale" if r.stale else "", r.code)
             for r in rep.regions]
-    rows.append(_figure_row("Riket / Nation", rep.nation, rep.nation_yesterday, "total", "SE"))
-    return (f'<section id="regions"><h2>Regioner – förändring sedan i går <span class="en">/ Regions – change since '
-            f'yesterday</span></h2>'
-            f'<p class="note">Värde kl. {_hhmm(rep)} och under det förändringen sedan i går kl. {_hhmm(rep)} (Förändring sedan i '
-            f'går / Change since yesterday). pp = procentenheter / percentage points.</p>'
+    rows.append(_figure_row(_pair("report.nation.row"), rep.nation, rep.nation_yesterday, "total", "SE"))
+    return (f'<section id="regions"><h2>{_both("report.regions")}</h2>'
+            f'<p class="note">{_pair("report.regions.note", t=_hhmm(rep))}. {_pair("report.pp")}.</p>'
             f'<table class="regions">{_table_head("Region")}<tbody>{"".join(rows)}</tbody></table>'
-            f'<div class="keep"><h3>Förändring belagda vårdplatser sedan i går <span class="en">/ Change in occupied '
-            f'beds since yesterday</span></h3>{_change_chart(rep.regions)}</div></section>')
+            f'<div class="keep"><h3>{_both("report.regions.chart")}</h3>{_change_chart(rep.regions)}</div></section>')
 
 
 def _hospitals_section(rep: MorningReport) -> str:
@@ -470,20 +463,22 @@ def _hospitals_section(rep: MorningReport) -> str:
         rows = [_figure_row(_region_name_html(h.name, h.stale, h.last_event_at, rep.timezone), h.today,
                             h.yesterday, "stale" if h.stale else "", h.id) for h in r.hospitals]
         blocks.append(f'<div class="region-block"><h3>{_e(r.name)} ({_e(r.code)})</h3>'
-                      f'<table class="hospitals">{_table_head("Sjukhus / Hospital")}<tbody>{"".join(rows)}</tbody>'
+                      f'<table class="hospitals">{_table_head(_pair("report.hospital"))}<tbody>{"".join(rows)}</tbody>'
                       f'</table></div>')
     hidden = any(h.today.occupied is None or h.today.outliers is None or h.today.discharge_ready is None
                  for r in rep.regions for h in r.hospitals)
-    note = ('<p class="note">– = dolt: för få patienter för att visas utanför den rapporterande regionen, eller '
-            'dolt så att regionens summa inte avslöjar ett annat dolt tal. / – = hidden: too few patients to be '
-            'shown outside the reporting region, or hidden so that the region total does not give another hidden '
-            'number away.</p>') if hidden else ""
-    return (f'<section id="hospitals"><h2>Per sjukhus <span class="en">/ Per hospital</span></h2>{note}'
+    note = f'<p class="note">{_pair("report.hidden")}</p>' if hidden else ""
+    return (f'<section id="hospitals"><h2>{_both("report.hospitals")}</h2>{note}'
             f'{"".join(blocks) or "<p>–</p>"}</section>')
 
 
-LEVEL_NAMES = {"region": "Region", "hospital": "Sjukhus / Hospital", "ward": "Avdelning / Ward",
-               "sender": "Avsändare / Sender"}
+LEVEL_NAMES = {"region": "Region", "hospital": paired("report.hospital"), "ward": paired("report.ward"),
+               "sender": paired("report.sender")}
+
+
+def _gap_note(g: DataGap) -> str:
+    """A gap's note in Swedish from the dictionary (the report is read at a Swedish meeting), or its free text."""
+    return text(g.note, "sv", **g.params) if g.note else g.detail
 
 
 def _gaps_section(rep: MorningReport) -> str:
@@ -495,18 +490,16 @@ def _gaps_section(rep: MorningReport) -> str:
             f'<tr data-id="{_e(g.id)}"><td>{_e(LEVEL_NAMES.get(g.level, g.level))}</td><td class="name">{_e(g.name)}'
             f'</td><td>{_e(names.get(g.region_code, g.region_code))}</td>'
             f'<td>{_e(_local(g.last_seen, rep.timezone))}</td>'
-            f'<td class="num">{_e(_age(g.last_seen, rep.picture_at))}</td><td>{_e(g.detail)}</td></tr>'
+            f'<td class="num">{_e(_age(g.last_seen, rep.picture_at))}</td><td>{_e(_gap_note(g))}</td></tr>'
             for g in gaps)
-        table = ('<table class="gaps"><thead><tr><th>Nivå <span class="en">/ Level</span></th><th>Enhet '
-                 '<span class="en">/ Unit</span></th><th>Region</th><th>Senast sedd <span class="en">/ Last seen'
-                 f'</span></th><th class="num">Ålder kl. {_hhmm(rep)}<br><span class="en">Age at {_hhmm(rep)}</span></th>'
-                 f'<th>Anmärkning <span class="en">/ Note</span></th></tr></thead><tbody>{rows}</tbody></table>')
+        table = (f'<table class="gaps"><thead><tr><th>{_both("report.col.level")}</th><th>{_both("f.unit")}</th>'
+                 f'<th>Region</th><th>{_both("report.gaps.lastseen")}</th>'
+                 f'<th class="num">{_over("report.gaps.age", t=_hhmm(rep))}</th>'
+                 f'<th>{_both("report.gaps.note")}</th></tr></thead><tbody>{rows}</tbody></table>')
     else:
-        table = "<p>Inga dataluckor. <span class=\"en\">/ No data gaps.</span></p>"
-    return (f'<section id="gaps"><h2>Dataluckor <span class="en">/ Data gaps</span></h2>'
-            f'<p class="note">Enheter utan färska händelser vid bildtiden. Deras senast kända värden ingår inte som '
-            f'aktuella. / Units without fresh events at picture time; their last known values are not presented as '
-            f'current.</p>{table}</section>')
+        table = f'<p>{_both("report.gaps.none")}</p>'
+    return (f'<section id="gaps"><h2>{_both("report.gaps")}</h2>'
+            f'<p class="note">{_pair("report.gaps.about")}</p>{table}</section>')
 
 
 def render_morning_report(report: MorningReport) -> str:
@@ -514,11 +507,11 @@ def render_morning_report(report: MorningReport) -> str:
     rep = report
     weekday = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"][rep.date.weekday()]
     hhmm = _hhmm(rep)
-    gen = f" · genererad / generated {_e(_local(rep.generated_at, rep.timezone))}" if rep.generated_at else ""
-    head = (f'<header class="report"><h1>{_e(rep.title)} <span class="en">/ Morning report</span></h1>'
-            f'<div class="sub">Kapacitetsmöte / Capacity meeting · {weekday} {rep.date.isoformat()} · '
-            f'Läge kl. {_e(hhmm)} <span class="en">/ Picture at {_e(hhmm)} {_e(rep.timezone)}</span>{gen}'
-            '</div></header>')
+    gen = f" · {_pair('report.generated')} {_e(_local(rep.generated_at, rep.timezone))}" if rep.generated_at else ""
+    head = (f'<header class="report"><h1>{_e(rep.title)} <span class="en">/ {_t("report.title", "en")}</span></h1>'
+            f'<div class="sub">{_pair("report.meeting")} · {weekday} {rep.date.isoformat()} · '
+            f'{_t("report.picture", t=hhmm)} <span class="en">/ {_t("report.picture", "en", t=hhmm)} '
+            f'{_e(rep.timezone)}</span>{gen}</div></header>')
     body = "".join([
         _nation_section(rep),
         _room_section(rep),
@@ -528,9 +521,7 @@ def render_morning_report(report: MorningReport) -> str:
         _hospitals_section(rep),
         _gaps_section(rep),
     ])
-    foot = ('<footer class="report">bedflow · Beläggning = belagda / disponibla vårdplatser vid bildtiden (inte '
-            'årlig beläggningsgrad) / Occupancy = occupied / staffed beds at picture time (not the annual '
-            'occupancy rate).</footer>')
+    foot = f'<footer class="report">bedflow · {_pair("report.footer")}.</footer>'
     return ("<!doctype html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(rep.title)} {rep.date.isoformat()} – Morning report</title>"
+            f"<title>{_e(rep.title)} {rep.date.isoformat()} – {_t('report.title', 'en')}</title>"
             f"<style>{_css()}</style></head><body><div class=\"sheet\">{head}{body}{foot}</div></body></html>\n")

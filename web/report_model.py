@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from schemas import reference
+from web.texts import paired
 
 
 @dataclass
@@ -81,7 +82,9 @@ class DataGap:
     name: str
     region_code: str
     last_seen: datetime | None              # last event received (None: never)
-    detail: str = ""
+    detail: str = ""                        # a free note (a sender's own words)
+    note: str = ""                          # or a key in web/texts.json, said with `params`
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +151,7 @@ class KindNeed:
     forecast_overcrowded: float | None = None
 
 
-KIND_NAMES = {"somatic": "Somatik / Somatic", "psychiatric": "Psykiatri / Psychiatric", "icu": "IVA / ICU"}
+KIND_NAMES = {kind: paired(f"room.{kind}") for kind in ("somatic", "psychiatric", "icu")}  # "Somatik / Somatic"
 
 
 # =============================================================================== room near whom

@@ -13,6 +13,7 @@ from schemas import reference
 from streams.domain import forecast as fc
 from streams.domain import room
 from web import forecast as forecast_view
+from web import texts
 from web.access import BadRequest
 from web.suppression import small
 
@@ -68,8 +69,7 @@ def find_unit(wards: list[dict], unit: str) -> tuple[str, list[dict]]:
         return "hospital", ws
     if unit in reference.regions():
         return "region", [w for w in wards if w["region_code"] == unit]
-    raise BadRequest("unit: ingen avdelning, inget sjukhus och ingen region med detta id / "
-                     "unit: no ward, hospital or region with this id")
+    raise BadRequest.text("api.unit.unknown")
 
 
 def need_for(level: str, unit: str, unit_wards: list[dict], served: dict, kind: str | None,
@@ -179,18 +179,4 @@ def room_answer(wards: list[dict], served: dict, unit: str, kind: str | None, mv
             "wards": ward_offers, "rules": RULES}
 
 
-RULES = [
-    "1 vårdtyp: somatisk till somatisk, psykiatrisk till psykiatrisk (allmänna avdelningar); IVA bara till IVA / "
-    "care type: somatic to somatic, psychiatric to psychiatric (general wards); ICU only to ICU",
-    "2 lediga vårdplatser nu (0 är inget erbjudande), färska data; aldrig nettade mot överbeläggningar / "
-    "free beds now (0 is no offer), fresh data; never netted against overcrowding",
-    "3 inte det egna sjukhuset (en hel region: inte den egna regionen) / not the asking hospital (a whole region: "
-    "not its own region)",
-    "4 samma region, sedan grannregionerna i reseordning (regions.csv), sedan resten av sjukvårdsregionen / "
-    "same region, then the neighbouring regions in travel order (regions.csv), then the rest of the healthcare "
-    "region",
-    "5 specialitet: avdelningen tar MVO-koden före samma MVO-grupp före övriga / specialty: the ward serves the MVO "
-    "code before the same MVO group before the rest",
-    "6 ordning: avstånd, specialitet, reseordning, flest lediga / order: distance, specialty, travel order, most "
-    "free beds",
-]
+RULES = [texts.paired(f"api.room.rule{n}") for n in range(1, 7)]

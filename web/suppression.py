@@ -37,7 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-SUPPRESSED = "undertryckt: litet antal / suppressed: small numbers"  # no digits: the words must not tell
+from web.texts import paired
+
+SUPPRESSED = paired("api.suppressed")  # no digits: the words must not tell
 
 
 def small(v, threshold: int) -> bool:

@@ -187,7 +187,8 @@
   }
 
   // The API states the escalation rule that fired in a fixed form ("occupancy 97.0 % ≥ 90 %",
-  // "overcrowded 3.1/100 beds ≥ 2"): said again in the chosen language; anything else as the API's "sv / en".
+  // "overcrowded 3.1/100 beds ≥ 2"): said again in the chosen language from the shared dictionary (the
+  // report does the same in web/texts.py rule_text); anything else as the API's "sv / en".
   function ruleText(rule) {
     var m = /^occupancy ([\d.]+) % ([≥<]) ([\d.]+) %$/.exec(rule);
     if (m) return T("rule.occ", { v: I18N.decimal(m[1], 1), op: m[2], t: m[3].replace(".", I18N.lang() === "sv" ? "," : ".") });
@@ -218,22 +219,26 @@
 
   function Unauthorized() { this.name = "Unauthorized"; }
 
-  // An API error: its {"error": "sv / en"} text, the chosen language's part (kept whole for a later toggle).
-  function ApiError(path, status, text) {
-    this.name = "ApiError"; this.path = path; this.status = status; this.text = text || "";
-    this.message = path + ": HTTP " + status + (text ? " – " + text : "");
+  // An API error: {"error": "sv / en", "code": key, "params": {...}}, kept whole for a later toggle and said
+  // in the chosen language: from the shared dictionary by its key, else the chosen part of the pair.
+  function ApiError(path, status, body) {
+    body = body || {};
+    this.name = "ApiError"; this.path = path; this.status = status; this.text = body.error || "";
+    this.code = body.code || null; this.params = body.params || {};
+    this.message = path + ": HTTP " + status + (this.text ? " – " + this.text : "");
   }
 
   function apiErrorText(err) {
     if (err instanceof ApiError) {
-      return T("err.http", { path: err.path, status: err.status }) + (err.text ? " – " + I18N.pick(err.text) : "");
+      var said = err.code && I18N.dict.sv[err.code] !== undefined ? T(err.code, err.params) : I18N.pick(err.text);
+      return T("err.http", { path: err.path, status: err.status }) + (said ? " – " + said : "");
     }
     return String(err && err.message || err);
   }
 
   function failed(path, r) {
-    return r.json().then(function (b) { return b && b.error; }, function () { return ""; })
-      .then(function (text) { throw new ApiError(path, r.status, text); });
+    return r.json().then(function (b) { return b && typeof b === "object" ? b : {}; }, function () { return {}; })
+      .then(function (body) { throw new ApiError(path, r.status, body); });
   }
 
   function api(path) {
