@@ -58,3 +58,20 @@ def test_every_dependency_is_installed_within_its_range():
     for name, req in _requirements().items():
         installed = metadata.version(name)
         assert req.specifier.contains(installed, prereleases=True), f"{name} {installed} not in {req.specifier}"
+
+
+def test_every_data_file_of_the_packages_is_package_data():
+    """The image installs the project as a wheel (deploy/Dockerfile: pip install .): a data file that the
+    code reads but pyproject's package-data does not name is missing there (web/texts.json once was)."""
+    import fnmatch
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    missing = []
+    for package in ("bedflow", "schemas", "streams", "sinks", "web"):
+        for path in (ROOT / package).rglob("*"):
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            rel = path.relative_to(ROOT / package).as_posix()
+            if not any(fnmatch.fnmatch(rel, pattern) for pattern in data.get(package, [])):
+                missing.append(f"{package}/{rel}")
+    assert not missing, missing
