@@ -162,7 +162,11 @@
       "export.csv": "Ladda ner som CSV (Excel, Qlik, Power BI)",
       "export.xlsx": "Ladda ner som Excel-fil",
       "export.done": "Hämtad: {name}",
-      "export.failed": "Exporten misslyckades ({why})"
+      "export.failed": "Exporten misslyckades ({why})",
+      "f.occ.trends": "nu · trend 24 h · 7 dygn",
+      "spark.occ7d": "Beläggning senaste 7 dygn",
+      "spark.tag24h": "24 h",
+      "spark.tag7d": "7 dygn"
     },
     en: {
       "doc.title": "bedflow – Bed capacity",
@@ -315,7 +319,11 @@
       "export.csv": "Download as CSV (Excel, Qlik, Power BI)",
       "export.xlsx": "Download as an Excel file",
       "export.done": "Downloaded: {name}",
-      "export.failed": "Export failed ({why})"
+      "export.failed": "Export failed ({why})",
+      "f.occ.trends": "now · trend 24 h · 7 days",
+      "spark.occ7d": "Occupancy last 7 days",
+      "spark.tag24h": "24 h",
+      "spark.tag7d": "7 days"
     }
   };
 
