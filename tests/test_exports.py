@@ -267,6 +267,7 @@ def test_file_names_are_swedish_and_dated_in_stockholm(server):
                        ("/api/v1/waitlist?region=01", "vantelista-01"),
                        ("/api/v1/quality", "datakvalitet"),
                        ("/api/v1/status/history?level=region&step=60", "belaggning-over-tid-region"),
+                       ("/api/v1/status/history?level=region&id=01&step=60", "belaggning-over-tid-region-01"),
                        ("/api/v1/forecast?level=nation&hours=6", "belaggningsprognos-nation"),
                        ("/api/v1/escalation/history?region=01&step=60", "eskalering-over-tid-01")):
         for fmt in ("csv", "xlsx"):
@@ -326,7 +327,8 @@ def test_sheet_titles(name, taken, expected):
 
 def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, browser):
     """In a real Chromium: the buttons beside each table download this viewer's table (the bearer header,
-    never a token in the URL), named by the server, and the files hold the JSON answer's cells."""
+    never a token in the URL), named by the server, and the files hold the JSON answer's cells; the trend
+    table's, the points on screen. (The room panel's: tests/test_page_room.py, whose data have offers.)"""
     today = dt.datetime.now(STOCKHOLM).date().isoformat()
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
     page = context.new_page()
@@ -336,14 +338,24 @@ def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, brow
         page.click("#login-button")
         page.wait_for_selector("#status-body tr.row")
         page.wait_for_selector("#deadletter-body tr.row")
+        page.wait_for_selector('#trend-svg[data-id="nation:SE"]')
         region = page.input_value("#waitlist-region")
         assert region
         for panel, path, stem in (("status-panel", "/api/v1/status?level=nation", "beläggning-nation"),
                                   ("heatmap-panel", "/api/v1/out-of-area?window=now", "utomlänspatienter-now"),
                                   ("waitlist-panel", f"/api/v1/waitlist?region={region}", f"väntelista-{region}"),
-                                  ("deadletter-panel", "/api/v1/deadletters?limit=25", "avvisade-händelser")):
+                                  ("deadletter-panel", "/api/v1/deadletters?limit=25", "avvisade-händelser"),
+                                  ("trend-panel", None, "beläggning-över-tid-nation")):
+            if path is None:  # the trend table's: the points on screen (from, to and step of the shown answer)
+                path = page.evaluate("window.bedflow.trendExport()")
+                assert "&to=" in path, path
             _, _, body = call(server, path, "national")
             answer, names = json.loads(body), export_tables(server, path)
+            assert rows_of(path, answer, names[0]), panel  # a file with rows to compare
+            if panel == "trend-panel":
+                shown = page.eval_on_selector_all("#trend-table-body th[data-field=at]", "e => e.map(x => x.dataset.value)")
+                assert [r["at"] for r in rows_of(path, answer, "points")] == shown == answer["times"]
+                assert len(shown) == 97  # 24 h every 15 minutes
             for fmt in ("csv", "xlsx"):
                 with page.expect_download() as info:
                     page.click(f"#{panel} .export-buttons button[data-export={fmt}]")
@@ -352,9 +364,9 @@ def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, brow
                 assert download.suggested_filename == f"{stem}-{today}.{fmt}", (panel, download.suggested_filename)
                 data = Path(download.path()).read_bytes()
                 if fmt == "csv":
-                    compare_csv(data, answer_table(answer, names[0]), (panel,))
+                    compare_csv(data, rows_of(path, answer, names[0]), (panel,))
                 else:
-                    compare_xlsx(data, answer, names, (panel,))
+                    compare_xlsx(data, answer, names, (panel,), path)
             assert "Hämtad" in page.inner_text(f"#{panel} .export-msg")
     finally:
         context.close()

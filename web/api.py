@@ -1440,7 +1440,8 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/status", api.exportable(api.status, lambda a: f"beläggning-{a['level']}"), VIEWER)
     # series over time: one row per unit × point (web/exports.py)
     access.add(app, "GET", "/api/v1/status/history", api.exportable(
-        api.status_history, lambda a: f"beläggning-över-tid-{a['level']}",
+        api.status_history, lambda a: f"beläggning-över-tid-{a['level']}" + (  # one unit's: its id too
+            f"-{a['series'][0]['id']}" if len(a["series"]) == 1 and a["level"] != "nation" else ""),
         lambda a: exports.history_tables(a, HISTORY_FIELDS)), VIEWER)
     access.add(app, "GET", "/api/v1/forecast", api.exportable(
         api.forecast, lambda a: f"beläggningsprognos-{a['level']}", lambda a: exports.forecast_tables(

@@ -622,11 +622,23 @@
     return loadTrend(true).catch(handleError);
   }
 
-  function trendUrl() {
+  function trendQuery() {
     var q = "level=" + encodeURIComponent(trend.level) + "&id=" + encodeURIComponent(trend.id);
     if (trend.region && (trend.level === "hospital" || trend.level === "ward")) q += "&region=" + encodeURIComponent(trend.region);
-    q += trend.range === "7d" ? "&from=" + encodeURIComponent(new Date(Date.now() - 7 * 86400000).toISOString()) + "&step=60" : "&step=15";
-    return "/api/v1/status/history?" + q;
+    return q;
+  }
+
+  function trendUrl() {
+    return "/api/v1/status/history?" + trendQuery() + (trend.range === "7d" ? "&from=" +
+      encodeURIComponent(new Date(Date.now() - 7 * 86400000).toISOString()) + "&step=60" : "&step=15");
+  }
+
+  // The trend table's download: the points on screen (the shown answer's from, to and step), not a newer set.
+  function trendExportUrl() {
+    var d = lastTrend;
+    if (!d || !d.from || trend.key !== trend.level + "|" + trend.id + "|" + trend.range) return trendUrl();
+    return "/api/v1/status/history?" + trendQuery() + "&from=" + encodeURIComponent(d.from) + "&to=" +
+      encodeURIComponent(d.to) + "&step=" + encodeURIComponent(d.step_minutes);
   }
 
   function loadTrend(force) {
@@ -1117,7 +1129,7 @@
   // Small debugging/testing hook (read-only view of the drill-down position).
   window.bedflow = {
     path: function () { return state.path.map(function (p) { return Object.assign({}, p); }); },
-    trendUrl: function () { return trendUrl(); },  // the trend panel's download (below)
+    trendExport: function () { return trendExportUrl(); },  // the trend panel's download (below)
     refresh: function () { return refreshAll(); }
   };
 
@@ -1159,7 +1171,7 @@
     },
     "deadletter-panel": function () { return "/api/v1/deadletters?limit=25"; },
     // the chart's unit and period: its table's points (one row per point)
-    "trend-panel": function () { return window.bedflow ? window.bedflow.trendUrl() : null; }
+    "trend-panel": function () { return window.bedflow ? window.bedflow.trendExport() : null; }
   };
 
   function fileName(header, fallback) {
