@@ -630,7 +630,7 @@
 
   function trendUrl() {
     return "/api/v1/status/history?" + trendQuery() + (trend.range === "7d" ? "&from=" +
-      encodeURIComponent(new Date(Date.now() - 7 * 86400000).toISOString()) + "&step=60" : "&step=15");
+      encodeURIComponent(new Date(Date.now() - WEEK_MS).toISOString()) + "&step=60" : "&step=15");
   }
 
   // The trend table's download: the points on screen (the shown answer's from, to and step), not a newer set.
