@@ -11,6 +11,7 @@ import io
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,6 +31,12 @@ PATHS = ("/api/v1/status?level=nation", "/api/v1/status?level=healthcare_region"
          "/api/v1/icu?hours=2", "/api/v1/waitlist/breaches?region=12")
 PATHS += ("/api/v1/waitlist?region=12&by=sex", "/api/v1/waitlist/performed?month=2026-11&by=hospital")  # breakdowns
 PATHS += ("/api/v1/room-nearby?unit=01", "/api/v1/beds/yearly?year=2026&level=region")
+# series over time and the escalation (their tables are reshaped: SHAPED below); `to` pinned (NOW: set by the
+# test), else the JSON and the export, asked apart, would have other points
+PATHS += ("/api/v1/status/history?level=region&step=60&to=NOW",
+          "/api/v1/status/history?level=ward&region=01&step=60&to=NOW", "/api/v1/forecast?level=region&hours=24",
+          "/api/v1/forecast?level=ward&region=01&hours=6", "/api/v1/escalation",
+          "/api/v1/escalation/history?region=01&step=60&to=NOW")
 
 
 def call(server, path: str, who: str) -> tuple[int, dict, bytes]:
@@ -114,7 +121,7 @@ def check_xlsx_cell(cell, value, where) -> None:
     elif isinstance(value, (int, float)):
         assert isinstance(cell, (int, float)) and not isinstance(cell, str) and cell == value, where
     elif isinstance(value, list):
-        assert cell == ", ".join(map(str, value)), where
+        assert cell == (", ".join(map(str, value)) or None), where  # none (a level without actions): empty
     elif (at := instant(value)) is not None:
         assert isinstance(cell, dt.datetime), where
         local = at.astimezone(STOCKHOLM).replace(tzinfo=None)
@@ -130,6 +137,43 @@ def answer_table(answer: dict, name: str) -> list[dict]:
     return flat_rows(value)
 
 
+# The tables of an answer that is no list of rows, written here apart from web/exports.py with the columns
+# spelled out: one row per unit × point (the unit's own fields, then the point's time and values).
+HISTORY = ("occupancy_pct", "occupied", "staffed_beds", "overcrowded", "discharge_ready", "escalation_level")
+FORECAST = ("occupied", "overcrowded", "free_beds", "occupancy_pct", "staffed_beds_ahead")
+DECLARED = ("level", "reason", "declared_by", "declared_at", "until")
+
+
+def per_point(units: list[dict], head: tuple[str, ...], times: list[str], fields: tuple[str, ...]) -> list[dict]:
+    rows = []
+    for u in units:
+        for k, at in enumerate(times):
+            rows.append({**{c: u[c] for c in head if c in u}, "at": at, **{f: u[f][k] for f in fields}})
+    return rows
+
+
+SHAPED = {
+    "/api/v1/status/history": lambda a: {"points": per_point(a["series"], ("id", "name", "region_code"), a["times"],
+                                                             HISTORY)},
+    "/api/v1/forecast": lambda a: {
+        "points": per_point(a["series"], ("id", "name", "region_code", "hospital_id", "ward_kind", "staffed_beds",
+                                          "occupied_now"), a["times"], FORECAST),
+        "backtest": [{"id": s["id"], "name": s["name"], **e} for s in a["series"] for e in s["backtest"]]},
+    "/api/v1/escalation": lambda a: {"rows": flat_rows([{**r, "declared": r["declared"] or dict.fromkeys(DECLARED)}
+                                                        for r in a["rows"]])},
+    "/api/v1/escalation/history": lambda a: {
+        "points": [{"region": a["region"], "at": at, "computed": a["computed"][k], "declared": a["declared"][k],
+                    "level": a["level"][k]} for k, at in enumerate(a["times"])],
+        "declarations": flat_rows(a["declarations"])},
+}
+
+
+def rows_of(path: str, answer: dict, name: str) -> list[dict]:
+    """The rows an export's table holds: the answer's own list, or its reshaped series (SHAPED)."""
+    shape = SHAPED.get(path.split("?")[0])
+    return shape(answer)[name] if shape else answer_table(answer, name)
+
+
 def compare_csv(data: bytes, rows: list[dict], where) -> None:
     """A CSV export read as Swedish Excel reads it, cell by cell against the JSON rows."""
     assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM: Swedish Excel reads å ä ö right"
@@ -142,12 +186,12 @@ def compare_csv(data: bytes, rows: list[dict], where) -> None:
             check_csv_cell(cell, row[col], (*where, col))
 
 
-def compare_xlsx(data: bytes, answer: dict, names: tuple[str, ...], where) -> None:
+def compare_xlsx(data: bytes, answer: dict, names: tuple[str, ...], where, path: str = "") -> None:
     """An XLSX export opened with openpyxl: a sheet per table, cell by cell against the JSON answer."""
     wb = openpyxl.load_workbook(io.BytesIO(data))
     assert wb.sheetnames == list(names), where
     for name in names:
-        rows = answer_table(answer, name)
+        rows = rows_of(path, answer, name)
         sheet = list(wb[name].iter_rows(values_only=True))
         assert len(sheet) == len(rows) + 1 or not rows and not sheet, (*where, name)
         for row, line in zip(rows, sheet[1:]):
@@ -161,8 +205,17 @@ def test_every_list_export_is_the_viewers_json_answer(server):
     req = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/waitlist/snapshots/close?month=2026-11",
                                  method="POST", headers={"Authorization": f"Bearer {TOKENS['admin']}"})
     assert urllib.request.urlopen(req, timeout=60).status == 200
-    compared = 0
+    # a declared level (the others have none: their declaration's columns empty), its reason a formula to Excel
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/escalation/declare?region=01&level=3&"
+                                 "reason=%3DSUMMA(1)%20akuten%20full", method="POST",
+                                 headers={"Authorization": f"Bearer {TOKENS['admin']}"})
+    assert urllib.request.urlopen(req, timeout=60).status == 200
+    compared, shaped = 0, set()
+    # whole seconds, after the declaration (made at a millisecond of this second)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1)
+    now = urllib.parse.quote(now.isoformat())
     for path in PATHS:
+        path = path.replace("NOW", now)
         names = export_tables(server, path)
         assert names, path
         for who in VIEWERS:
@@ -174,15 +227,20 @@ def test_every_list_export_is_the_viewers_json_answer(server):
                 continue
             answer = json.loads(body)
             for name in names:
-                rows = answer_table(answer, name)
+                rows = rows_of(path, answer, name)
                 st, headers, data = call(server, q(path, f"format=csv&table={name}"), who)
                 assert st == 200 and headers["Content-Type"].startswith("text/csv"), (path, who, name, data[:200])
                 compare_csv(data, rows, (path, who, name))
                 compared += len(rows)
+                if path.split("?")[0] in SHAPED and rows:
+                    shaped.add((path.split("?")[0], name))
             st, headers, data = call(server, q(path, "format=xlsx"), who)
             assert st == 200 and headers["Content-Type"] == exports.CONTENT_TYPES["xlsx"]
-            compare_xlsx(data, answer, names, (path, who))
+            compare_xlsx(data, answer, names, (path, who), path)
     assert compared > 100
+    # every reshaped table had rows to compare (the declaration made above included)
+    assert shaped == {(p, n) for p, shape in SHAPED.items() for n in ("points", "backtest", "rows", "declarations")
+                      if n in export_tables(server, p)}, shaped
     # the data hold what must be exercised: hidden counts, decimals, times
     assert Counter.empty_for_null > 10 and Counter.fractions > 5 and Counter.times > 10, vars(Counter)
 
@@ -207,7 +265,11 @@ def test_file_names_are_swedish_and_dated_in_stockholm(server):
     for path, stem in (("/api/v1/status?level=region", "belaggning-region"),
                        ("/api/v1/out-of-area?window=30d", "utomlanspatienter-30d"),
                        ("/api/v1/waitlist?region=01", "vantelista-01"),
-                       ("/api/v1/quality", "datakvalitet")):
+                       ("/api/v1/quality", "datakvalitet"),
+                       ("/api/v1/status/history?level=region&step=60", "belaggning-over-tid-region"),
+                       ("/api/v1/status/history?level=region&id=01&step=60", "belaggning-over-tid-region-01"),
+                       ("/api/v1/forecast?level=nation&hours=6", "belaggningsprognos-nation"),
+                       ("/api/v1/escalation/history?region=01&step=60", "eskalering-over-tid-01")):
         for fmt in ("csv", "xlsx"):
             st, headers, _ = call(server, q(path, f"format={fmt}"), "admin")
             assert st == 200
@@ -265,7 +327,8 @@ def test_sheet_titles(name, taken, expected):
 
 def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, browser):
     """In a real Chromium: the buttons beside each table download this viewer's table (the bearer header,
-    never a token in the URL), named by the server, and the files hold the JSON answer's cells."""
+    never a token in the URL), named by the server, and the files hold the JSON answer's cells; the trend
+    table's, the points on screen. (The room panel's: tests/test_page_room.py, whose data have offers.)"""
     today = dt.datetime.now(STOCKHOLM).date().isoformat()
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
     page = context.new_page()
@@ -275,14 +338,24 @@ def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, brow
         page.click("#login-button")
         page.wait_for_selector("#status-body tr.row")
         page.wait_for_selector("#deadletter-body tr.row")
+        page.wait_for_selector('#trend-svg[data-id="nation:SE"]')
         region = page.input_value("#waitlist-region")
         assert region
         for panel, path, stem in (("status-panel", "/api/v1/status?level=nation", "beläggning-nation"),
                                   ("heatmap-panel", "/api/v1/out-of-area?window=now", "utomlänspatienter-now"),
                                   ("waitlist-panel", f"/api/v1/waitlist?region={region}", f"väntelista-{region}"),
-                                  ("deadletter-panel", "/api/v1/deadletters?limit=25", "avvisade-händelser")):
+                                  ("deadletter-panel", "/api/v1/deadletters?limit=25", "avvisade-händelser"),
+                                  ("trend-panel", None, "beläggning-över-tid-nation")):
+            if path is None:  # the trend table's: the points on screen (from, to and step of the shown answer)
+                path = page.evaluate("window.bedflow.trendExport()")
+                assert "&to=" in path, path
             _, _, body = call(server, path, "national")
             answer, names = json.loads(body), export_tables(server, path)
+            assert rows_of(path, answer, names[0]), panel  # a file with rows to compare
+            if panel == "trend-panel":
+                shown = page.eval_on_selector_all("#trend-table-body th[data-field=at]", "e => e.map(x => x.dataset.value)")
+                assert [r["at"] for r in rows_of(path, answer, "points")] == shown == answer["times"]
+                assert len(shown) == 97  # 24 h every 15 minutes
             for fmt in ("csv", "xlsx"):
                 with page.expect_download() as info:
                     page.click(f"#{panel} .export-buttons button[data-export={fmt}]")
@@ -291,9 +364,9 @@ def test_the_pages_download_buttons_give_each_table_as_csv_and_xlsx(server, brow
                 assert download.suggested_filename == f"{stem}-{today}.{fmt}", (panel, download.suggested_filename)
                 data = Path(download.path()).read_bytes()
                 if fmt == "csv":
-                    compare_csv(data, answer_table(answer, names[0]), (panel,))
+                    compare_csv(data, rows_of(path, answer, names[0]), (panel,))
                 else:
-                    compare_xlsx(data, answer, names, (panel,))
+                    compare_xlsx(data, answer, names, (panel,), path)
             assert "Hämtad" in page.inner_text(f"#{panel} .export-msg")
     finally:
         context.close()

@@ -7,7 +7,10 @@ its new sections ("Plats i närheten efter behov", "I morgon 07:00")."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,6 +20,7 @@ from sinks.clickhouse import ClickHouse
 from sinks.writer import Sink
 from streams.processor import BEDS, Processor
 from tests.test_access import api_server
+from tests.test_exports import compare_csv, compare_xlsx, export_tables, rows_of
 from tests.test_page_accessibility import violations
 from tests.test_room_nearby import records, scenario
 from web.access import Token
@@ -122,6 +126,39 @@ def test_a_region_viewer_asks_about_its_own_region(server, browser):
         now = page.locator("#room-need-body tr[data-id='now']")
         assert [now.locator(f"[data-field={f}]").get_attribute("data-value") for f in
                 ("free_beds", "overcrowded", "shortage")] == ["4", "2", "0"]
+    finally:
+        context.close()
+
+
+def test_the_panels_downloads_are_the_viewers_room_answer(server, browser):
+    """The panel's CSV and Excel buttons, clicked in Chromium: the files, read back with csv and openpyxl,
+    hold the viewer's JSON answer for the chosen region and kind of bed cell by cell (hidden counts empty)."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.fill("#token-input", NATIONAL)
+        page.click("#login-button")
+        page.wait_for_selector("#room-need-body tr[data-id='now']")
+        choose_region(page, "03")
+        page.wait_for_selector("#room-offers-body tr[data-id='01']")
+        path = "/api/v1/room-nearby?unit=03&need=somatic"
+        status, body = server.call("GET", path, NATIONAL)
+        assert status == 200
+        answer, names = json.loads(body), export_tables(server, path)
+        assert names == ("regions", "wards") and [r["region_code"] for r in answer["regions"]] == ["01", "19"]
+        assert answer["wards"], "ward offers: the national viewer has the detail grant"
+        today = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date().isoformat()
+        for fmt in ("csv", "xlsx"):
+            with page.expect_download() as info:
+                page.click(f"#room-panel .export-buttons button[data-export={fmt}]")
+            assert info.value.suggested_filename == f"plats-i-närheten-03-{today}.{fmt}"
+            data = Path(info.value.path()).read_bytes()
+            if fmt == "csv":
+                compare_csv(data, rows_of(path, answer, "regions"), ("room", fmt))
+            else:
+                compare_xlsx(data, answer, names, ("room", fmt), path)
+        assert "Hämtad" in page.inner_text("#room-panel .export-msg")
     finally:
         context.close()
 

@@ -244,15 +244,29 @@ def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, b
         # drill to the regions of Stockholm-Gotland: their sparklines come from the history at region level
         page.locator("#status-body tr.row.drill .drill-link").first.click()
         page.locator('#status-body tr.row[data-id="Stockholm-Gotland"] .drill-link').click()
-        spark = page.locator('#status-table[data-level="region"] .spark-btn[data-trend-id="01"][data-values*=","]')
+        row01 = '#status-table[data-level="region"] .spark-btn[data-trend-id="01"][data-values*=","]'
+        spark = page.locator(row01 + '[data-range="24h"]')
         spark.wait_for()
-        api01 = series(answer("level=region"))["01"]
-        assert values(spark.get_attribute("data-values")) == api01["occupancy_pct"]
-        occ = [v for v in api01["occupancy_pct"] if v is not None]
+        # one hourly answer over 7 days for the view's sparklines: the 24 h one is its last 25 points
+        week01 = answer("level=region")
+        assert len(week01["times"]) == 169 and week01["step_minutes"] == 60
+        api01 = series(week01)["01"]
+        day = api01["occupancy_pct"][-25:]
+        assert values(spark.get_attribute("data-values")) == day
+        occ = [v for v in day if v is not None]
         label = spark.get_attribute("aria-label")  # the text alternative: min, max and now
-        assert f"lägst {pct(min(occ))}, högst {pct(max(occ))}, nu {pct(api01['occupancy_pct'][-1])}" in label, label
+        assert f"senaste 24 h: lägst {pct(min(occ))}, högst {pct(max(occ))}, nu {pct(day[-1])}" in label, label
         assert pct(65.0) in label and pct(110.0) in label  # the hand-made history's now and peak
-        assert page.locator("#status-body .spark-btn svg path.spark-line").count() >= 1
+        assert page.locator("#status-body .spark-btn svg path.spark-line").count() >= 2
+        # the 7 d sparkline beside it: every hourly point of the week, its own name (a 7 d min / max / now)
+        week = page.locator(row01 + '[data-range="7d"]')
+        assert values(week.get_attribute("data-values")) == api01["occupancy_pct"]
+        assert api01["occupancy_pct"][0] is None and sum(v is not None for v in api01["occupancy_pct"]) == 6
+        occ7 = [v for v in api01["occupancy_pct"] if v is not None]
+        label7 = week.get_attribute("aria-label")
+        assert f"senaste 7 dygn: lägst {pct(min(occ7))}, högst {pct(max(occ7))}, nu {pct(occ7[-1])}" in label7, label7
+        assert week.inner_text() == "7 dygn" and spark.inner_text() == "24 h"  # the visible tags, in the names
+        assert "nu · trend 24 h · 7 dygn" in page.inner_text("#status-table thead")
 
         # the sparkline picks the unit for the chart: its three lines and the escalation strip are the API's
         spark.click()
@@ -300,5 +314,13 @@ def test_the_page_draws_sparklines_and_the_chart_with_the_apis_numbers(server, b
         page.wait_for_selector('#trend-svg[data-range="7d"]', state="attached")  # the table is open
         assert page.get_attribute("#trend-svg", "data-points") == "169"
         assert len(page.locator("#trend-table-body tr").all()) == 169
+        # a sparkline opens the chart over its own period, and the period's buttons say so
+        page.click("#trend-table-toggle")
+        spark.click()
+        page.wait_for_selector('#trend-svg[data-range="24h"]')
+        assert page.get_attribute('#trend-range button[data-range="7d"]', "aria-pressed") == "false"
+        week.click()
+        page.wait_for_selector('#trend-svg[data-range="7d"][data-points="169"]')
+        assert page.get_attribute('#trend-range button[data-range="7d"]', "aria-pressed") == "true"
     finally:
         context.close()

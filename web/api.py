@@ -148,6 +148,7 @@ BREACH_COUNTS = ("waiting", "measured", "not_measured", "over_limit", "within_7"
 CLINIC_FIELDS = ("clinic_id", "phase", "waiting", "performed_recent", "performed_per_week", "expected_wait_days")
 ESCALATION_FIELDS = ("region_code", "name", "computed_level", "computed_rule", "declared", "level", "source",
                      "actions")
+DECLARATION_FIELDS = ("level", "reason", "declared_by", "declared_at", "until")  # Declaration.as_dict
 REASON_MAX = 500
 
 
@@ -204,10 +205,11 @@ class Api:
         self._cache: dict[str, tuple[float, object]] = {}
         self._openapi: bytes | None = None
 
-    def exportable(self, handler, stem):
+    def exportable(self, handler, stem, shape=None):
         """`handler` with `?format=csv|xlsx` (web/exports.py): the export is made from the JSON answer this
         viewer gets (scope and suppression applied), a hidden count an empty cell. `stem(answer)`: the
-        file's Swedish name before the date."""
+        file's Swedish name before the date. `shape(answer)`: tables made of an answer that is no list of
+        rows (series over time), added to it."""
         names = openapi.doc_of(handler).answer.exports
 
         @functools.wraps(handler)  # keeps the handler's OpenAPI declaration
@@ -220,6 +222,8 @@ class Api:
             if fmt == "json" or resp.status != 200:
                 return resp
             answer = orjson.loads(resp.body)
+            if shape is not None:
+                answer = {**answer, **shape(answer)}
             tz = self.policy.timezone
             body = await asyncio.to_thread(exports.export, answer, names, fmt, tz, only)
             name = stem(answer) + (f"-{only}" if only and only != names[0] else "")
@@ -278,7 +282,7 @@ class Api:
 
     @documented("Beläggning över tid per enhet / occupancy over time per unit", LEVEL, UNIT, REGION, HOSPITAL,
                 FROM, TO, STEP, answer=Answer(("level", "from", "to", "step_minutes", "times", "series"),
-                                              {"series": ("id", "name", *HISTORY_FIELDS)}))
+                                              {"series": ("id", "name", *HISTORY_FIELDS)}, exports=("points",)))
     async def status_history(self, request: web.Request):
         # The same scope and suppression as status: every point is the status rows of the wards as they
         # were then (their newest history row at or before it), made by the same functions.
@@ -327,7 +331,7 @@ class Api:
                 "its own error", LEVEL, UNIT, REGION, FORECAST_HOURS,
                 answer=Answer(("level", "id", "origin", "hours", "timezone", "times", "model", "series"),
                               {"series": ("id", "name", "staffed_beds", "occupied_now", *forecast_view.SERIES,
-                                          "staffed_beds_ahead", "backtest")}))
+                                          "staffed_beds_ahead", "backtest")}, exports=("points", "backtest")))
     async def forecast(self, request: web.Request):
         # The same scope and suppression as status: region rows and above for every viewer; hospital and
         # ward rows with the detail grant, a unit's forecast hidden outside the viewer's region where its
@@ -529,7 +533,7 @@ class Api:
 
     @documented("Eskaleringsnivå per region: beräknad, deklarerad och åtgärderna / escalation level per region: "
                 "computed, declared and the actions", REGION,
-                answer=Answer(("at", "rows"), {"rows": ESCALATION_FIELDS}))
+                answer=Answer(("at", "rows"), {"rows": ESCALATION_FIELDS}, exports=("rows",)))
     async def escalation(self, request: web.Request):
         # Region-level figures (as status's region rows) and the regions' own declarations: every viewer.
         scope_of(request)
@@ -569,7 +573,8 @@ class Api:
     @documented("Eskaleringsnivåns historik: beräknad och deklarerad / escalation level history: computed and "
                 "declared", WAIT_REGION, FROM, TO, STEP,
                 answer=Answer(("region", "from", "to", "step_minutes", "times", "computed", "declared", "level",
-                               "declarations"), {"declarations": ("level", "reason", "declared_by", "declared_at")}))
+                               "declarations"), {"declarations": ("level", "reason", "declared_by", "declared_at")},
+                              exports=("points", "declarations")))
     async def escalation_history(self, request: web.Request):
         scope_of(request)
         q = request.query
@@ -1429,8 +1434,14 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/openapi.json", api.openapi_document, VIEWER)
     # the list endpoints also as CSV / XLSX (?format=), with Swedish file names
     access.add(app, "GET", "/api/v1/status", api.exportable(api.status, lambda a: f"beläggning-{a['level']}"), VIEWER)
-    access.add(app, "GET", "/api/v1/status/history", api.status_history, VIEWER)
-    access.add(app, "GET", "/api/v1/forecast", api.forecast, VIEWER)
+    # series over time: one row per unit × point (web/exports.py)
+    access.add(app, "GET", "/api/v1/status/history", api.exportable(
+        api.status_history, lambda a: f"beläggning-över-tid-{a['level']}" + (  # one unit's: its id too
+            f"-{a['series'][0]['id']}" if len(a["series"]) == 1 and a["level"] != "nation" else ""),
+        lambda a: exports.history_tables(a, HISTORY_FIELDS)), VIEWER)
+    access.add(app, "GET", "/api/v1/forecast", api.exportable(
+        api.forecast, lambda a: f"beläggningsprognos-{a['level']}", lambda a: exports.forecast_tables(
+            a, (*forecast_view.SERIES, "staffed_beds_ahead"))), VIEWER)
     access.add(app, "GET", "/api/v1/out-of-area",
                api.exportable(api.out_of_area, lambda a: f"utomlänspatienter-{a['window']}"), VIEWER)
     access.add(app, "GET", "/api/v1/room-nearby", api.exportable(api.room_nearby, lambda a: f"plats-i-närheten-{a['unit']}"), VIEWER)
@@ -1445,9 +1456,12 @@ def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,
     access.add(app, "GET", "/api/v1/icu", api.exportable(api.icu, lambda a: f"iva-läget-{a['hours']}h"), VIEWER)
     access.add(app, "GET", "/api/v1/waitlist/breaches",
                api.exportable(api.breaches, lambda a: f"vårdgarantibrott-framåt-{a['region']}"), VIEWER)
-    access.add(app, "GET", "/api/v1/escalation", api.escalation, VIEWER)
+    access.add(app, "GET", "/api/v1/escalation", api.exportable(
+        api.escalation, lambda a: "eskalering", lambda a: exports.escalation_tables(a, DECLARATION_FIELDS)), VIEWER)
     access.add(app, "POST", "/api/v1/escalation/declare", api.escalation_declare, VIEWER)  # the handler: own region
-    access.add(app, "GET", "/api/v1/escalation/history", api.escalation_history, VIEWER)
+    access.add(app, "GET", "/api/v1/escalation/history", api.exportable(
+        api.escalation_history, lambda a: f"eskalering-över-tid-{a['region']}", exports.escalation_history_tables),
+        VIEWER)
     access.add(app, "GET", "/api/v1/deadletters", api.exportable(api.deadletters, lambda a: "avvisade-händelser"),
                VIEWER)
     access.add(app, "GET", "/api/v1/quality", api.exportable(api.quality, lambda a: "datakvalitet"), VIEWER)

@@ -73,6 +73,43 @@ def tables(answer: dict, names: tuple[str, ...]) -> list[Table]:
     return out
 
 
+# -- answers whose JSON is not a list of rows, shaped into tables for an export (web/api.py names the shape)
+def unfold(series: list[dict], times: list, fields: tuple[str, ...], at: str = "at") -> list[dict]:
+    """Series of values over `times` (a list per field) as long rows, one per unit × point: the unit's own
+    plain fields (id, name…) first, then the point's time and values — what a pivot table, Qlik or Power BI
+    reads (a list in a cell is useless to them)."""
+    out = []
+    for s in series:
+        unit = {k: v for k, v in s.items() if k not in fields and not isinstance(v, (list, dict))}
+        out += [{**unit, at: t, **{f: s[f][k] for f in fields}} for k, t in enumerate(times)]
+    return out
+
+
+def history_tables(answer: dict, fields: tuple[str, ...]) -> dict:
+    """GET /api/v1/status/history: `points`, one row per unit × point."""
+    return {"points": unfold(answer["series"], answer["times"], fields)}
+
+
+def forecast_tables(answer: dict, fields: tuple[str, ...]) -> dict:
+    """GET /api/v1/forecast: `points`, one row per unit × hour ahead; `backtest`, one row per unit × horizon."""
+    return {"points": unfold(answer["series"], answer["times"], fields),
+            "backtest": [{"id": s["id"], "name": s["name"], **e} for s in answer["series"] for e in s["backtest"]]}
+
+
+def escalation_tables(answer: dict, declared: tuple[str, ...]) -> dict:
+    """GET /api/v1/escalation: the rows, a region without a declaration in force with the declaration's
+    columns empty (else its row would have other columns than the rest)."""
+    return {"rows": [{**r, "declared": r["declared"] or dict.fromkeys(declared)} for r in answer["rows"]]}
+
+
+def escalation_history_tables(answer: dict) -> dict:
+    """GET /api/v1/escalation/history: `points`, one row per point (computed, declared and in force); the
+    declarations as they are."""
+    levels = ("computed", "declared", "level")
+    return {"points": unfold([{"region": answer["region"], **{f: answer[f] for f in levels}}], answer["times"], levels),
+            "declarations": answer["declarations"]}
+
+
 def instant(value: str, tz: ZoneInfo) -> dt.datetime | None:
     """A string that is an ISO instant, as naive local time in `tz`; None for any other string."""
     if not _INSTANT.fullmatch(value):

@@ -509,6 +509,7 @@
     var sb = ev.target.closest(".spark-btn");
     if (sb) {  // a row's sparkline: its unit in the trend chart (no drill-down)
       var v = current();
+      setRange(sb.getAttribute("data-range") || trend.range);
       selectTrend({ level: v.level, id: sb.getAttribute("data-trend-id"), name: sb.getAttribute("data-name"),
                     region: v.region || null });
       return;
@@ -523,10 +524,15 @@
   }
 
   // ---------------------------------------------------------------- trends (issue 13)
-  // Sparklines (occupancy, last 24 h) per row of the status table and a larger chart of one unit (24 h or
-  // 7 d), from /api/v1/status/history: the viewer's scope and suppression as in the table (a hidden point
-  // is null: a gap). Fetched when the view changes and then once a minute, not on every 5-second tick.
+  // Sparklines (occupancy, last 24 h and last 7 days) per row of the status table and a larger chart of one
+  // unit (24 h or 7 d), from /api/v1/status/history: the viewer's scope and suppression as in the table (a
+  // hidden point is null: a gap). Fetched when the view changes and then once a minute, not on every
+  // 5-second tick. Both sparklines come from one hourly answer over 7 days (169 points): the 24 h one is
+  // its last 25, the same points an hourly 24 h answer has (both end now), so a view costs one request.
   var TREND_EVERY_MS = 60000;
+  var DAY_POINTS = 25;
+  // from = 7 d and half an hour ago: 169 hourly points even when this clock is a little ahead of the server's
+  var WEEK_MS = 7 * 86400000 + 30 * 60000;
   var sparks = { key: null, at: 0, series: {} };
   var trend = { level: "nation", id: "SE", name: null, region: null, range: "24h", key: null, at: 0 };
   var lastStatus = null;  // the status table's last answer: redrawn (merged) when its sparklines arrive
@@ -561,18 +567,27 @@
                                       now: isNum(now) ? fmtPct(now) : T("spark.hidden") });
   }
 
-  // A row's sparkline: a button (it shows the unit in the chart) named by the unit and min / max / now.
+  // A row's two sparklines (24 h, 7 d): each a button (it shows the unit in the chart over its period) named
+  // by the unit and min / max / now.
   function sparkHtml(view, r) {
     var s = sparks.key === statusUrl(view) ? sparks.series[r.id] : null;
-    var vals = s ? s.occupancy_pct : [];
+    var week = s ? s.occupancy_pct : [];
+    return '<div class="sparks">' + sparkButton(view, r, "24h", week.slice(-DAY_POINTS), !!s) +
+      sparkButton(view, r, "7d", week, !!s) + "</div>";
+  }
+
+  function sparkButton(view, r, range, vals, known) {
     var f = finite(vals);
-    var W = 96, Hh = 20, top = Math.max(110, f.length ? Math.max.apply(null, f) : 0);
+    var W = 76, Hh = 20, top = Math.max(110, f.length ? Math.max.apply(null, f) : 0);
     var x = function (i) { return vals.length > 1 ? 2 + i * (W - 4) / (vals.length - 1) : W / 2; };
     var y = function (v) { return Hh - 2 - Math.max(0, v) / top * (Hh - 4); };
     var name = unitName(view, r);
-    var label = T("trend.show", { name: name }) + ". " + (s ? sparkSummary(vals) : "");
+    var head = range === "7d" ? "spark.occ7d" : "spark.occ24";  // the period: the visible tag is in the name
+    var label = T("trend.show", { name: name }) + ". " + (known ? sparkSummary(vals, head) : T(head));
     return '<button type="button" class="spark-btn" data-trend-id="' + esc(r.id) + '" data-name="' + esc(name) + '"' +
-      ' data-values="' + esc(valuesAttr(vals)) + '" aria-label="' + esc(label) + '" title="' + esc(label) + '">' +
+      ' data-range="' + range + '" data-values="' + esc(valuesAttr(vals)) + '" aria-label="' + esc(label) + '" title="' +
+      esc(label) + '"><span class="spark-tag" aria-hidden="true">' + esc(T(range === "7d" ? "spark.tag7d" : "spark.tag24h")) +
+      "</span>" +
       '<svg class="spark" viewBox="0 0 ' + W + " " + Hh + '" width="' + W + '" height="' + Hh + '" aria-hidden="true" focusable="false">' +
       '<line class="spark-100" x1="0" x2="' + W + '" y1="' + y(100).toFixed(1) + '" y2="' + y(100).toFixed(1) + '"></line>' +
       '<path class="spark-line" d="' + linePath(vals, x, y) + '"></path>' +
@@ -584,12 +599,24 @@
   function loadSparks(force) {
     var view = current(), key = statusUrl(view);
     if (!force && sparks.key === key && Date.now() - sparks.at < TREND_EVERY_MS) return Promise.resolve();
-    return api(key.replace("/api/v1/status?", "/api/v1/status/history?") + "&step=60").then(function (d) {
+    var from = new Date(Date.now() - WEEK_MS).toISOString();
+    return api(key.replace("/api/v1/status?", "/api/v1/status/history?") + "&from=" + encodeURIComponent(from) +
+               "&step=60").then(function (d) {
       if (key !== statusUrl(current())) return;  // the view changed meanwhile
       var by = {};
       (d.series || []).forEach(function (s) { by[s.id] = s; });
       sparks = { key: key, at: Date.now(), series: by };
       if (lastStatus && statusUrl(lastStatus.view) === key) renderStatus(lastStatus.view, lastStatus.data);
+    });
+  }
+
+  // The chart's period, and its buttons' pressed state (a sparkline chooses its own period too).
+  function setRange(range) {
+    trend.range = range;
+    Array.prototype.forEach.call($("trend-range").querySelectorAll("button[data-range]"), function (x) {
+      var on = x.getAttribute("data-range") === range;
+      x.classList.toggle("active", on);
+      x.setAttribute("aria-pressed", String(on));
     });
   }
 
@@ -600,11 +627,23 @@
     return loadTrend(true).catch(handleError);
   }
 
-  function trendUrl() {
+  function trendQuery() {
     var q = "level=" + encodeURIComponent(trend.level) + "&id=" + encodeURIComponent(trend.id);
     if (trend.region && (trend.level === "hospital" || trend.level === "ward")) q += "&region=" + encodeURIComponent(trend.region);
-    q += trend.range === "7d" ? "&from=" + encodeURIComponent(new Date(Date.now() - 7 * 86400000).toISOString()) + "&step=60" : "&step=15";
-    return "/api/v1/status/history?" + q;
+    return q;
+  }
+
+  function trendUrl() {
+    return "/api/v1/status/history?" + trendQuery() + (trend.range === "7d" ? "&from=" +
+      encodeURIComponent(new Date(Date.now() - WEEK_MS).toISOString()) + "&step=60" : "&step=15");
+  }
+
+  // The trend table's download: the points on screen (the shown answer's from, to and step), not a newer set.
+  function trendExportUrl() {
+    var d = lastTrend;
+    if (!d || !d.from || trend.key !== trend.level + "|" + trend.id + "|" + trend.range) return trendUrl();
+    return "/api/v1/status/history?" + trendQuery() + "&from=" + encodeURIComponent(d.from) + "&to=" +
+      encodeURIComponent(d.to) + "&step=" + encodeURIComponent(d.step_minutes);
   }
 
   function loadTrend(force) {
@@ -1028,11 +1067,7 @@
     $("trend-range").addEventListener("click", function (ev) {
       var b = ev.target.closest("button[data-range]");
       if (!b) return;
-      trend.range = b.getAttribute("data-range");
-      Array.prototype.forEach.call(this.querySelectorAll("button"), function (x) {
-        x.classList.toggle("active", x === b);
-        x.setAttribute("aria-pressed", String(x === b));
-      });
+      setRange(b.getAttribute("data-range"));
       loadTrend(true).catch(handleError);
     });
     $("logout-button").addEventListener("click", function () {
@@ -1099,6 +1134,7 @@
   // Small debugging/testing hook (read-only view of the drill-down position).
   window.bedflow = {
     path: function () { return state.path.map(function (p) { return Object.assign({}, p); }); },
+    trendExport: function () { return trendExportUrl(); },  // the trend panel's download (below)
     refresh: function () { return refreshAll(); }
   };
 
@@ -1138,7 +1174,9 @@
       return region ? "/api/v1/room-nearby?unit=" + encodeURIComponent(region) + "&need=" +
         encodeURIComponent(document.getElementById("room-kind").value) : null;
     },
-    "deadletter-panel": function () { return "/api/v1/deadletters?limit=25"; }
+    "deadletter-panel": function () { return "/api/v1/deadletters?limit=25"; },
+    // the chart's unit and period: its table's points (one row per point)
+    "trend-panel": function () { return window.bedflow ? window.bedflow.trendExport() : null; }
   };
 
   function fileName(header, fallback) {
