@@ -270,10 +270,10 @@ def test_live_page_in_a_real_browser_matches_the_api(loaded):
         assert page.locator("#nation-totals [data-field=staffed_beds]").inner_text().replace("\u202f", "").strip() \
             == str(nation["staffed_beds"])
         # drill down: nation → healthcare region → region 01 → hospital → wards
-        page.locator("#status-body tr.row.drill").first.click()
-        page.locator('#status-body tr.row[data-id="Stockholm-Gotland"]').click()
-        page.locator('#status-body tr.row[data-id="01"]').click()
-        page.locator(f'#status-body tr.row[data-id="{H1}"]').click()
+        page.locator("#status-body tr.row.drill").first.locator(":scope > *").first.click()
+        page.locator('#status-body tr.row[data-id="Stockholm-Gotland"] > *').first.click()
+        page.locator('#status-body tr.row[data-id="01"] > *').first.click()
+        page.locator(f'#status-body tr.row[data-id="{H1}"] > *').first.click()
         row = page.locator(f'#status-body tr.row[data-id="{A}"]')
         row.wait_for()
         api_a = rows_by_id(worker, f"level=ward&hospital={H1}")[A]
