@@ -81,7 +81,7 @@ def _code(exc: BaseException) -> int | None:
 def is_outage(exc: BaseException) -> bool:
     """True when the store could not take the rows now, whatever they hold: the connection failed or
     the server named a condition of its own (OUTAGE_CODES). A failure of unknown kind is not one here:
-    the writer asks the store (`probe`) before blaming the data."""
+    the writer asks the store (`Sink.answers`) before blaming the data."""
     if isinstance(exc, (OSError, OperationalError)):  # refused, reset, timed out, DNS; the client's network errors
         return True
     return isinstance(exc, DatabaseError) and _code(exc) in OUTAGE_CODES
