@@ -198,19 +198,22 @@ class Worker:
         group = self.env["BEDFLOW_CONSUMER_GROUP"]
         return sum(committed_total(self.bootstrap, group, self.topics[t]) for t in ("beds", "waitlist"))
 
-    def kill_mid_run(self, total: int, taken: int = 1) -> dict:
+    def kill_mid_run(self, total: int, taken: int = 1, kill=None) -> dict:
         """SIGKILL this life once it has taken at least `taken` records and written a batch of them, and
         assert that the kill landed before all `total` records were committed. (Waiting only for the
-        API lets every kill land in the start-up, before a partition is assigned.) Returns what this
-        life had done: records taken, event rows written, records committed by the group after the kill."""
+        API lets every kill land in the start-up, before a partition is assigned.) `kill` replaces the
+        SIGKILL of the whole worker (e.g. one of its two processes); it returns once no process of the
+        life can commit any more. Returns what this life had done: records taken, event rows written,
+        records committed by the group after the kill."""
         def far_enough():
             return self.processed() >= taken and self.metric("bedflow_sink_rows_total", 'table="events"') > 0
 
         wait_until(far_enough, 120, interval=0.05, what=f"the worker to take {taken} records and write some",
                    worker=self)
         seen = {"taken": self.processed(), "written": self.metric("bedflow_sink_rows_total", 'table="events"')}
-        self.kill()
+        (kill or self.kill)()
         seen["committed"] = self.committed()  # the group has no live member now: this is final for the life
+        assert seen["taken"] >= taken and seen["written"] > 0, seen
         assert seen["committed"] < total, f"the kill landed after everything was committed: {seen}"
         return seen
 
@@ -224,7 +227,12 @@ class Worker:
 # -- the store as written (the worker must be stopped: one process may own a chDB directory) -------------
 
 # Tables whose raw rows are counted (one row per write of a record's result, keyed as in migrations/).
-RAW_TABLES = ("events", "deadletters", "ward_status")
+RAW_TABLES = ("events", "deadletters", "ward_status", "out_of_area_admissions")
+# State tables: one row per batch that changed the key, carrying the batch's version (a rewrite of the
+# batch after a kill, or a rebuild, carries a new one). Table → key columns.
+STATE_TABLES = {"ward_current": "ward_id", "out_of_area_current": "home_region, treating_region",
+                "waitlist_contacts": "contact_key"}
+COUNTED = RAW_TABLES + tuple(STATE_TABLES)
 
 _STORE_SCRIPT = r"""
 import json, sys
@@ -256,7 +264,13 @@ else:
            "ward_status_copies": [list(r) for r in q(
                "SELECT event_id, count() FROM ward_status GROUP BY ward_id, at, event_id HAVING count() > 1")],
            "deadletter_copies": q("SELECT count() FROM (SELECT 1 FROM deadletters GROUP BY epoch, source_topic, "
-                                  "source_partition, source_offset HAVING count() > 1)")[0][0]}
+                                  "source_partition, source_offset HAVING count() > 1)")[0][0],
+           "admission_copies": [list(r) for r in q(
+               "SELECT event_id, count() FROM out_of_area_admissions GROUP BY occurred_at, event_id "
+               "HAVING count() > 1")],
+           # state rows written twice with one version: the same batch's row written again
+           "state_copies": {t: q(f"SELECT count() FROM (SELECT 1 FROM {t} GROUP BY {key}, version "
+                                 "HAVING count() > 1)")[0][0] for t, key in json.loads(sys.argv[4]).items()}}
 db.close()
 print(json.dumps(out, default=str))
 """
@@ -264,23 +278,24 @@ print(json.dumps(out, default=str))
 
 def _store(store_dir: Path, what: str, arg: str):
     root = Path(__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, arg],
+    r = subprocess.run([sys.executable, "-c", _STORE_SCRIPT, str(store_dir), what, arg, json.dumps(STATE_TABLES)],
                        cwd=root, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise AssertionError(f"store {what} failed: {r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def hold_merges(store_dir: Path, tables=RAW_TABLES):
+def hold_merges(store_dir: Path, tables=COUNTED):
     """Before the worker's first start: create the tables and keep ClickHouse from merging their parts.
     A ReplacingMergeTree merge drops the copies of a key within seconds, so without this a raw count
     would not show how often a row was written and a duplicate write could never fail a test."""
     _store(store_dir, "hold_merges", json.dumps(list(tables)))
 
 
-def store_rows(store_dir: Path, tables=RAW_TABLES) -> dict:
+def store_rows(store_dir: Path, tables=COUNTED) -> dict:
     """Row counts as written (`raw`, no FINAL) and after deduplication (`final`), the written position
-    of every source partition (`progress`), and the keys written more than once (`*_copies`)."""
+    of every source partition (`progress`), and the keys written more than once (`*_copies`; for the
+    state tables, `state_copies`: keys written twice with one version)."""
     return _store(store_dir, "rows", json.dumps(list(tables)))
 
 
@@ -314,9 +329,12 @@ def check_copies(rows: dict, kills: list[dict[tuple[str, str, int], int]]):
     # a batch writes an event's row before the ward rows it caused, so a ward row is only written again
     # together with its event
     event_copies = {e: c for e, _, c in rows["event_copies"]}
-    for event_id, copies in rows["ward_status_copies"]:
-        assert copies <= event_copies.get(event_id, 1), \
-            f"ward status of event {event_id} written {copies} times, the event {event_copies.get(event_id, 1)}"
+    for name in ("ward_status_copies", "admission_copies"):
+        for event_id, copies in rows[name]:
+            assert copies <= event_copies.get(event_id, 1), \
+                f"{name}: event {event_id} written {copies} times, the event {event_copies.get(event_id, 1)}"
+    # a batch writes each current row once, and a batch written again (after a kill) has a new version
+    assert not any(rows["state_copies"].values()), f"a state row written twice in one version: {rows['state_copies']}"
 
 
 def committed_total(bootstrap: str, group: str, topic: str) -> int:

@@ -129,29 +129,38 @@ def test_clickhouse_outage_loses_nothing(broker, tmp_path):
 def test_either_half_of_the_worker_dying_takes_the_other_and_loses_nothing(broker, tmp_path):
     """The worker is two processes (streams/intake.py). SIGKILL of the processing parent alone must end
     the intake child too (no orphan keeps consuming); SIGKILL of the intake alone must end the parent with
-    exit code 70. After each, a restarted worker ends with every event exactly once."""
+    exit code 70. Each kill lands after that life took records and wrote some and before all were
+    committed (asserted); after each, a restarted worker ends with every event exactly once."""
     events = bulk_events(8_000, seed=13)
     expected = expected_ward_numbers(expected_state(events))
-    worker = Worker(broker.bootstrap, tmp_path, f"half{random.randrange(10**6)}")
+    # small batches, as in the SIGKILL test above: a life commits in steps, so a kill lands between them
+    worker = Worker(broker.bootstrap, tmp_path, f"half{random.randrange(10**6)}",
+                    env={"BEDFLOW_SINK_BATCH_SIZE": "500"})
     hold_merges(worker.store_dir)
     publish(worker, events)
-    kills = []
+    kills, lives = [], []
     try:
         worker.start()
-        wait_until(lambda: worker.processed() > 0, 60, what="the worker to take records")
-        intake = children(worker.proc.pid, skip=b"resource_tracker")
-        assert len(intake) == 1, intake
-        os.kill(worker.proc.pid, signal.SIGKILL)  # the parent only
-        worker.proc.wait(10)
-        wait_until(lambda: gone(intake[0]), 10, what="the orphaned intake to exit")
+
+        def parent_only():
+            (intake,) = children(worker.proc.pid, skip=b"resource_tracker")
+            os.kill(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait(10)
+            wait_until(lambda: gone(intake), 10, what="the orphaned intake to exit")
+
+        lives.append(worker.kill_mid_run(len(events), 300, kill=parent_only))
         kills.append(written_positions(store_rows(worker.store_dir)))
 
         worker.start()
-        wait_until(lambda: worker.processed() > 0 or caught_up(worker, len(events)), 60, what="records again")
-        (intake,) = children(worker.proc.pid, skip=b"resource_tracker")
-        os.kill(intake, signal.SIGKILL)  # the child only
-        assert worker.proc.wait(30) == 70
+
+        def intake_only():
+            (intake,) = children(worker.proc.pid, skip=b"resource_tracker")
+            os.kill(intake, signal.SIGKILL)
+            assert worker.proc.wait(30) == 70
+
+        lives.append(worker.kill_mid_run(len(events), 300, kill=intake_only))
         kills.append(written_positions(store_rows(worker.store_dir)))
+        assert lives[0]["committed"] <= lives[1]["committed"], lives  # the second life went on from the first
 
         worker.start()
         wait_until(lambda: caught_up(worker, len(events)), 180, what="the worker to catch up")

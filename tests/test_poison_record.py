@@ -21,7 +21,7 @@ from streams.refusals import blame
 from schemas import reference
 from streams.rows import Refused
 from streams.rows import EventRow, OutOfAreaRow, WardStatusRow
-from tests.harness import Worker, committed_total, publish, wait_until
+from tests.harness import Worker, check_copies, committed_total, hold_merges, publish, store_rows, wait_until
 
 BIG = 2**31 - 2
 OUTAGE_AFTER, OUTAGE_SECONDS = 30, 60  # seconds after the worker starts; the issue asks for 60 s down
@@ -100,6 +100,7 @@ def test_poison_records_are_dead_lettered_and_nothing_stops_or_is_lost(broker, t
     second = ([_ev("ContactBooked", "03", t(4), contact_id="c-good", booked_for=t(60 * 24).isoformat())]
               + [absurd_census("05", t(4)), contact("c-poison2", t(4), target="2222-02-02")]
               + [admitted(r, "s2", t(5)) for r in regions])
+    hold_merges(worker.store_dir)  # raw rows stay as written: a second write of anything shows below
     try:
         started = time.monotonic()
         worker.start()
@@ -139,6 +140,21 @@ def test_poison_records_are_dead_lettered_and_nothing_stops_or_is_lost(broker, t
         assert worker.alive()
     finally:
         worker.stop()
+    # As written, not only after deduplication. No kill here, so no record may be written twice: the
+    # outage fails each write before it reaches the store and the sink retries that write alone, and a
+    # split writes each half once. The refused records' rows were taken back (a lightweight DELETE).
+    assert not worker.alive()
+    rows = store_rows(worker.store_dir)
+    accepted = len(first) + len(second) - 4
+    assert rows["raw"]["events"] == rows["final"]["events"] == accepted, rows["raw"]
+    assert rows["raw"]["deadletters"] == rows["final"]["deadletters"] == 4 and rows["deadletter_copies"] == 0
+    assert rows["raw"]["ward_status"] == rows["final"]["ward_status"]
+    check_copies(rows, kills=[])  # events, ward status, admissions: once; state rows: once per version
+    # c-good's state: one row for its decision (first round), one for its booking (second round, written
+    # through the outage); the refused contacts have none
+    assert (rows["raw"]["waitlist_contacts"], rows["final"]["waitlist_contacts"]) == (2, 1), rows
+    # current rows are rewritten per batch and per rebuild (new versions, checked above): one per ward
+    assert rows["final"]["ward_current"] == len(regions) + 1 <= rows["raw"]["ward_current"]
 
 
 def test_refused_rows_are_blamed_on_the_records_they_come_from():

@@ -112,7 +112,7 @@ def test_a_refused_row_is_found_by_splitting_and_everything_else_is_written(tmp_
     one, and retries the outages without losing a row."""
     from clickhouse_connect.driver.exceptions import DataError, DatabaseError, OperationalError
 
-    from sinks.writer import is_refusal
+    from sinks.writer import is_outage, is_refusal, reason
 
     db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
     db.migrate()
@@ -147,8 +147,98 @@ def test_a_refused_row_is_found_by_splitting_and_everything_else_is_written(tmp_
     assert is_refusal(DatabaseError("Code: 321. DB::Exception: Value out of range. (VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE)"))
     for outage in (ConnectionError("refused"), TimeoutError(), OperationalError("HTTPDriver: timed out"),
                    DatabaseError("Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)"),
-                   DatabaseError("Code: 202. Too many simultaneous queries. (TOO_MANY_SIMULTANEOUS_QUERIES)")):
-        assert not is_refusal(outage), outage
+                   DatabaseError("Code: 202. Too many simultaneous queries. (TOO_MANY_SIMULTANEOUS_QUERIES)"),
+                   DatabaseError("Code: 252. Too many parts. (TOO_MANY_PARTS)", code=252),
+                   DatabaseError("Code: 242. Table is in readonly mode. (TABLE_IS_READ_ONLY)")):
+        assert not is_refusal(outage) and is_outage(outage), outage
+    # on neither list: the writer asks the store before splitting (the test above)
+    unknown = DatabaseError("Code: 395. DB::Exception: '(TOLVAN)' is refused. (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO)")
+    assert not is_refusal(unknown) and not is_outage(unknown)
+    assert reason(unknown) == "ClickHouse error 395 (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO)"
+
+
+def test_a_row_failing_with_a_code_on_no_list_is_split_out_and_an_outage_around_it_is_retried(tmp_path, caplog):
+    """A derived column a later migration might add (staffed beds per admitted patient) divides by zero
+    for one row: ClickHouse refuses the insert with ILLEGAL_DIVISION, a code on neither list. The store
+    goes down right after refusing, so the probe fails: retried, nothing dead-lettered yet. Once it is
+    back the refusal repeats, the probe answers, and the split returns that one row and writes the rest."""
+    import logging
+
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from sinks.writer import OUTAGE_CODES, REFUSAL_CODES, is_outage, is_refusal
+
+    outage = {"left": 0, "started": False, "refusals": 0}
+
+    class Store(ClickHouse):
+        def insert(self, table, rows, columns):
+            try:
+                super().insert(table, rows, columns)
+            except DatabaseError as exc:
+                outage["refusals"] += 1
+                assert exc.code == 153 and not is_outage(exc) and not is_refusal(exc)
+                if not outage["started"]:  # the store fails right after its first refusal
+                    outage.update(left=3, started=True)
+                raise
+
+    def fault():
+        if outage["left"]:
+            outage["left"] -= 1
+            raise ConnectionError("down")
+
+    db = Store(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    db.command("ALTER TABLE ward_status ADD COLUMN beds_per_admitted Int64 "
+               "MATERIALIZED intDiv(staffed_beds, admitted + 1)")
+    codec = SchemaSet(published_schemas())
+    batch, _ = Processor(codec, epoch="t").process(records(bulk_events(1500, seed=25), codec))
+    rows = dict(batch.rows)
+    good = rows["ward_status"]
+    assert good and all(r.admitted >= 0 for r in good)
+    poison = good[len(good) // 2]._replace(event_id="poison", admitted=-1)
+    rows["ward_status"] = good[: len(good) // 2] + [poison] + good[len(good) // 2:]
+    assert 153 not in REFUSAL_CODES and 153 not in OUTAGE_CODES
+    db.fault = fault
+    try:
+        with caplog.at_level(logging.WARNING, logger="bedflow.sink"):
+            refused = Sink(db, max_backoff=0.01).write(rows)
+        db.fault = None
+        assert outage["started"] and outage["left"] == 0
+        assert [(r.table, r.row.event_id, r.reason) for r in refused] == [
+            ("ward_status", "poison", "ClickHouse error 153 (ILLEGAL_DIVISION)")]
+        probes = [r for r in caplog.records if "probe failed" in r.getMessage()]
+        assert len(probes) == 1  # the refusal during the outage was retried, not split
+        for table, table_rows in rows.items():
+            _, n = db.query(f"SELECT count() FROM {table}")
+            assert n[0][0] == len(table_rows) - (table == "ward_status"), table
+        _, n = db.query("SELECT count() FROM ward_status WHERE event_id = 'poison'")
+        assert n[0][0] == 0
+        assert outage["refusals"] < 40  # halving, not one insert per row
+    finally:
+        db.close()
+
+
+def test_a_missing_table_is_waited_for_not_a_reason_to_dead_letter_every_row(tmp_path):
+    """UNKNOWN_TABLE says no row of the table can be written, whatever it holds: it is retried like an
+    outage (an operator's fix, here a migration run late) and then every row is written."""
+    import threading
+
+    db = ClickHouse(f"chdb://{tmp_path / 'ch'}")
+    db.migrate()
+    codec = SchemaSet(published_schemas())
+    batch, _ = Processor(codec, epoch="t").process(records(bulk_events(200, seed=26), codec))
+    rows = batch.rows["ward_status"]
+    db.command("RENAME TABLE ward_status TO ward_status_later")
+    late = threading.Timer(0.5, db.command, ["RENAME TABLE ward_status_later TO ward_status"])
+    late.start()
+    try:
+        sink = Sink(db, max_backoff=0.05)
+        assert sink.write({"ward_status": rows}) == []
+        _, n = db.query("SELECT count() FROM ward_status")
+        assert n[0][0] == len(rows)
+    finally:
+        late.join()
+        db.close()
 
 
 def test_the_largest_sums_of_accepted_counts_fit_every_column_and_view(tmp_path):
