@@ -383,7 +383,7 @@ async def _page_scenario():
             assert "93 %" in await page.inner_text("#coverage")
 
             # drill down: nation -> healthcare regions
-            await row.click()
+            await row.locator(':scope > *').first.click()  # the name cell: the row's middle holds its sparklines
             await page.wait_for_selector('#status-body tr[data-id="Södra"]')
             assert await page.locator("#status-body tr.row").count() == 3
             stale = page.locator('#status-body tr[data-id="Norra"]')
@@ -393,7 +393,7 @@ async def _page_scenario():
             assert "Sjukvårdsregioner" in await page.inner_text("#breadcrumb")
 
             # healthcare region -> its regions (client-side filter)
-            await page.click('#status-body tr[data-id="Stockholm-Gotland"]')
+            await page.click('#status-body tr[data-id="Stockholm-Gotland"] > :first-child')
             await page.wait_for_selector('#status-body tr[data-id="01"]')
             ids = await page.locator("#status-body tr.row").evaluate_all("rs => rs.map(r => r.dataset.id)")
             assert ids == ["01", "09"]
