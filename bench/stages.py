@@ -21,7 +21,7 @@ import orjson
 
 from bedflow.config import Config
 from bedflow.settings import Settings
-from bedflow.worker import Worker
+from bedflow.worker import Worker, settle_heap
 from bench.throughput import simulated
 from schemas.model import EVENT_TYPES, NAMESPACE
 from streams.processor import SourceRecord
@@ -45,6 +45,7 @@ def main(argv=None):
         records = [SourceRecord(topic[e["event_type"] in _waitlist_types()], i % 4, i // 4, p)
                    for i, (e, p) in enumerate(zip(events, payloads))]
         n = len(records)
+        settle_heap()  # as the worker does once restored
         c0, t0 = time.process_time(), time.perf_counter()
         for p in payloads:
             codec.decode(p)
