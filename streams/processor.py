@@ -27,7 +27,9 @@ from streams.rows import (
     Batch, ContactRow, DeadLetterRow, EventRow, LateMonthRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow,
     WardStatusRow, utc,
 )
-from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
+from schemas.model import (
+    EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus, to_json,
+)
 from schemas.rules import (
     RuleConfig, ValidationContext, Verdict, census_disagreement, decoding_verdict, validate_record,
 )
@@ -283,7 +285,7 @@ class Processor:
             treating = self.beds.wards_get(ev.ward_id).region_code
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
-        payload = ev.model_dump_json()  # pydantic-core's serializer: the EVENTS.md JSON form
+        payload = to_json(ev)  # the EVENTS.md JSON form
         return EventRow(ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
                         home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
 
