@@ -165,7 +165,7 @@ class Processor:
                     row.occurred_at, ev.event_id, mv.home_region, mv.treating_region, mv.kind, mv.admission_kind))
             if isinstance(ev, WaitlistEvent):
                 if change:
-                    touched_contacts.add(ev.key())
+                    touched_contacts.add(row.entity_key)  # ev.key()
             elif change:
                 for wid in sorted(change.wards):
                     st = self.beds.status(wid)
@@ -205,7 +205,7 @@ class Processor:
             self.progress.advance(rec.topic, rec.partition, rec.offset)
             counts[("in", rec.topic)] += 1
             try:
-                out.append((rec, self.codec.decode(rec.value).record))
+                out.append((rec, self.codec.decode_record(rec.value)))
             except DecodeError as err:
                 out.append((rec, err))
         return out
