@@ -430,8 +430,10 @@ def validate_record(record: Any, ctx: ValidationContext) -> Verdict:
         # Redact first: nothing after this point may hold the original value.
         record = privacy.redact(record)
         violations += [_v(ctx, region, "PRV-001", f"in field '{p}'", p) for p in pin_paths]
-    texts = [v for v in record.values() if isinstance(v, str)]
-    if privacy.CONTROL_RE.search(" ".join(texts)):  # one scan; the fields are named only when one has any
+    texts = " ".join([v for v in record.values() if isinstance(v, str)])
+    # One scan; the fields are named only when one has any. Printable ASCII (the usual text) has none:
+    # that test is a third of the regex's time.
+    if not (texts.isascii() and texts.isprintable()) and privacy.CONTROL_RE.search(texts):
         for key, value in record.items():
             if isinstance(value, str) and privacy.CONTROL_RE.search(value):
                 violations.append(_v(ctx, region, "SHP-007", f"in field '{privacy.clean_text(str(key))}'", str(key)))

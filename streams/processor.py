@@ -286,8 +286,9 @@ class Processor:
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
         payload = to_json(ev)  # the EVENTS.md JSON form
-        return EventRow(ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
-                        home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
+        return EventRow._make((ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code,
+                               entity, home, treating, findings, payload, self.epoch, rec.topic, rec.partition,
+                               rec.offset))  # _make: see ContactRow.of
 
     def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: Batch, out: Outputs):
         rule_ids = verdict.rule_ids
