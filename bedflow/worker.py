@@ -258,8 +258,9 @@ def settle_heap():
     """Once started (libraries loaded, state restored): take every object alive now out of the cyclic
     garbage collector's sight. They live as long as the process, and each full collection (several a
     minute under load: a batch's rows live long enough to reach the oldest generation) would walk them
-    all again — ~9 µs per event in bench.stages. Reference counting still frees them; only a cycle among
-    them would stay, and the collector runs first so that none is frozen now."""
+    all again. In bench.stages the collector's time falls from 14.5 to 6.6 µs per event (part of that
+    heap is the bench's own records, which a worker does not hold). Reference counting still frees
+    them; only a cycle among them would stay, and the collector runs first so that none is frozen now."""
     gc.collect()
     gc.freeze()
 
