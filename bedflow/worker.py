@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import signal
 import threading
@@ -253,6 +254,17 @@ def until_reachable(what: str, read: Callable, max_backoff: float = 5.0):
             delay = min(max_backoff, delay * 2)
 
 
+def settle_heap():
+    """Once started (libraries loaded, state restored): take every object alive now out of the cyclic
+    garbage collector's sight. They live as long as the process, and each full collection (several a
+    minute under load: a batch's rows live long enough to reach the oldest generation) would walk them
+    all again. In bench.stages the collector's time falls from 14.5 to 6.6 µs per event (part of that
+    heap is the bench's own records, which a worker does not hold). Reference counting still frees
+    them; only a cycle among them would stay, and the collector runs first so that none is frozen now."""
+    gc.collect()
+    gc.freeze()
+
+
 def run(settings: Settings, config: Config, *, admin_token: str, serve_api: bool = True,
         on_restored: Callable[[int], None] | None = None, on_stop: Callable[[], None] | None = None) -> int:
     """Run a worker until SIGINT/SIGTERM (0) or until its intake dies (70). `on_restored(n)` runs once the
@@ -286,6 +298,7 @@ async def _run(settings, config, admin_token, serve_api, on_restored, on_stop) -
         await restoring
         return await _close(worker, runner, code=0)
     restored = restoring.result()
+    settle_heap()
     worker.start_producer()
     if on_restored:
         on_restored(restored)

@@ -222,6 +222,14 @@ class SchemaSet:
 
     def decode(self, data: bytes) -> Decoded:
         """Decode one framed message. Raises only ``DecodeError`` subclasses."""
+        writer, record, framing, schema_id = self._guarded(data)
+        return Decoded(writer.name, record, framing, writer_fingerprint=writer.fingerprint, schema_id=schema_id)
+
+    def decode_record(self, data: bytes) -> dict:
+        """`decode(data).record`, without building the Decoded (the worker's path: once per event)."""
+        return self._guarded(data)[1]
+
+    def _guarded(self, data: Any) -> tuple[SchemaVersion, dict, Framing, int | None]:
         try:
             return self._decode(data)
         except DecodeError:
@@ -229,7 +237,8 @@ class SchemaSet:
         except Exception as exc:  # belt and braces: nothing else may escape
             raise GarbageError(f"undecodable message ({type(exc).__name__}: {exc})") from exc
 
-    def _decode(self, data: Any) -> Decoded:
+    def _decode(self, data: Any) -> tuple[SchemaVersion, dict, Framing, int | None]:
+        """(writer version, record, framing, Confluent schema id)."""
         if isinstance(data, (bytearray, memoryview)):
             data = bytes(data)
         if not isinstance(data, bytes):
@@ -247,14 +256,14 @@ class SchemaSet:
             if writer is None:
                 raise UnknownSchemaError(f"writer schema fingerprint {data[2:_SO_HEADER_LEN].hex()} is not known")
             record = self._read_body(data, _SO_HEADER_LEN, writer)
-            return Decoded(writer.name, record, "single_object", writer_fingerprint=writer.fingerprint)
+            return writer, record, "single_object", None
         if first == CONFLUENT_MAGIC[0]:
             if len(data) < _CF_HEADER_LEN:
                 raise TruncatedError(f"Confluent header needs {_CF_HEADER_LEN} bytes, got {len(data)}")
             schema_id = int.from_bytes(data[1:_CF_HEADER_LEN], "big")
             writer = self._writer_for_id(schema_id)
             record = self._read_body(data, _CF_HEADER_LEN, writer)
-            return Decoded(writer.name, record, "confluent", writer_fingerprint=writer.fingerprint, schema_id=schema_id)
+            return writer, record, "confluent", schema_id
         raise GarbageError(f"unknown framing: first byte {first:02X} is neither C3 (single-object) nor 00 (Confluent)")
 
     def _writer_for_id(self, schema_id: int) -> SchemaVersion:

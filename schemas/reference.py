@@ -100,6 +100,7 @@ def _hsa_form(value: str) -> bool:
     return bool(HSA_ID_RE.match(value))
 
 
+@lru_cache(maxsize=None)  # a few hundred codes; asked twice per waiting-list change
 def mvo_group(code: str) -> str | None:
     s = specialties().get(code)
     return s.aggregated_group if s else None

@@ -20,18 +20,23 @@ def digest(key: str) -> int:
 
 
 class KeySet:
-    __slots__ = ("_sorted", "_recent", "merge_at")
+    __slots__ = ("_sorted", "_recent", "merge_at", "_asked")
 
     def __init__(self, merge_at: int = 100_000):
         self._sorted = np.empty(0, dtype=np.uint64)
         self._recent: set[int] = set()  # added since the last merge into the array
         self.merge_at = merge_at
+        # The digests of the keys last asked about: a batch asks about its new keys, then adds them
+        # (0.5 µs a digest, twice per new contact otherwise). Cleared by add: a batch's worth at most.
+        self._asked: dict[str, int] = {}
 
     def __len__(self):
         return len(self._sorted) + len(self._recent)
 
     def add(self, keys: Iterable[str]):
-        self._recent.update(digest(k) for k in keys)
+        asked = self._asked
+        self._recent.update(asked[k] if k in asked else digest(k) for k in keys)
+        self._asked = {}
         if len(self._recent) >= self.merge_at:
             self._merge()
 
@@ -45,6 +50,7 @@ class KeySet:
         if not keys:
             return []
         ds = [digest(k) for k in keys]
+        self._asked = dict(zip(keys, ds))
         arr = np.fromiter(ds, dtype=np.uint64, count=len(ds))
         pos = np.searchsorted(self._sorted, arr)
         pos[pos == len(self._sorted)] = 0

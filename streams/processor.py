@@ -27,7 +27,9 @@ from streams.rows import (
     Batch, ContactRow, DeadLetterRow, EventRow, LateMonthRow, OutOfAreaAdmissionRow, OutOfAreaRow, SenderSeenRow,
     WardStatusRow, utc,
 )
-from schemas.model import EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus
+from schemas.model import (
+    EVENT_TYPES, Event, PatientAdmitted, PatientTransferred, WaitlistEvent, WardCensus, to_json,
+)
 from schemas.rules import (
     RuleConfig, ValidationContext, Verdict, census_disagreement, decoding_verdict, validate_record,
 )
@@ -163,7 +165,7 @@ class Processor:
                     row.occurred_at, ev.event_id, mv.home_region, mv.treating_region, mv.kind, mv.admission_kind))
             if isinstance(ev, WaitlistEvent):
                 if change:
-                    touched_contacts.add(ev.key())
+                    touched_contacts.add(row.entity_key)  # ev.key()
             elif change:
                 for wid in sorted(change.wards):
                     st = self.beds.status(wid)
@@ -203,7 +205,7 @@ class Processor:
             self.progress.advance(rec.topic, rec.partition, rec.offset)
             counts[("in", rec.topic)] += 1
             try:
-                out.append((rec, self.codec.decode(rec.value).record))
+                out.append((rec, self.codec.decode_record(rec.value)))
             except DecodeError as err:
                 out.append((rec, err))
         return out
@@ -283,9 +285,10 @@ class Processor:
             treating = self.beds.wards_get(ev.ward_id).region_code
         entity = ev.key() if isinstance(ev, WaitlistEvent) else (
             ev.to_ward_id if isinstance(ev, PatientTransferred) else ev.ward_id)
-        payload = ev.model_dump_json()  # pydantic-core's serializer: the EVENTS.md JSON form
-        return EventRow(ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code, entity,
-                        home, treating, findings, payload, self.epoch, rec.topic, rec.partition, rec.offset)
+        payload = to_json(ev)  # the EVENTS.md JSON form
+        return EventRow._make((ev.event_id, ev.event_type, utc(ev.occurred_at), now, ev.sender_id, ev.region_code,
+                               entity, home, treating, findings, payload, self.epoch, rec.topic, rec.partition,
+                               rec.offset))  # _make: see ContactRow.of
 
     def _dead_letter(self, rec: SourceRecord, verdict: Verdict, now, batch: Batch, out: Outputs):
         rule_ids = verdict.rule_ids

@@ -138,13 +138,15 @@ class ContactRow(NamedTuple):
 
     @classmethod
     def of(cls, c: Contact, version: int) -> "ContactRow":
-        return cls(c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
-                   c.mvo_group or "", c.phase or 0, c.guarantee, utc(c.decided_at), c.deviation, utc(c.booked_for),
-                   c.status, utc(c.closed_at), c.performing_region or "", c.home_region or "",
-                   c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
-                   c.medical_target_date, c.performing_provider or "",
-                   *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp),
-                   *(_deviation_columns(c.deviations) if c.deviations else _NO_DEVIATIONS), c.birth_year, c.sex, True)
+        # _make: a NamedTuple's own __new__ binds its 35 parameters in Python (0.6 µs against 0.2 µs)
+        return cls._make((
+            c.key, version, c.region_code or "", c.provider_id or "", c.hospital_id or "", c.mvo_code or "",
+            c.mvo_group or "", c.phase or 0, c.guarantee, utc(c.decided_at), c.deviation, utc(c.booked_for),
+            c.status, utc(c.closed_at), c.performing_region or "", c.home_region or "",
+            c.removal_reason or "", c.referred_to_region or "", c.activity_code or "",
+            c.medical_target_date, c.performing_provider or "",
+            *_stamp(c.decided_stamp), *_stamp(c.deviation_at), *_stamp(c.booked_at), *_stamp(c.closed_stamp),
+            *(_deviation_columns(c.deviations) if c.deviations else _NO_DEVIATIONS), c.birth_year, c.sex, True))
 
     def to_contact(self) -> Contact:
         return Contact(
