@@ -83,8 +83,7 @@ def main(argv=None):
     print(f"\nworker stages, {n:,} simulated events in batches of {size:,} (µs per event)")
     print(f"  {'':<34}{'CPU':>8}{'wall':>8}")
     print(f"  {'decode alone (part of process)':<34}{decode[0] / n * 1e6:8.1f}{decode[1] / n * 1e6:8.1f}")
-    # The records here carry no pre-scan result, so the processor scans them; the worker's intake child
-    # does it in its own process (SourceRecord.may_hold_pin).
+    # The processor runs the pre-scan on every record, here as in the worker.
     print(f"  {'PIN pre-scan (part of process)':<34}{prescan[0] / n * 1e6:8.1f}{prescan[1] / n * 1e6:8.1f}")
     for k in stages:
         print(f"  {k:<34}{cpu[k] / n * 1e6:8.1f}{wall[k] / n * 1e6:8.1f}")

@@ -47,9 +47,6 @@ class SourceRecord(NamedTuple):
     offset: int
     value: bytes
     key: bytes | None = None
-    # The intake's byte pre-scan (privacy.bytes_may_hold_pin), run in its process where there is CPU to
-    # spare: False proves no string in `value` can hold a PIN; None: not scanned, the processor scans.
-    may_hold_pin: bool | None = None
 
 
 @dataclass
@@ -71,7 +68,7 @@ class Processor:
                  topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 100_000,
                  contact_store: ContactStore | None = None, contacts_in_memory: int = 20_000):
         self.codec = codec
-        privacy.warm()  # records from other callers than the intake are scanned here
+        privacy.warm()  # the pre-scan of every record runs here: its tables are built now, not in the first batch
         self.epoch = epoch
         self.rule_config = rule_config or RuleConfig()
         self.beds = BedState(leave_policy)
@@ -259,8 +256,7 @@ class Processor:
         if isinstance(record, DecodeError):
             return decoding_verdict(record.rule_id, privacy.clean_text(str(record)))
         ctx.expected_topic, ctx.topic_region = self._source(rec.topic)
-        may = rec.may_hold_pin
-        ctx.pin_free = not (privacy.bytes_may_hold_pin(rec.value) if may is None else may)
+        ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
         return validate_record(record, ctx)
 
     def _apply(self, ev: Event):
