@@ -34,7 +34,10 @@ def accepted_payloads(db: ClickHouse, epoch: str, written: dict[tuple[str, int],
     for i in range(chunks):
         _, rows = db.query(
             "SELECT payload, epoch, source_topic, source_partition, source_offset FROM events FINAL "
-            "WHERE event_type IN {t:Array(String)} AND cityHash64(event_id) % {k:UInt32} = {i:UInt32}",
+            "WHERE event_type IN {t:Array(String)} AND cityHash64(event_id) % {k:UInt32} = {i:UInt32} "
+            # every copy of an event lies in one month's partition (the partition is its occurred_at):
+            # FINAL need not merge the parts of all months at once (restore peak at national scale)
+            "SETTINGS do_not_merge_across_partitions_select_final = 1",
             {"t": types, "k": chunks, "i": i})
         for payload, ep, topic, part, offset in rows:
             if _wholly_written(epoch, written, ep, topic, part, offset):
