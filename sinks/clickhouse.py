@@ -8,8 +8,11 @@ thread: the chDB client is not safe to share between threads, and the event loop
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
+import time
 from importlib import resources
 from typing import Any, Callable, Sequence
 
@@ -125,10 +128,6 @@ class ClickHouse:
         return [m for m in migrations() if m[0] not in done]
 
     def _lock_migrations(self, poll: float):
-        import os
-        import socket
-        import time
-
         holder = re.sub(r"[^\w.:-]", "_", f"{socket.gethostname()}:{os.getpid()}")
         since = _now().strftime("%Y-%m-%d %H:%M:%S")
         started = last_said = time.monotonic()

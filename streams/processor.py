@@ -162,7 +162,7 @@ class Processor:
                     row.occurred_at, ev.event_id, mv.home_region, mv.treating_region, mv.kind, mv.admission_kind))
             if isinstance(ev, WaitlistEvent):
                 if change:
-                    touched_contacts.add(row.entity_key)  # ev.key()
+                    touched_contacts.add(row.entity_key)  # a waiting-list event's entity is its contact's key
             elif change:
                 for wid in sorted(change.wards):
                     st = self.beds.status(wid)
