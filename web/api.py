@@ -1325,13 +1325,13 @@ def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
     lookback, _ = bedstats.month_bounds(dq.add_months(month, -dq.ACTIVE_LOOKBACK_MONTHS), tz)
     last_year = bedstats.month_bounds(month.replace(year=month.year - 1), tz)
     at = month_end(month, tz) - dt.timedelta(milliseconds=1)
+    waiting = queries.waitlist_counts_by_region(db, at, tz)
     return {
         "completeness": queries.completeness_counts(db, start, end, snapshot_final_at(month, tz), lookback,
                                                     sorted(WAITLIST_EVENT_TYPES), sorted(EVENT_TYPES)),
         "fill": queries.fill_counts(db, start, end, {t: tuple(f) for t, f in dq.FILL_FIELDS.items()}),
         # the shares of those waiting per region, computed here: the rows behind them are ~260,000 nationally
-        "waiting": {c: dq.waiting_shares(rows.get(c, []), c) for rows in [queries.waitlist_counts_by_region(db, at, tz)]
-                    for c in sorted(reference.regions())},
+        "waiting": {c: dq.waiting_shares(waiting.get(c, []), c) for c in sorted(reference.regions())},
         "waiting_at": at,
         "plausibility": {k: tuple(v) for k, v in queries.plausibility_counts(db, [(start, end), last_year]).items()},
     }
