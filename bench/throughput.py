@@ -63,12 +63,14 @@ def confluent_raw(bootstrap: str, topics: list[str], n: int) -> float:
     return n / elapsed
 
 
-def faust_raw(bootstrap: str, topics: list[str], n: int, workdir: Path) -> float:
+def faust_raw(bootstrap: str, topics: list[str], n: int, workdir: Path, eager: bool = False) -> tuple[float, float]:
+    """(events/s, CPU µs per event) of faust consuming alone: as shipped, or with the intake's eager delivery."""
     out = workdir / "faust_raw.json"
-    subprocess.run([sys.executable, "-m", "bench.faust_raw", bootstrap, f"faustraw-{time.time_ns()}", str(n), str(out),
-                    *topics], timeout=900, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "bench.faust_raw", *(["--eager"] if eager else []), bootstrap,
+                    f"faustraw-{time.time_ns()}", str(n), str(out), *topics],
+                   timeout=900, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     r = json.loads(out.read_text())
-    return r["n"] / (r["last"] - r["first"])
+    return r["n"] / (r["last"] - r["first"]), r["cpu"] / r["n"] * 1e6
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
@@ -91,7 +93,16 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = None) -> tuple[float, float]:
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat; all cores)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = f[3] + f[4]
+    return (sum(f) - idle) / tick, sum(f) / tick
+
+
+def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = None,
+                broker_pid: int | None = None) -> tuple[float, float]:
     """(events/s, seconds): from the first record the worker takes to the last one queryable. `cpu`, when
     given, gets the CPU seconds each of the worker's processes spent in that window."""
     worker.start(wait_ready=False)
@@ -117,6 +128,8 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = 
         time.sleep(0.05)
     first = time.monotonic()
     cpu0 = cpu_seconds(worker.proc.pid)
+    broker0 = cpu_seconds(broker_pid) if broker_pid else {}
+    busy0 = machine_busy()
     # Polled on /metrics (rows the sink has written, counted after each insert returns): /api/v1/quality
     # counts whole tables and, polled ten times a second, took CPU from the worker being measured.
     # Each poll costs the measured worker an HTTP request (~7 % of its CPU at 20 polls a second), so poll
@@ -129,6 +142,11 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = 
     if cpu is not None:
         cpu["batches"] = worker.metric("bedflow_batch_duration_seconds_count")
         cpu.update({k: round(v - cpu0.get(k, 0.0), 2) for k, v in cpu_seconds(worker.proc.pid).items()})
+        if broker_pid:  # the broker serves the same fetches in both runs: its share says what is left
+            cpu.update({k.replace("worker", "broker"): round(v - broker0.get(k, 0.0), 2)
+                        for k, v in cpu_seconds(broker_pid).items()})
+        busy1 = machine_busy()
+        cpu["machine (all cores)"] = round(busy1[0] - busy0[0], 2)
     if spy:
         spy.send_signal(2)
         spy.wait(60)
@@ -156,10 +174,11 @@ def main(argv=None):
         produce_s = produce(broker.bootstrap, worker.topics, events)
         topics = [worker.topics["beds"], worker.topics["waitlist"]]
         raw_confluent = confluent_raw(broker.bootstrap, topics, n)
-        raw_faust = faust_raw(broker.bootstrap, topics, n, Path(tmp))
+        raw_faust, raw_faust_cpu = faust_raw(broker.bootstrap, topics, n, Path(tmp))
+        raw_eager, raw_eager_cpu = faust_raw(broker.bootstrap, topics, n, Path(tmp), eager=True)
         cpu: dict[str, float] = {}
         try:
-            e2e, e2e_s = bedflow_e2e(worker, n, args.profile, cpu)
+            e2e, e2e_s = bedflow_e2e(worker, n, args.profile, cpu, broker.proc.pid if broker.proc else None)
         finally:
             worker.stop()
     result = {
@@ -173,16 +192,23 @@ def main(argv=None):
         "bedflow_batches": int(cpu.pop("batches", 0)),
         "bedflow_cpu_us_per_event": {k: round(v / n * 1e6, 1) for k, v in cpu.items()},
         "faust_raw_us_per_event": round(1e6 / raw_faust, 1),
+        "faust_raw_cpu_us_per_event": round(raw_faust_cpu, 1),
+        # faust with the intake's eager delivery (streams/broker.py): what of the margin that is
+        "faust_raw_eager_events_per_s": round(raw_eager), "faust_raw_eager_cpu_us_per_event": round(raw_eager_cpu, 1),
+        "ratio_to_faust_raw_eager": round(e2e / raw_eager, 3),
     }
     (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2))
     print(f"\nthroughput, {n:,} simulated events, {args.partitions} partitions ({result['machine']})")
     print(f"  {'confluent-kafka raw consume':<34}{raw_confluent:>12,.0f} ev/s")
     print(f"  {'faust raw consume (take_events)':<34}{raw_faust:>12,.0f} ev/s")
+    print(f"  {'faust raw, eager delivery':<34}{raw_eager:>12,.0f} ev/s")
     print(f"  {'bedflow end to end (queryable)':<34}{e2e:>12,.0f} ev/s")
     print(f"  {'ratio to faust raw':<34}{e2e / raw_faust:>12.2f} ×")
+    print(f"  {'ratio to faust raw, eager':<34}{e2e / raw_eager:>12.2f} ×")
     print(f"  {'ratio to confluent raw':<34}{e2e / raw_confluent:>12.3f} ×")
     print(f"  {'batches the worker wrote':<34}{result['bedflow_batches']:>12,} (mean {n / max(result['bedflow_batches'], 1):,.0f} events)")
-    print(f"  CPU µs per event in the end-to-end window (faust raw: {1e6 / raw_faust:.0f} µs wall per event):")
+    print(f"  CPU µs per event in the end-to-end window (faust raw: {1e6 / raw_faust:.0f} µs wall, "
+          f"{raw_faust_cpu:.0f} µs CPU per event; eager: {raw_eager_cpu:.0f} µs CPU):")
     for k, v in result["bedflow_cpu_us_per_event"].items():
         print(f"    {k:<32}{v:>12.1f}")
     return result

@@ -6,6 +6,7 @@ faust-streaming over aiokafka (``kafka://`` URLs; never ``confluent://``, which 
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -200,13 +201,81 @@ class KafkaSecurity:
         return faust.SSLCredentials(context)
 
 
-def faust_app(id: str, *, fetch_max_wait_ms: int = 100, **kwargs) -> "faust.App":
+class _Resumed:
+    """The rest of a coroutine that was run to its first wait by hand: awaiting this first waits for what
+    it was waiting on, then goes on driving it (what `await coro` would have done from there)."""
+
+    __slots__ = ("coro", "waiting_on")
+
+    def __init__(self, coro, waiting_on):
+        self.coro, self.waiting_on = coro, waiting_on
+
+    def __await__(self):
+        coro, signal = self.coro, self.waiting_on
+        while True:
+            try:
+                value = yield signal
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 — thrown in (a cancellation): into the coroutine
+                try:
+                    signal = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+                continue
+            try:
+                signal = coro.send(value)
+            except StopIteration as done:
+                return done.value
+
+
+async def _resume(coro, waiting_on):
+    return await _Resumed(coro, waiting_on)
+
+
+def eager_wait_first(consumer, wait_first):
+    """A faust consumer's `wait_first` that runs the first coroutine's first step at once.
+
+    faust's drain loop delivers each fetched message with `wait_first(deliver(message),
+    suspend_flow.wait())`: four tasks and an asyncio.wait per message, so that a rebalance can interrupt
+    a delivery stuck on a full stream buffer. Nearly every delivery finishes without waiting (the buffer
+    has room); run that far here, and only a delivery that does wait goes the way faust goes (its rest
+    raced against the suspension, as before). In the intake this was a fifth of the child's CPU."""
+    from mode.services import WaitResults
+
+    async def eager(*coros, timeout=None):
+        first = coros[0] if coros else None
+        if (asyncio.iscoroutine(first) and not consumer.suspend_flow.is_set()
+                and not consumer._stopped.is_set() and not consumer._crashed.is_set()):
+            try:
+                waiting_on = first.send(None)
+            except StopIteration as done:
+                for other in coros[1:]:
+                    if asyncio.iscoroutine(other):
+                        other.close()  # never started: nothing to cancel
+                return WaitResults([first], [done.value], False)
+            except BaseException:
+                for other in coros[1:]:
+                    if asyncio.iscoroutine(other):
+                        other.close()
+                raise
+            coros = (_resume(first, waiting_on), *coros[1:])
+        return await wait_first(*coros, timeout=timeout)
+    return eager
+
+
+def faust_app(id: str, *, fetch_max_wait_ms: int = 100, eager_delivery: bool = False, **kwargs) -> "faust.App":
     """A faust.App whose aiokafka consumer waits at most `fetch_max_wait_ms` for a fetch to fill.
 
     faust hard-codes a 1.5 s fetch wait. Kafka answers a waiting fetch as soon as data arrives, but
     Tansu holds it until the wait expires: an idle worker saw a new event 0.5–1.5 s late (measured:
     0.48–1.23 s at 1,500 ms, 8–37 ms at 100 ms). A short wait costs an idle consumer a few empty
     fetches a second, on either broker.
+
+    `eager_delivery`: messages are handed to the streams without faust's four tasks per message when
+    the handing over does not wait (`eager_wait_first`); the intake's setting. The benchmarks' "faust
+    raw" baseline runs without it: faust as shipped.
     """
     import faust
     from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -218,6 +287,11 @@ def faust_app(id: str, *, fetch_max_wait_ms: int = 100, **kwargs) -> "faust.App"
             return consumer
 
     class Consumer(faust_aiokafka.Consumer):
+        def __post_init__(self):
+            super().__post_init__()
+            if eager_delivery:
+                self.wait_first = eager_wait_first(self, super().wait_first)
+
         def _new_consumer_thread(self):
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -124,6 +124,7 @@ def build_app(opts: IntakeOptions, submit: Submit, report_lag: Callable[[Lags], 
     app = faust_app(
         opts.consumer_group,
         fetch_max_wait_ms=opts.fetch_max_wait_ms,
+        eager_delivery=True,
         broker=f"kafka://{opts.bootstrap}",
         store="memory://",
         web_enabled=False,
