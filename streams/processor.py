@@ -47,6 +47,10 @@ class SourceRecord(NamedTuple):
     offset: int
     value: bytes
     key: bytes | None = None
+    # The intake's byte pre-scan (privacy.bytes_may_hold_pin), run in its process, which has CPU to spare
+    # since its eager delivery: False proves no string in `value` can hold a PIN; None: not scanned, the
+    # processor scans it.
+    may_hold_pin: bool | None = None
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Processor:
                  topics: tuple[str, str] = (BEDS, WAITLIST), recent_ids: int = 100_000,
                  contact_store: ContactStore | None = None, contacts_in_memory: int = 20_000):
         self.codec = codec
-        privacy.warm()  # the pre-scan of every record runs here: its tables are built now, not in the first batch
+        privacy.warm()  # records not scanned by the intake are scanned here: its tables are built now
         self.epoch = epoch
         self.rule_config = rule_config or RuleConfig()
         self.beds = BedState(leave_policy)
@@ -256,7 +260,8 @@ class Processor:
         if isinstance(record, DecodeError):
             return decoding_verdict(record.rule_id, privacy.clean_text(str(record)))
         ctx.expected_topic, ctx.topic_region = self._source(rec.topic)
-        ctx.pin_free = not privacy.bytes_may_hold_pin(rec.value)
+        may = rec.may_hold_pin
+        ctx.pin_free = not (privacy.bytes_may_hold_pin(rec.value) if may is None else may)
         return validate_record(record, ctx)
 
     def _apply(self, ev: Event):
