@@ -15,6 +15,7 @@ import logging
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import orjson
@@ -126,11 +127,11 @@ class Worker:
         log.info("rebuilt %d waiting-list contacts with their stamps in %.1f s", total, time.monotonic() - t0)
 
     # -- batches -------------------------------------------------------------------------------------
-    def handle(self, records: list[SourceRecord]):
+    def handle(self, records: list[SourceRecord], decoded: list | None = None):
         """Process and write one batch; its positions are written once the store has it. Records whose
         rows the store refuses are dead-lettered (SNK-001) before the progress rows vouch for the batch."""
         started = time.perf_counter()
-        batch, out = self.processor.process(records)
+        batch, out = self.processor.process(records, decoded)
         rows = dict(batch.rows)
         progress = rows.pop("progress")
         refused = self.sink.write(rows)
@@ -188,15 +189,38 @@ class Worker:
                             "patients": p.patients} for p in pairs]
 
     def serve_batches(self, intake: Intake):
-        """Run each batch from the intake in arrival order; answer with its id once written."""
-        for batch_id, records in intake.batches():
-            try:
-                out = self.handle(records)
-            except BaseException:  # noqa: BLE001
-                exit_unwritten()
-            if not intake.written(batch_id):
-                return
-            self.emit(out)
+        """Run each batch from the intake in arrival order; answer with its id once written.
+
+        One batch at a time is processed and written (on a writer thread), strictly in order as before;
+        meanwhile this thread decodes the next batch if it has arrived (decoding reads and changes no
+        state). Much of a batch's writing is ClickHouse's engine, which runs without the GIL: bench.throughput
+        at 100,000 events, 0.84-0.87x faust raw with this, 0.72x without. With no next batch waiting, a
+        batch is answered as soon as it is written, not when the next one comes."""
+        with ThreadPoolExecutor(1, thread_name_prefix="bedflow-write") as writer:
+            running = None  # (batch id, the future of its handle)
+            for batch_id, records in intake.batches():
+                decoded = self.processor.decode(records)
+                if running is not None and not self._answer(intake, *running):
+                    return
+                running = (batch_id, writer.submit(self.handle, records, decoded))
+                if not intake.waiting():
+                    if not self._answer(intake, *running):
+                        return
+                    running = None
+            if running is not None:
+                self._answer(intake, *running)
+
+    def _answer(self, intake: Intake, batch_id: int, handled: Future) -> bool:
+        """Wait for a batch to be written, tell the intake (which acks it), send its change messages.
+        False if the intake is gone."""
+        try:
+            out = handled.result()
+        except BaseException:  # noqa: BLE001
+            exit_unwritten()
+        if not intake.written(batch_id):
+            return False
+        self.emit(out)
+        return True
 
     # -- change messages -------------------------------------------------------------------------------
     def start_producer(self):

@@ -350,6 +350,13 @@ class Intake:
                 return  # the intake stopped
             yield batch_id, list(map(SourceRecord._make, rows))
 
+    def waiting(self) -> bool:
+        """Whether a batch is there to take now."""
+        try:
+            return self._here.poll(0)
+        except (EOFError, OSError):
+            return False
+
     def written(self, batch_id: int) -> bool:
         """Tell the intake the batch is written (it acks the batch's offsets); False if it is gone."""
         try:

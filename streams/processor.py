@@ -112,7 +112,20 @@ class Processor:
         return n
 
     # -- processing ----------------------------------------------------------------------------------
-    def process(self, records: Iterable[SourceRecord]) -> tuple[Batch, Outputs]:
+    def decode(self, records: list[SourceRecord]) -> list:
+        """Each record's decoded form or its DecodeError, for `process`: reads and changes no state, so
+        the worker runs it while the previous batch is being written."""
+        decode = self.codec.decode_record
+        out = []
+        for rec in records:
+            try:
+                out.append(decode(rec.value))
+            except DecodeError as err:
+                out.append(err)
+        return out
+
+    def process(self, records: Iterable[SourceRecord], decoded: list | None = None) -> tuple[Batch, Outputs]:
+        """A batch's rows and change messages; `decoded`: `decode(records)`, when done already."""
         batch, out = Batch(), Outputs()
         now = dt.datetime.now(dt.timezone.utc)
         version = time.time_ns()
@@ -132,7 +145,7 @@ class Processor:
         touched_contacts: set[str] = set()
         senders: dict[str, tuple[str, dt.datetime]] = {}
         counts: Counter = Counter()  # metrics, added once per batch (label lookups are not free)
-        decoded = self._decode(records, counts)
+        decoded = self._take(records, counts, decoded)
         self._read_contacts(decoded)
         ctx = self._ctx(now)  # one per batch: the per-record fields are set by _verdict
         for rec, record in decoded:
@@ -196,17 +209,23 @@ class Processor:
         self._count(counts)
         return batch, out
 
-    def _decode(self, records: Iterable[SourceRecord], counts: Counter) -> list[tuple[SourceRecord, object]]:
-        """Skip what is written; decode the rest (a DecodeError stays with its record for the verdict)."""
+    def _take(self, records: Iterable[SourceRecord], counts: Counter,
+              decoded: list | None) -> list[tuple[SourceRecord, object]]:
+        """Skip what is written; the rest with its decoded form (a DecodeError stays with its record for
+        the verdict), decoded here unless `decoded` has it."""
         out = []
-        for rec in records:
+        decode = self.codec.decode_record
+        for i, rec in enumerate(records):
             if self.progress.skip(rec.topic, rec.partition, rec.offset):
                 counts["redelivered"] += 1
                 continue
             self.progress.advance(rec.topic, rec.partition, rec.offset)
             counts[("in", rec.topic)] += 1
+            if decoded is not None:
+                out.append((rec, decoded[i]))
+                continue
             try:
-                out.append((rec, self.codec.decode_record(rec.value)))
+                out.append((rec, decode(rec.value)))
             except DecodeError as err:
                 out.append((rec, err))
         return out
