@@ -192,35 +192,40 @@ class Worker:
         """Run each batch from the intake in arrival order; answer with its id once written.
 
         One batch at a time is processed and written (on a writer thread), strictly in order as before;
-        meanwhile this thread decodes the next batch if it has arrived (decoding reads and changes no
-        state). Much of a batch's writing is ClickHouse's engine, which runs without the GIL: bench.throughput
-        at 100,000 events, 0.84-0.87x faust raw with this, 0.72x without. With no next batch waiting, a
-        batch is answered as soon as it is written, not when the next one comes."""
+        meanwhile this thread takes the next batch if it has arrived and decodes it (decoding reads and
+        changes no state), and sends the change messages of the one before. Much of a batch's writing is
+        ClickHouse's engine, which runs without the GIL: bench.throughput at 100,000 events, 0.84-0.87x
+        faust raw with this, 0.72x without. With no next batch waiting, a batch is answered as soon as
+        it is written, not when the next one comes. One look for the next batch, not a wait for whichever
+        comes first: the decoding then overlaps more of the writing but takes the GIL from it, and the
+        writing is the slower chain (A/B at 40,000 events: 0.87-0.95x with one look, 0.82-0.85x)."""
         with ThreadPoolExecutor(1, thread_name_prefix="bedflow-write") as writer:
             running = None  # (batch id, the future of its handle)
             for batch_id, records in intake.batches():
                 decoded = self.processor.decode(records)
-                if running is not None and not self._answer(intake, *running):
+                out = None
+                if running is not None and (out := self._written(intake, *running)) is None:
                     return
                 running = (batch_id, writer.submit(self.handle, records, decoded))
+                if out is not None:
+                    self.emit(out)
                 if not intake.waiting():
-                    if not self._answer(intake, *running):
+                    if (out := self._written(intake, *running)) is None:
                         return
                     running = None
-            if running is not None:
-                self._answer(intake, *running)
+                    self.emit(out)
+            if running is not None and (out := self._written(intake, *running)) is not None:
+                self.emit(out)
 
-    def _answer(self, intake: Intake, batch_id: int, handled: Future) -> bool:
-        """Wait for a batch to be written, tell the intake (which acks it), send its change messages.
-        False if the intake is gone."""
+    @staticmethod
+    def _written(intake: Intake, batch_id: int, handled: Future) -> Outputs | None:
+        """Wait for a batch to be written and tell the intake (which acks it); its change messages, or
+        None if the intake is gone."""
         try:
             out = handled.result()
         except BaseException:  # noqa: BLE001
             exit_unwritten()
-        if not intake.written(batch_id):
-            return False
-        self.emit(out)
-        return True
+        return out if intake.written(batch_id) else None
 
     # -- change messages -------------------------------------------------------------------------------
     def start_producer(self):

@@ -1,5 +1,6 @@
 """End-to-end throughput: simulated events → broker → processors → ClickHouse (queryable), with, in the
-same run on the same broker, confluent-kafka's and faust's raw consume rates as baselines.
+same run on the same broker, confluent-kafka's and faust's raw consume rates as baselines (faust's
+measured before and after bedflow's run, averaged; and once with the intake's eager delivery).
 
     python -m bench.throughput [--events 40000] [--partitions 4] [--profile stacks.txt]
 
@@ -116,9 +117,10 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = 
             time.sleep(3)
             pid = int([k for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
                        if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()][0])
+        # BENCH_PROFILE_GIL=1: only the threads holding the GIL (what bounds a Python process's speed)
         spy = subprocess.Popen([str(exe) if exe.exists() else "py-spy", "record", "--pid", str(pid),
                                 "--rate", "200", "--format", "raw",
-                                "--output", str(profile), "--nonblocking"], stdout=subprocess.DEVNULL)
+                                "--output", str(profile), "--nonblocking", *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])], stdout=subprocess.DEVNULL)
     while True:
         try:
             if worker.metric("bedflow_events_in_total") > 0:
@@ -174,19 +176,25 @@ def main(argv=None):
         produce_s = produce(broker.bootstrap, worker.topics, events)
         topics = [worker.topics["beds"], worker.topics["waitlist"]]
         raw_confluent = confluent_raw(broker.bootstrap, topics, n)
-        raw_faust, raw_faust_cpu = faust_raw(broker.bootstrap, topics, n, Path(tmp))
+        before = faust_raw(broker.bootstrap, topics, n, Path(tmp))
         raw_eager, raw_eager_cpu = faust_raw(broker.bootstrap, topics, n, Path(tmp), eager=True)
         cpu: dict[str, float] = {}
         try:
             e2e, e2e_s = bedflow_e2e(worker, n, args.profile, cpu, broker.proc.pid if broker.proc else None)
         finally:
             worker.stop()
+        # The baseline once before and once after bedflow's run, averaged: the machine's speed drifts
+        # over a minute (faust raw alone has varied 9,000-14,500 ev/s between runs here).
+        after = faust_raw(broker.bootstrap, topics, n, Path(tmp))
+        raw_faust = (before[0] + after[0]) / 2
+        raw_faust_cpu = (before[1] + after[1]) / 2
     result = {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
                    f"{__import__('os').cpu_count()} cores",
         "events": n, "partitions": args.partitions, "produce_events_per_s": round(n / produce_s),
         "confluent_raw_events_per_s": round(raw_confluent), "faust_raw_events_per_s": round(raw_faust),
+        "faust_raw_before_and_after_events_per_s": [round(before[0]), round(after[0])],
         "bedflow_end_to_end_events_per_s": round(e2e), "bedflow_end_to_end_seconds": round(e2e_s, 1),
         "ratio_to_faust_raw": round(e2e / raw_faust, 3), "ratio_to_confluent_raw": round(e2e / raw_confluent, 4),
         "bedflow_batches": int(cpu.pop("batches", 0)),
@@ -200,7 +208,8 @@ def main(argv=None):
     (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2))
     print(f"\nthroughput, {n:,} simulated events, {args.partitions} partitions ({result['machine']})")
     print(f"  {'confluent-kafka raw consume':<34}{raw_confluent:>12,.0f} ev/s")
-    print(f"  {'faust raw consume (take_events)':<34}{raw_faust:>12,.0f} ev/s")
+    print(f"  {'faust raw consume (take_events)':<34}{raw_faust:>12,.0f} ev/s "
+          f"(mean of {before[0]:,.0f} before and {after[0]:,.0f} after)")
     print(f"  {'faust raw, eager delivery':<34}{raw_eager:>12,.0f} ev/s")
     print(f"  {'bedflow end to end (queryable)':<34}{e2e:>12,.0f} ev/s")
     print(f"  {'ratio to faust raw':<34}{e2e / raw_faust:>12.2f} ×")
