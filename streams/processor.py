@@ -145,7 +145,8 @@ class Processor:
         touched_contacts: set[str] = set()
         senders: dict[str, tuple[str, dt.datetime]] = {}
         counts: Counter = Counter()  # metrics, added once per batch (label lookups are not free)
-        decoded = self._take(records, counts, decoded)
+        records = list(records)
+        decoded = self._take(records, counts, self.decode(records) if decoded is None else decoded)
         self._read_contacts(decoded)
         ctx = self._ctx(now)  # one per batch: the per-record fields are set by _verdict
         for rec, record in decoded:
@@ -209,25 +210,17 @@ class Processor:
         self._count(counts)
         return batch, out
 
-    def _take(self, records: Iterable[SourceRecord], counts: Counter,
-              decoded: list | None) -> list[tuple[SourceRecord, object]]:
+    def _take(self, records: list[SourceRecord], counts: Counter, decoded: list) -> list[tuple[SourceRecord, object]]:
         """Skip what is written; the rest with its decoded form (a DecodeError stays with its record for
-        the verdict), decoded here unless `decoded` has it."""
+        the verdict)."""
         out = []
-        decode = self.codec.decode_record
-        for i, rec in enumerate(records):
+        for rec, record in zip(records, decoded):
             if self.progress.skip(rec.topic, rec.partition, rec.offset):
                 counts["redelivered"] += 1
                 continue
             self.progress.advance(rec.topic, rec.partition, rec.offset)
             counts[("in", rec.topic)] += 1
-            if decoded is not None:
-                out.append((rec, decoded[i]))
-                continue
-            try:
-                out.append((rec, decode(rec.value)))
-            except DecodeError as err:
-                out.append((rec, err))
+            out.append((rec, record))
         return out
 
     def _read_contacts(self, decoded: list[tuple[SourceRecord, object]]):
