@@ -42,6 +42,7 @@ from web import exports, openapi, texts
 from web import forecast as forecast_view
 from web import room as room_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
+from web.history import HISTORY_FIELDS, TREND_COLUMNS, history_series, history_times, region_timeline, ward_timeline
 from web.openapi import Answer, documented
 from web.policy import ViewPolicy
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
@@ -108,9 +109,6 @@ STATUS_FIELDS = ("id", "name", "staffed_beds", "occupied", "present", "on_leave"
                  "escalation_level", "escalation_rule", "last_event_at", "stale", "coverage")
 WAIT_FIELDS = ("mvo_group", "phase", "waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation",
                "measured", "within_limit", "share_within_limit", "over_180", "share_over_180")
-HISTORY_FIELDS = ("occupancy_pct", "occupied", "staffed_beds", "overcrowded", "discharge_ready", "escalation_level")
-HISTORY_MAX_POINTS = 300
-HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is the finest that fits
 BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "occupancy_rate", "overcrowded",
                    "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
                    "staffed_beds_per_1000", "discharge_ready_stays", "discharge_ready_mean_days")
@@ -755,94 +753,6 @@ def require_detail(scope: Scope, policy: ViewPolicy) -> None:
     """Hospital and ward rows only for a viewer granted capacity detail (ViewPolicy.sees_detail)."""
     if not policy.sees_detail(scope.viewer):
         raise Refused.text("api.detail.grant")
-
-
-def history_times(start: dt.datetime, to: dt.datetime, step_minutes: int | None) -> list[dt.datetime]:
-    """A trend's points, ending at `to` (so the last is the live figure), `step_minutes` apart (by default the
-    finest of HISTORY_STEPS that fits), none before `start`; BadRequest for an empty or too long range."""
-    if start >= to:
-        raise BadRequest.text("api.range.order")
-    span = to - start
-    if step_minutes is None:
-        step_minutes = next((m for m in HISTORY_STEPS if span // dt.timedelta(minutes=m) < HISTORY_MAX_POINTS),
-                            HISTORY_STEPS[-1])
-    step = dt.timedelta(minutes=step_minutes)
-    n = span // step + 1
-    if n > HISTORY_MAX_POINTS:
-        raise BadRequest.text("api.range.points", n=n, max=HISTORY_MAX_POINTS)
-    return [to - step * (n - 1 - k) for k in range(n)]
-
-
-def ward_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
-    """The wards as of each point: `base` as of point 0, then each `(k, row)` of queries.ward_status_steps
-    replacing its ward's row from point k on. Yields one list of ward rows per point."""
-    current = {w["ward_id"]: w for w in base}
-    by_point: dict[int, list[dict]] = {}
-    for k, row in steps:
-        by_point.setdefault(k, []).append(row)
-    for k in range(points):
-        for row in by_point.get(k, ()):
-            current[row["ward_id"]] = row
-        yield list(current.values())
-
-
-TREND_SUMS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
-              "out_of_area_in")
-TREND_COLUMNS = ("ward_id", "region_code", "ward_kind", *TREND_SUMS)  # what region_timeline reads
-
-
-def region_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
-    """As ward_timeline, for the levels above hospital: the wards as of each point summed per region, one row
-    per region, ICU wards left out (status_rows leaves them out above ward level), kept up to date by each
-    ward's change. status_rows over these rows gives the counts, occupancy and escalation level it gives over
-    the wards themselves (not free beds, freshness or out-of-area: no trend shows them)."""
-    current: dict[str, dict] = {}
-    sums: dict[str, dict] = {}
-    wards: dict[str, int] = {}
-
-    def add(w: dict, sign: int) -> None:
-        if w.get("ward_kind") == "icu":
-            return
-        region = w["region_code"]
-        s = sums.setdefault(region, {"ward_id": region, "region_code": region, "ward_kind": "general",
-                                     "source": "adt", **dict.fromkeys(TREND_SUMS, 0)})
-        for f in TREND_SUMS:
-            s[f] += sign * (w[f] or 0)
-        wards[region] = wards.get(region, 0) + sign
-
-    by_point: dict[int, list[dict]] = {}
-    for k, row in steps:
-        by_point.setdefault(k, []).append(row)
-    for w in base:
-        current[w["ward_id"]] = w
-        add(w, 1)
-    for k in range(points):
-        for row in by_point.get(k, ()):
-            old = current.get(row["ward_id"])
-            if old is not None:
-                add(old, -1)
-            current[row["ward_id"]] = row
-            add(row, 1)
-        yield [dict(s) for region, s in sums.items() if wards.get(region)]
-
-
-def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str | None = None) -> list[dict]:
-    """One series per unit: `rows_at(wards, at)` (the status rows a viewer gets, suppression applied) at each
-    point, HISTORY_FIELDS as lists over `times`; null where the unit had no ward yet or a count is hidden.
-    `unit`: that unit only."""
-    series: dict[str, dict] = {}
-    for k, (wards, at) in enumerate(zip(wards_per_point, times)):
-        for r in rows_at(wards, at):
-            if unit is not None and str(r["id"]) != unit:
-                continue
-            s = series.get(r["id"])
-            if s is None:
-                s = series[r["id"]] = {"id": r["id"], "name": r["name"], "region_code": r.get("region_code"),
-                                       **{f: [None] * len(times) for f in HISTORY_FIELDS}}
-            s["name"] = r["name"]  # the newest name
-            for f in HISTORY_FIELDS:
-                s[f][k] = r.get(f)
-    return sorted(series.values(), key=lambda s: s["id"])
 
 
 BEDSTATS_TTL_ENDED = 300.0  # seconds; late events reach an ended month's figures within this
