@@ -29,8 +29,9 @@ from streams.rows import ContactRow
 from tests.factory import decided, ev
 from tests.test_access import Server
 from web.access import Scope, Viewer
-from web.api import close_month, snapshot_rollups, waitlist_measures
+from web.api import close_month, snapshot_rollups
 from web.policy import ViewPolicy
+from web.waitlist import waitlist_measures
 
 STHLM = ZoneInfo("Europe/Stockholm")
 AT = dt.datetime(2027, 6, 8, 8, 0, tzinfo=STHLM)  # a Tuesday morning, CEST
