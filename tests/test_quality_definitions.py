@@ -26,8 +26,8 @@ from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from tests.factory import admit, decided, ev, ward
 from tests.test_access import api_server
 from web.access import Token
-from web.api import snapshot_final_at
 from web.policy import ViewPolicy
+from web.snapshots import snapshot_final_at
 
 STHLM = ZoneInfo("Europe/Stockholm")
 ADMIN, NATIONAL = "admin-token", "national-token"
