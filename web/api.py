@@ -12,7 +12,6 @@ import datetime as dt
 import decimal
 import functools
 import time
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,6 @@ from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
 from streams.domain import icu as icu_picture
 from streams.domain import room
-from streams.domain.escalation import Declaration, declared_at, region_escalation
 from streams.domain.waitlist import BREAKDOWNS
 from streams.domain import quality as dq
 from web import exports, openapi, texts
@@ -37,6 +35,7 @@ from web import forecast as forecast_view
 from web import room as room_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
 from web.beds import ICU_WARD_FIELDS, bedstats_detail, icu_answer
+from web.escalation import declaration_row, escalation_history_answer, escalation_rows
 from web.history import HISTORY_FIELDS, TREND_COLUMNS, history_series, history_times, region_timeline, ward_timeline
 from web.openapi import Answer, documented
 from web.performed import performed_answer
@@ -764,58 +763,6 @@ def reference_data(policy: ViewPolicy, scope) -> dict:
         "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region,
                    "detail": policy.sees_detail(scope.viewer)},  # hospital and ward levels granted
     }
-
-
-def _declarations(rows: list[dict]) -> list[Declaration]:
-    return [Declaration(r["region_code"], r["level"], r["reason"], r["declared_by"], r["declared_at"], r["until"],
-                        r["declaration_id"]) for r in rows]
-
-
-def escalation_rows(wards: list[dict], declared: list[dict], region: str | None, now: dt.datetime,
-                    policy: ViewPolicy) -> list[dict]:
-    """Per region (all 21, or the one asked for): the computed level as status's region row computes it
-    now, the declaration in force, the level in force and its actions (streams/domain/escalation.py)."""
-    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    computed = {r["id"]: (r["escalation_level"], r["escalation_rule"])
-                for r in status_rows(wards, "region", now, stale_after=stale_after, escalation=policy.escalation)}
-    decls = _declarations(declared)
-    names = reference.regions()
-    return [{"region_code": c, "name": names[c].name,
-             **region_escalation(c, *computed.get(c, (None, None)), decls, now, policy.escalation)}
-            for c in sorted(names) if region in (None, c)]
-
-
-def declaration_row(region: str, level: int, reason: str, until: dt.datetime | None, role: str,
-                    now: dt.datetime) -> dict:
-    """One escalation_declared row; BadRequest when `until` is not after now."""
-    if until is not None and until <= now:
-        raise BadRequest.text("api.until.future")
-    return {"declaration_id": uuid.uuid4().hex, "region_code": region, "level": level, "reason": reason,
-            "declared_by": role, "declared_at": now, "until": until.astimezone(dt.timezone.utc) if until else None}
-
-
-def escalation_history_answer(db: ClickHouse, region: str, times: list[dt.datetime], policy: ViewPolicy) -> dict:
-    """A region's levels at each of `times`: computed as the trends compute the region's level (its wards'
-    history summed per region, status_rows), declared (the declaration in force then) and in force; and
-    the declarations behind them (the one in force at the first point and those made since)."""
-    step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
-    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    base = [w for w in queries.wards_at(db, times[0]) if w["region_code"] == region]
-    steps = queries.ward_status_steps(db, times[0], step, len(times), region, TREND_COLUMNS)
-    series = history_series(region_timeline(base, steps, len(times)), times, lambda wards, at: status_rows(
-        wards, "region", at, stale_after=stale_after, escalation=policy.escalation), region)
-    computed = series[0]["escalation_level"] if series else [None] * len(times)
-    decls = _declarations(outlook.declarations(db, region, times[-1]))
-    declared, level = [], []
-    for at, c in zip(times, computed):
-        row = region_escalation(region, c, None, decls, at, policy.escalation)
-        declared.append(row["declared"]["level"] if row["declared"] else None)
-        level.append(row["level"])
-    first = declared_at(decls, times[0])
-    shown = ([first] if first is not None else []) + [d for d in decls if d.declared_at > times[0]]
-    return {"region": region, "from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
-            "times": times, "computed": computed, "declared": declared, "level": level,
-            "declarations": [d.as_dict() for d in shown]}
 
 
 def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
