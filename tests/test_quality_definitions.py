@@ -295,7 +295,7 @@ def test_a_final_months_counts_read_back_equal_from_their_kept_json(server):
     the very counts the SQL gives."""
     import orjson
 
-    from web.api import quality_counts, quality_from_plain, quality_plain
+    from web.quality import quality_counts, quality_from_plain, quality_plain
 
     counts = quality_counts(server.db, dt.date(2026, 6, 1), "Europe/Stockholm")
     assert counts["completeness"] and counts["fill"] and counts["plausibility"]
