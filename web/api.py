@@ -1,7 +1,9 @@
 """The HTTP edge: JSON API (/api/v1/...), /metrics, the live page and the morning report.
 
 Who may see what is decided in one place, web/access.py: every route is registered there with its rule,
-and every handler takes the viewer's scope from it. Data reads go through sinks/queries.py.
+and every handler takes the viewer's scope from it. Data reads go through sinks/queries.py. The answers the
+handlers give are made by view in web/waitlist.py, snapshots.py, performed.py, history.py, beds.py,
+escalation.py and quality.py; this module parses the requests and wires the routes.
 """
 from __future__ import annotations
 
