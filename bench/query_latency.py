@@ -243,7 +243,7 @@ def direct_timings(db, regions: list[str], repeat: int = 5) -> dict:
     database part of each endpoint costs, and `SELECT 1` as the floor of the same path."""
     from bedflow.config import Config
     from sinks import queries
-    from web.api import waitlist_measures
+    from web.waitlist import waitlist_measures
 
     now = dt.datetime.now(dt.timezone.utc)
     limits = Config().limits

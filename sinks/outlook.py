@@ -18,7 +18,7 @@ def _utc(t: dt.datetime) -> dt.datetime:
 def ward_history(db: ClickHouse, first: dt.datetime, step: dt.timedelta, points: int,
                  columns: tuple[str, ...] = ICU_COLUMNS) -> tuple[list[dict], list[tuple[int, dict]]]:
     """The ICU wards' history as the trends read the wards' (queries.wards_at and queries.ward_status_steps;
-    web/api.py's ward_timeline replays it): every ward that has ever been of kind `icu`, as of `first`
+    web/history.py's ward_timeline replays it): every ward that has ever been of kind `icu`, as of `first`
     (its newest row at or before it) and its newest row between the points `first + k × step`, as
     `(k, row)`. Every row of those wards is read, so a ward's kind is that of its row at each point (one
     that stops being an ICU drops out of the picture then). Only these wards: by ward_id, the table's key

@@ -33,8 +33,9 @@ from streams.domain.waitlist import DeviationPeriod, Limits, WaitlistState, meas
 from streams.rows import ContactRow
 from tests.factory import decided, ev
 from tests.test_contact_store import encode, run
-from web.api import close_month, waitlist_measures
 from web.policy import ViewPolicy
+from web.snapshots import close_month
+from web.waitlist import waitlist_measures
 
 STHLM = ZoneInfo("Europe/Stockholm")
 DAY0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=STHLM)

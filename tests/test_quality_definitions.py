@@ -26,8 +26,8 @@ from streams.processor import BEDS, WAITLIST, Processor, SourceRecord
 from tests.factory import admit, decided, ev, ward
 from tests.test_access import api_server
 from web.access import Token
-from web.api import snapshot_final_at
 from web.policy import ViewPolicy
+from web.snapshots import snapshot_final_at
 
 STHLM = ZoneInfo("Europe/Stockholm")
 ADMIN, NATIONAL = "admin-token", "national-token"
@@ -295,7 +295,7 @@ def test_a_final_months_counts_read_back_equal_from_their_kept_json(server):
     the very counts the SQL gives."""
     import orjson
 
-    from web.api import quality_counts, quality_from_plain, quality_plain
+    from web.quality import quality_counts, quality_from_plain, quality_plain
 
     counts = quality_counts(server.db, dt.date(2026, 6, 1), "Europe/Stockholm")
     assert counts["completeness"] and counts["fill"] and counts["plausibility"]

@@ -21,8 +21,8 @@ from sinks.writer import Sink
 from streams.processor import WAITLIST, Processor
 from tests.factory import decided
 from tests.test_access import Server, records
-from web.api import close_due_month, close_month, month_due, needs_closing, snapshot_final_at
 from web.policy import ViewPolicy
+from web.snapshots import close_due_month, close_month, month_due, needs_closing, snapshot_final_at
 
 TZ = "Europe/Stockholm"
 UTC = dt.timezone.utc

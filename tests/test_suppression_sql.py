@@ -17,8 +17,8 @@ from sinks.clickhouse import ClickHouse, _statements, migrations
 from sinks.writer import Sink
 from streams.processor import BEDS, WAITLIST, Processor
 from tests.test_access import bed_events, records, waitlist_events
-from web.api import close_month
 from web.policy import ViewPolicy
+from web.snapshots import close_month
 from web.suppression import small, suppress_wait_row
 
 GRANTS = resources.files("sinks").joinpath("migrations/analyst_grants.sql").read_text(encoding="utf-8")

@@ -13,8 +13,8 @@ from sinks.clickhouse import ClickHouse
 from tests.test_access import api_server
 from tests.test_page_accessibility import violations
 from web.access import BadRequest, Token
-from web.api import (HISTORY_FIELDS, HISTORY_MAX_POINTS, history_series, history_times, region_timeline, 
-                     ward_timeline)
+from web.history import (HISTORY_FIELDS, HISTORY_MAX_POINTS, history_series, history_times, region_timeline,
+                         ward_timeline)
 from web.policy import ViewPolicy
 
 ADMIN, NATIONAL, BASIC, REGION = "trend-admin", "trend-national", "trend-basic", "trend-region01"

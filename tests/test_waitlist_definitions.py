@@ -29,8 +29,9 @@ from streams.rows import ContactRow
 from tests.factory import decided, ev
 from tests.test_access import Server
 from web.access import Scope, Viewer
-from web.api import close_month, snapshot_rollups, waitlist_measures
 from web.policy import ViewPolicy
+from web.snapshots import close_month, snapshot_rollups
+from web.waitlist import waitlist_measures
 
 STHLM = ZoneInfo("Europe/Stockholm")
 AT = dt.datetime(2027, 6, 8, 8, 0, tzinfo=STHLM)  # a Tuesday morning, CEST
@@ -233,7 +234,7 @@ def test_snapshots_store_counts_and_show_the_same_month_last_year(tmp_path):
 
 # ------------------------------------------------------------------ the new counts are small-number protected
 def test_new_counts_are_suppressed_outside_the_region(tmp_path):
-    from web.api import SnapshotRow
+    from web.snapshots import SnapshotRow
     from web.suppression import suppress_wait_row
 
     base = dict(mvo_group=EYE, phase=1, waiting=20, le_30=10, le_60=10, le_90=0, le_180=0, gt_180=0, limit_days=90,

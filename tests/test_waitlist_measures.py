@@ -10,7 +10,7 @@ from streams.domain.waitlist import Limits, WaitlistState, measures, rows_from_c
 from streams.rows import ContactRow
 from schemas.model import EVENT_TYPES
 from tests.factory import T0, decided, ev
-from web.api import waitlist_measures
+from web.waitlist import waitlist_measures
 
 AT = T0 + dt.timedelta(days=200)
 

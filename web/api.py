@@ -1,7 +1,9 @@
 """The HTTP edge: JSON API (/api/v1/...), /metrics, the live page and the morning report.
 
 Who may see what is decided in one place, web/access.py: every route is registered there with its rule,
-and every handler takes the viewer's scope from it. Data reads go through sinks/queries.py.
+and every handler takes the viewer's scope from it. Data reads go through sinks/queries.py. The answers the
+handlers give are made by view in web/waitlist.py, snapshots.py, performed.py, history.py, beds.py,
+escalation.py and quality.py; this module parses the requests and wires the routes.
 """
 from __future__ import annotations
 
@@ -11,46 +13,41 @@ import dataclasses
 import datetime as dt
 import decimal
 import functools
-import logging
-import math
 import time
-import uuid
 from pathlib import Path
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
 
 from schemas import reference
-from schemas.model import EVENT_TYPES, WAITLIST_EVENT_TYPES
 from schemas.privacy import contains_pin
 from sinks import outlook, queries
 from sinks import results
 from sinks import room as room_sql
 from sinks.clickhouse import ClickHouse
 from streams.domain import bedstats
-from streams.domain import breaches as wait_ahead
 from streams.domain import icu as icu_picture
 from streams.domain import room
-from streams.domain.escalation import Declaration, declared_at, region_escalation
-from streams.domain.waitlist import (AGE_BANDS, BREAKDOWNS, SNAPSHOT_COUNTS, TZ, Limits, WaitRow, breakdown_label,
-                                     breakdown_of, local_date, measures, roll_up, with_shares)
-from streams.domain import flow
-from streams.domain import quality as dq
+from streams.domain.waitlist import BREAKDOWNS
 from web import exports, openapi, texts
 from web import forecast as forecast_view
 from web import room as room_view
 from web.access import ADMIN, PUBLIC, VIEWER, Access, BadRequest, Refused, Scope, param_choice, scope_of
+from web.beds import ICU_WARD_FIELDS, bedstats_detail, icu_answer
+from web.escalation import declaration_row, escalation_history_answer, escalation_rows
+from web.history import HISTORY_FIELDS, TREND_COLUMNS, history_series, history_times, region_timeline, ward_timeline
 from web.openapi import Answer, documented
+from web.performed import performed_answer
 from web.policy import ViewPolicy
+from web.quality import quality_answer, quality_counts, quality_from_plain, quality_plain
+from web.snapshots import (close_month, close_on_schedule, month_end, snapshot_answer, snapshot_final_at,
+                           snapshot_rollups)
 from web.status import DETAIL_LEVELS, LEVELS, detail_rows, status_rows
-from web.suppression import (FLOW_COUNTS, FLOW_SHARES, WAIT_COUNTS, WAIT_SHARES, Unit, protect_region, small,
-                             suppress_breakdown, suppress_matrix, suppress_movement_kinds, suppress_performed,
-                             suppress_wait_row)
+from web.suppression import suppress_matrix, suppress_movement_kinds
+from web.waitlist import breaches_answer, wait_rows, waitlist_breakdown, waitlist_measures
 
 STATIC = Path(__file__).parent / "static"
-log = logging.getLogger("bedflow.api")
 
 
 def _encode(data) -> bytes:
@@ -92,8 +89,6 @@ DATE = openapi.date("date", "dagen (standard i dag) / the day (default today)", 
 UNIT = openapi.text("id", "bara denna enhet (id på nivån) / only this unit (an id at the level)", "01")
 FROM = openapi.instant("from", "från (standard till − 24 h) / from (default to − 24 h)", "2026-11-29T12:00:00+01:00")
 TO = openapi.instant("to", "till (standard nu) / to (default now)", "2026-11-30T12:00:00+01:00")
-# the waiting-list breakdowns (issue 12): optional, so a Param of its own (openapi.choice's are required or defaulted)
-AGE_LOWS = tuple(low for low, _ in AGE_BANDS)  # the SQL groups birth years by these (sinks.queries._split_column)
 BY = openapi.Param("by", lambda q, d: None if q.get("by") is None else param_choice(q, "by", BREAKDOWNS),
                    {"type": "string", "enum": list(BREAKDOWNS)}, "sex",
                    "dela upp efter kön, åldersgrupp, sjukhus eller aktivitet / "
@@ -108,9 +103,6 @@ STATUS_FIELDS = ("id", "name", "staffed_beds", "occupied", "present", "on_leave"
                  "escalation_level", "escalation_rule", "last_event_at", "stale", "coverage")
 WAIT_FIELDS = ("mvo_group", "phase", "waiting", "le_30", "le_60", "le_90", "le_180", "gt_180", "with_deviation",
                "measured", "within_limit", "share_within_limit", "over_180", "share_over_180")
-HISTORY_FIELDS = ("occupancy_pct", "occupied", "staffed_beds", "overcrowded", "discharge_ready", "escalation_level")
-HISTORY_MAX_POINTS = 300
-HISTORY_STEPS = (5, 15, 30, 60, 180, 360, 720, 1440)  # minutes: the default is the finest that fits
 BEDSTATS_FIELDS = ("id", "name", "line", "wards", "staffed_beds", "bed_days", "occupancy_rate", "overcrowded",
                    "overcrowded_per_100", "outliers", "outliers_per_100", "discharge_ready", "discharge_ready_share",
                    "staffed_beds_per_1000", "discharge_ready_stays", "discharge_ready_mean_days")
@@ -139,12 +131,8 @@ ICU_LEVEL = openapi.choice("level", ("region", "ward"), "region", "region: riket
                            "ward: även IVA-avdelningarna (kräver detaljbehörighet) / ward: the ICU wards too "
                            "(needs the detail grant)")
 ICU_FIELDS = ("level", "id", "name", "staffed_beds", "occupied", "free_beds", "overcrowded", "occupancy_pct", "wards")
-ICU_WARD_FIELDS = ("at", "id", "name", "region_code", "hospital_id", "staffed_beds", "occupied", "free_beds",
-                   "overcrowded", "occupancy_pct")
 BREACH_FIELDS = ("mvo_group", "phase", "limit_days", "waiting", "measured", "not_measured", "over_limit", "within_7",
                  "within_14", "within_30", "performed_recent", "performed_per_week", "expected_wait_days")
-BREACH_COUNTS = ("waiting", "measured", "not_measured", "over_limit", "within_7", "within_14", "within_30",
-                 "performed_recent")
 CLINIC_FIELDS = ("clinic_id", "phase", "waiting", "performed_recent", "performed_per_week", "expected_wait_days")
 ESCALATION_FIELDS = ("region_code", "name", "computed_level", "computed_rule", "declared", "level", "source",
                      "actions")
@@ -757,146 +745,8 @@ def require_detail(scope: Scope, policy: ViewPolicy) -> None:
         raise Refused.text("api.detail.grant")
 
 
-def history_times(start: dt.datetime, to: dt.datetime, step_minutes: int | None) -> list[dt.datetime]:
-    """A trend's points, ending at `to` (so the last is the live figure), `step_minutes` apart (by default the
-    finest of HISTORY_STEPS that fits), none before `start`; BadRequest for an empty or too long range."""
-    if start >= to:
-        raise BadRequest.text("api.range.order")
-    span = to - start
-    if step_minutes is None:
-        step_minutes = next((m for m in HISTORY_STEPS if span // dt.timedelta(minutes=m) < HISTORY_MAX_POINTS),
-                            HISTORY_STEPS[-1])
-    step = dt.timedelta(minutes=step_minutes)
-    n = span // step + 1
-    if n > HISTORY_MAX_POINTS:
-        raise BadRequest.text("api.range.points", n=n, max=HISTORY_MAX_POINTS)
-    return [to - step * (n - 1 - k) for k in range(n)]
-
-
-def ward_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
-    """The wards as of each point: `base` as of point 0, then each `(k, row)` of queries.ward_status_steps
-    replacing its ward's row from point k on. Yields one list of ward rows per point."""
-    current = {w["ward_id"]: w for w in base}
-    by_point: dict[int, list[dict]] = {}
-    for k, row in steps:
-        by_point.setdefault(k, []).append(row)
-    for k in range(points):
-        for row in by_point.get(k, ()):
-            current[row["ward_id"]] = row
-        yield list(current.values())
-
-
-TREND_SUMS = ("staffed_beds", "occupied", "present", "on_leave", "overcrowded", "outliers", "discharge_ready",
-              "out_of_area_in")
-TREND_COLUMNS = ("ward_id", "region_code", "ward_kind", *TREND_SUMS)  # what region_timeline reads
-
-
-def region_timeline(base: list[dict], steps: list[tuple[int, dict]], points: int):
-    """As ward_timeline, for the levels above hospital: the wards as of each point summed per region, one row
-    per region, ICU wards left out (status_rows leaves them out above ward level), kept up to date by each
-    ward's change. status_rows over these rows gives the counts, occupancy and escalation level it gives over
-    the wards themselves (not free beds, freshness or out-of-area: no trend shows them)."""
-    current: dict[str, dict] = {}
-    sums: dict[str, dict] = {}
-    wards: dict[str, int] = {}
-
-    def add(w: dict, sign: int) -> None:
-        if w.get("ward_kind") == "icu":
-            return
-        region = w["region_code"]
-        s = sums.setdefault(region, {"ward_id": region, "region_code": region, "ward_kind": "general",
-                                     "source": "adt", **dict.fromkeys(TREND_SUMS, 0)})
-        for f in TREND_SUMS:
-            s[f] += sign * (w[f] or 0)
-        wards[region] = wards.get(region, 0) + sign
-
-    by_point: dict[int, list[dict]] = {}
-    for k, row in steps:
-        by_point.setdefault(k, []).append(row)
-    for w in base:
-        current[w["ward_id"]] = w
-        add(w, 1)
-    for k in range(points):
-        for row in by_point.get(k, ()):
-            old = current.get(row["ward_id"])
-            if old is not None:
-                add(old, -1)
-            current[row["ward_id"]] = row
-            add(row, 1)
-        yield [dict(s) for region, s in sums.items() if wards.get(region)]
-
-
-def history_series(wards_per_point, times: list[dt.datetime], rows_at, unit: str | None = None) -> list[dict]:
-    """One series per unit: `rows_at(wards, at)` (the status rows a viewer gets, suppression applied) at each
-    point, HISTORY_FIELDS as lists over `times`; null where the unit had no ward yet or a count is hidden.
-    `unit`: that unit only."""
-    series: dict[str, dict] = {}
-    for k, (wards, at) in enumerate(zip(wards_per_point, times)):
-        for r in rows_at(wards, at):
-            if unit is not None and str(r["id"]) != unit:
-                continue
-            s = series.get(r["id"])
-            if s is None:
-                s = series[r["id"]] = {"id": r["id"], "name": r["name"], "region_code": r.get("region_code"),
-                                       **{f: [None] * len(times) for f in HISTORY_FIELDS}}
-            s["name"] = r["name"]  # the newest name
-            for f in HISTORY_FIELDS:
-                s[f][k] = r.get(f)
-    return sorted(series.values(), key=lambda s: s["id"])
-
-
 BEDSTATS_TTL_ENDED = 300.0  # seconds; late events reach an ended month's figures within this
 BEDSTATS_TTL_CURRENT = 60.0  # the month so far: a minute old at most
-
-# Monthly bed statistics below region level, for a viewer outside the region: fields hidden together (a
-# mean count and its rate give each other back, staffed beds being shown), tested on the mean count.
-BEDSTATS_UNITS = (Unit("occupancy", ("bed_days", "occupancy_rate"), ("occupied",)),
-                  Unit("overcrowded", ("overcrowded", "overcrowded_per_100"), ("overcrowded",)),
-                  Unit("outliers", ("outliers", "outliers_per_100"), ("outliers",)),
-                  Unit("discharge_ready", ("discharge_ready", "discharge_ready_share"), ("discharge_ready",)),
-                  Unit("discharge_ready_stays", ("discharge_ready_stays", "discharge_ready_mean_days"),
-                       ("discharge_ready_stays",)))
-
-
-def bedstats_detail(wards: list[dict], level: str, month: dt.date, tz: str, threshold: int,
-                    open_region) -> list[dict]:
-    """Hospital or ward rows of the monthly bed statistics: in every region the viewer does not see in full
-    (`open_region`), a mean daily count of 1..threshold (rounded up: any patient at all counts) is hidden
-    with its rate, and complements as for status (web/suppression.py), per line (each line sums apart)."""
-    rows = {lv: bedstats.roll_up(wards, lv, month, tz) for lv in DETAIL_LEVELS}
-    days = bedstats.days_in(month)
-
-    def proxy(r: dict) -> dict:  # integer counts for the small-number tests; ICU is a line, not an exception
-        return {"id": r["id"], "hospital_id": r["hospital_id"], "ward_kind": "general",
-                "occupied": math.ceil(r["bed_days"] / days), **{u.tests[0]: math.ceil(r[u.tests[0]])
-                                                                  for u in BEDSTATS_UNITS[1:]}}
-
-    hidden: dict[tuple[str, str, str], set[str]] = {}  # (kind, id, line) → fields
-    for region in {w["region_code"] for w in wards}:
-        if open_region(region):
-            continue
-        for line in bedstats.LINES:
-            hs = [proxy(r) for r in rows["hospital"] if r["region_code"] == region and r["line"] == line]
-            ws = [proxy(r) for r in rows["ward"] if r["region_code"] == region and r["line"] == line]
-            for unit in BEDSTATS_UNITS:
-                for kind, rid in protect_region(hs, ws, unit, threshold, set()):
-                    hidden.setdefault((kind, rid, line), set()).update(unit.fields)
-    kind = "h" if level == "hospital" else "w"
-    return [{**r, **dict.fromkeys(hidden[key])} if (key := (kind, r["id"], r["line"])) in hidden else r
-            for r in rows[level]]
-
-
-def wait_rows(scope: Scope, policy: ViewPolicy, rows: list[dict], region: str | None = None) -> list[dict]:
-    """Waiting-list rows (MVO group × phase: below region level), each of its `region_code` or else of
-    `region`: a region viewer gets its own region's rows; outside the viewer's region small counts are
-    hidden (web/suppression.py)."""
-    out = []
-    for r in rows:
-        where = r.get("region_code", region)
-        if scope.region is not None and where != scope.region:
-            continue
-        out.append(r if scope.viewer.sees_detail_of(where) else suppress_wait_row(r, policy.small_count_threshold))
-    return out
 
 
 def reference_data(policy: ViewPolicy, scope) -> dict:
@@ -914,501 +764,6 @@ def reference_data(policy: ViewPolicy, scope) -> dict:
         "viewer": {"name": scope.viewer.name, "role": scope.viewer.role, "region": scope.region,
                    "detail": policy.sees_detail(scope.viewer)},  # hospital and ward levels granted
     }
-
-
-def snapshot_answer(month: dt.date, rows: list[dict], tz: str, shown: list[dict]) -> dict:
-    """A month's snapshot answer: the rows the viewer may see (`shown`, of the stored `rows`), whether the month
-    is closed and whether that close is final (made after month end + 21 days), with a note when it is not."""
-    final_at = snapshot_final_at(month, tz)
-    closed_at = max((_utc(r["closed_at"]) for r in rows), default=None)
-    answer = {"month": month.strftime("%Y-%m"), "closed": closed_at is not None,
-              "final": closed_at is not None and closed_at >= final_at, "final_at": final_at, "rows": shown}
-    day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
-    if closed_at is None:
-        answer["note"] = texts.paired("api.note.open", day=day)
-    elif not answer["final"]:
-        answer["note"] = texts.paired("api.note.early", day=day)
-    return answer
-
-
-def _utc(t: dt.datetime) -> dt.datetime:  # ClickHouse hands back naive datetimes that are UTC
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
-
-
-# Regions have three weeks after month end to deliver (issue 12): a month is preliminary until then.
-SNAPSHOT_GRACE = dt.timedelta(days=21)
-
-
-def snapshot_final_at(month: dt.date, tz: str) -> dt.datetime:
-    """When a month's snapshot becomes final: local midnight, month end + 21 days (UTC)."""
-    nxt = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return dt.datetime.combine(nxt + SNAPSHOT_GRACE, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
-
-
-def month_due(now: dt.datetime, tz: str) -> dt.date:
-    """The latest month whose snapshot is due to be final at `now`: the previous month once its month end
-    + 21 days has passed (local time), else the one before it."""
-    month = (now.astimezone(ZoneInfo(tz)).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    if snapshot_final_at(month, tz) > now:
-        month = (month - dt.timedelta(days=1)).replace(day=1)
-    return month
-
-
-def needs_closing(month: dt.date, closed_at: dt.datetime | None, tz: str) -> bool:
-    """A due month is closed by the schedule unless a close was made once it was final (not before: an
-    admin's early close is preliminary and misses late deliveries). Closing again after that would only
-    move `closed_at`: the schedule closes each month once."""
-    return closed_at is None or closed_at < snapshot_final_at(month, tz)
-
-
-def close_due_month(db: ClickHouse, policy: ViewPolicy, now: dt.datetime) -> dt.date | None:
-    """The schedule's step: close the month due at `now` unless it is closed already (idempotent; several
-    processes may run it, the table keeps one row per key). The month closed, or None."""
-    month = month_due(now, policy.timezone)
-    closed_at = max((_utc(r["closed_at"]) for r in queries.snapshot_rows(db, month)), default=None)
-    if not needs_closing(month, closed_at, policy.timezone):
-        return None
-    n = close_month(db, month, policy, now)
-    log.info("snapshot %s closed on schedule: %d rows", month.strftime("%Y-%m"), n)
-    return month
-
-
-SNAPSHOT_CHECK_SECONDS = 3600.0  # how often a running API looks for a month due to close
-
-
-async def close_on_schedule(db: ClickHouse, policy: ViewPolicy, every: float = SNAPSHOT_CHECK_SECONDS) -> None:
-    while True:
-        try:
-            await asyncio.to_thread(close_due_month, db, policy, dt.datetime.now(dt.timezone.utc))
-        except Exception as exc:  # ClickHouse away: try again next round; the type only (the text may quote data)
-            log.error("closing the due snapshot failed: %s", type(exc).__name__)
-        await asyncio.sleep(every)
-
-
-def month_end(month: dt.date, tz: str) -> dt.datetime:
-    nxt = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return dt.datetime.combine(nxt, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
-
-
-class SnapshotRow(NamedTuple):
-    """One row of waitlist_snapshots (its columns are these fields)."""
-    month: dt.date
-    region_code: str
-    mvo_group: str
-    phase: int
-    waiting: int
-    le_30: int
-    le_60: int
-    le_90: int
-    le_180: int
-    gt_180: int
-    limit_days: int | None
-    with_deviation: int
-    measured: int  # the one denominator of share_within_limit and share_over_180
-    within_limit: int
-    over_180: int
-    share_within_limit: float | None
-    share_over_180: float | None
-    target_measured: int  # follow-ups waiting with a medical target date: the denominator of share_past_target
-    past_target: int
-    share_past_target: float | None
-    closed_at: dt.datetime
-
-
-def waitlist_measures(db: ClickHouse, region: str, at: dt.datetime, limits: Limits, phase: int | None = None,
-                      exclude_deviations: bool = True, tz: str = TZ) -> list[dict]:
-    """Waiting-list measures for a region at an instant: SQL pre-aggregates open contacts by calendar wait
-    day in `tz`, the domain function does the buckets and shares (one implementation for tests and the API)."""
-    # a contact without a known MVO group is counted under "okänd", as rows_from_contacts does
-    rows = [WaitRow(g or "okänd", p, d, gu, dv, n, past)
-            for g, p, d, gu, dv, n, past in queries.waitlist_counts(db, region, at, phase, tz)]
-    return [m.as_dict() for m in measures(rows, at, region, limits, exclude_deviations, tz)]
-
-
-def hospital_names(db: ClickHouse) -> dict[str, str]:
-    """Hospital HSA-id → the name its wards declared (the hospital breakdown's labels)."""
-    return {w["hospital_id"]: w["hospital_name"] for w in queries.current_wards(db) if w.get("hospital_name")}
-
-
-def waitlist_breakdown(db: ClickHouse, region: str, at: dt.datetime, policy: ViewPolicy, scope: Scope,
-                       phase: int | None, by: str) -> list[dict]:
-    """The waiting-list measures of a region at `at` split by `by` (streams/domain/waitlist.py BREAKDOWNS):
-    the same SQL and definitions grouped by one more field, each row with `breakdown` and its label. Outside
-    the viewer's region a row with a small count is hidden whole, with complements against the unsplit MVO
-    group × phase rows as this viewer gets them (suppress_breakdown)."""
-    tz = policy.timezone
-    on = local_date(at, tz)
-    split = [WaitRow(g or "okänd", p, d, gu, dv, n, past, breakdown_of(by, raw, p, on)) for g, p, d, gu, dv, n, past, raw
-             in queries.waitlist_counts(db, region, at, phase, tz, by, AGE_LOWS)]
-    names = hospital_names(db) if by == "hospital" else None
-    rows = [{"region_code": region, **m.as_dict(), "breakdown_label": breakdown_label(by, m.breakdown, names)}
-            for m in measures(split, at, region, policy.limits, policy.exclude_deviations, tz)]
-    if scope.viewer.sees_detail_of(region):
-        return rows
-    # the unsplit rows: their groups' counts summed (a GROUP BY less one field), shares from the sums
-    parents: dict[tuple, dict] = {}
-    for r in rows:
-        p = parents.setdefault((r["mvo_group"], r["phase"]), {
-            "region_code": region, "mvo_group": r["mvo_group"], "phase": r["phase"], "limit_days": r["limit_days"],
-            **dict.fromkeys(SNAPSHOT_COUNTS, 0)})
-        for c in SNAPSHOT_COUNTS:
-            p[c] += r[c]
-    parents_shown = wait_rows(scope, policy, [with_shares(p) for p in parents.values()], region)
-    return suppress_breakdown(parents_shown, rows, WAIT_COUNTS, WAIT_SHARES,
-                              policy.small_count_threshold, scope.viewer.sees_detail_of,
-                              total_of=lambda p: (p["mvo_group"], p["phase"]))  # each unsplit row: the sum to protect
-
-
-def snapshot_rollups(scope: Scope, policy: ViewPolicy, rows: list[dict]) -> dict:
-    """A month's snapshot summed to healthcare regions and the nation (counts added, shares recomputed).
-    For a viewer who does not see every region in full, a rolled-up count is hidden when it holds a count
-    hidden in any of its regions (so no hidden count is a published total minus shown ones), and its
-    shares go with any hidden count. A region viewer, who sees no other region's waiting list, gets none
-    (an area less its own region would give the others)."""
-    if scope.region is not None:
-        return {"healthcare_regions": None, "nation": None}
-    hidden: dict[tuple[str, str, int], set[str]] = {}
-    for r in rows:
-        if scope.viewer.sees_detail_of(r["region_code"]):
-            continue
-        shown = suppress_wait_row(r, policy.small_count_threshold)
-        gone = {f for f, v in shown.items() if v is None and r.get(f) is not None}
-        if gone:
-            hidden.setdefault((r["region_code"], r["mvo_group"], r["phase"]), set()).update(gone)
-    out = {}
-    for name, areas_of in (("healthcare_regions", {c: reg.healthcare_regions for c, reg in reference.regions().items()}),
-                           ("nation", {c: ("SE",) for c in reference.regions()})):
-        rolled = roll_up(rows, areas_of)
-        for g in rolled:
-            gone = set().union(*(hidden.get((region, g["mvo_group"], g["phase"]), set())
-                                 for region, areas in areas_of.items() if g["area"] in areas))
-            for f in gone:
-                g[f] = None
-            if gone:
-                for f in WAIT_SHARES:
-                    g[f] = None
-        out[name] = rolled
-    return out
-
-
-def close_month(db: ClickHouse, month: dt.date, policy: ViewPolicy, now: dt.datetime | None = None) -> int:
-    """(Re-)close a month-end snapshot: the waiting list at the month's last instant, per region ×
-    MVO group × phase, from the contacts as they are now (so late corrections are included). `now`: the
-    close's time (`closed_at`), the clock's unless the schedule says which instant it closes for."""
-    at = month_end(month, policy.timezone) - dt.timedelta(milliseconds=1)
-    _, regions = db.query("SELECT DISTINCT region_code FROM waitlist_contacts FINAL")
-    now = now or dt.datetime.now(dt.timezone.utc)
-    measured = SnapshotRow._fields[2:-1]
-    rows = [SnapshotRow(month, region, *(m[f] for f in measured), now)
-            for (region,) in regions
-            for m in waitlist_measures(db, region, at, policy.limits, None, policy.exclude_deviations,
-                                       policy.timezone)]
-    db.insert("waitlist_snapshots", rows, SnapshotRow._fields)
-    return len(rows)
-
-
-def flow_caveats(code: str, performed: int, sends_deviations: bool, limits: Limits, month: dt.date) -> list[str]:
-    """What to know before comparing a region's figures with the others' ("svenska / English")."""
-    out = []
-    if not performed:
-        out.append(texts.paired("api.caveat.performed"))
-    if not sends_deviations:  # its share counts every guarantee contact: none is left out for a deviation
-        out.append(texts.paired("api.caveat.deviations"))
-    _, last = flow.month_bounds(month)
-    own: dict = {}  # (phase, mvo_group) → the newest of the region's own limits
-    for lim in sorted(limits.entries, key=lambda x: x.effective_from):
-        if lim.region == code and lim.effective_from <= last:
-            own[(lim.phase, lim.mvo_group)] = lim
-    for (phase, group), lim in sorted(own.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        which = f" {group}" if group else ""
-        out.append(texts.paired("api.caveat.limit", phase=phase, group=which, days=lim.days))
-    return out
-
-
-def performed_answer(db: ClickHouse, month: dt.date, region: str | None, policy: ViewPolicy, scope: Scope,
-                     now: dt.datetime, by: str | None = None) -> dict:
-    """The month's performed contacts (streams/domain/flow.py) as a viewer sees them: MVO group rows,
-    every region side by side per phase (the comparison) with each region's caveats, and the nation. A
-    region viewer gets its own region in full and nothing of the others (as the other waiting-list
-    answers); others get every region, small counts hidden in the group rows (suppress_performed). With `by`,
-    the group rows are split by it (a GROUP BY: the comparison and the nation are the same), each with
-    `breakdown` and its label, hidden against the unsplit group rows as this viewer gets them
-    (suppress_breakdown; the comparison's region × phase rows are their published sums)."""
-    tz = policy.timezone
-    first, _ = flow.month_bounds(month)
-    start = dt.datetime.combine(first, dt.time(0, 0), ZoneInfo(tz)).astimezone(dt.timezone.utc)
-    end = month_end(month, tz)
-    segments = flow.limit_segments(policy.limits, month)
-    def counted() -> dict:
-        read = queries.performed_counts(db, start, end, segments, scope.region, tz, by, AGE_LOWS)  # PerformedRow's
-        if by:  # the stored value → its group; the age at the start of activity (its year is the month's)
-            read = [(*r[:9], breakdown_of(by, r[9], r[2], first)) for r in read]
-        return {"flow": flow.to_plain(flow.performed_measures(read, month, policy.limits, policy.exclude_deviations)),
-                "senders": sorted(queries.regions_with_deviations(db, end))}
-
-    if end <= now:  # an ended month: its measures kept until late data arrive for it (sinks/results.py)
-        key = (f"{tz}:{scope.region or ''}:{by or ''}:{','.join(map(str, segments))}:{policy.limits!r}:"
-               f"{policy.exclude_deviations}")
-        got = results.kept_or_computed(db, "performed_flow", first, key, counted)
-    else:
-        got = counted()
-    measured = flow.from_plain(got["flow"])
-    senders = set(got["senders"])
-    codes = [c for c in sorted(reference.regions()) if (region or scope.region) in (None, c)]
-    by_region = {(m.region_code, m.phase): m for m in measured.regions}
-    comparison = [(by_region.get((c, p)) or flow.FlowMeasure(c, None, p)).as_dict()
-                  for c in codes for p in flow.FLOW_PHASES]
-    names = reference.regions()
-    regions = []
-    for c in codes:
-        n = sum(r["performed"] for r in comparison if r["region_code"] == c)
-        regions.append({"region_code": c, "name": names[c].name, "performed": n,
-                        "caveats": flow_caveats(c, n, c in senders, policy.limits, month)})
-    rows = [m.as_dict() for m in measured.groups if m.region_code in codes]
-    shown = suppress_performed(rows, policy.small_count_threshold, scope.viewer.sees_detail_of)
-    if by:
-        whole: dict[tuple, flow.FlowMeasure] = {}  # the unsplit group rows: their breakdown's groups merged
-        for g in measured.groups:
-            whole.setdefault((g.region_code, g.mvo_group, g.phase), flow.FlowMeasure(
-                g.region_code, g.mvo_group, g.phase)).merge(g)
-        parents = suppress_performed([whole[k].as_dict() for k in sorted(whole) if k[0] in codes],
-                                     policy.small_count_threshold, scope.viewer.sees_detail_of)
-        names = hospital_names(db) if by == "hospital" else None
-        split = [{**r, "breakdown_label": breakdown_label(by, r["breakdown"], names)} for r in rows]
-        shown = suppress_breakdown(parents, split, FLOW_COUNTS, (*FLOW_SHARES, "median_wait_days"),
-                                   policy.small_count_threshold, scope.viewer.sees_detail_of,
-                                   total_of=lambda p: (p["region_code"], p["phase"]))
-    final_at = snapshot_final_at(month, tz)
-    answer = {"month": month.strftime("%Y-%m"), "region": region, "by": by, "final": now >= final_at,
-              "final_at": final_at, "rows": shown,
-              "comparison": comparison, "regions": regions,
-              # an area less a region viewer's own region would be the others: none for it
-              "nation": None if scope.region is not None else [m.as_dict() for m in measured.nation]}
-    if not answer["final"]:
-        day = final_at.astimezone(ZoneInfo(tz)).date().isoformat()
-        answer["note"] = texts.paired("api.note.deliver", day=day)
-    return answer
-
-
-# -- issue 14: the ICU picture, guarantee breaches ahead, escalation with actions ----------------------
-def icu_answer(db: ClickHouse, times: list[dt.datetime], level: str, region: str | None, policy: ViewPolicy,
-               scope: Scope) -> dict:
-    """The ICU picture (streams/domain/icu.py) at each of `times` from the ward history, replayed as the
-    trends replay it (ward_timeline): the nation, healthcare regions and regions for every viewer (`rows`);
-    with level=ward the ICU wards as status shows them at that instant to this viewer (detail_rows: small
-    counts and their complements hidden outside its region)."""
-    step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
-    columns = queries.WARD_COLUMNS if level == "ward" else outlook.ICU_COLUMNS
-    base, steps = outlook.ward_history(db, times[0], step, len(times), columns)
-    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    rows, wards = [], []
-    for at, frame in zip(times, ward_timeline(base, steps, len(times))):
-        rows += [{"at": at, **r} for r in icu_picture.picture(frame)
-                 if not region or r["level"] != "region" or r["id"] == region]
-        if level != "ward":
-            continue
-        icu_wards = [w for w in scope.own(frame) if icu_picture.is_icu(w) and (not region or w["region_code"] == region)]
-        shown = detail_rows(icu_wards, at, stale_after=stale_after, escalation=policy.escalation, senders=None,
-                            threshold=policy.small_count_threshold, leave_policy=policy.leave_policy,
-                            open_region=scope.viewer.sees_detail_of)["ward"]
-        wards += [{"at": at, **{f: r.get(f) for f in ICU_WARD_FIELDS[1:]}} for r in shown]
-    return {"from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
-            "timezone": policy.timezone, "rows": rows, "wards": wards}
-
-
-def suppress_sibling_rows(rows: list[dict], counts: tuple[str, ...], derived: tuple[str, ...], threshold: int,
-                          siblings: str = "phase") -> list[dict]:
-    """Rows of one region below region level (MVO group × phase, clinic × phase) for a viewer outside the
-    region: a row with any count 1..threshold is hidden whole, with what is derived from its counts (its
-    counts nearly give each other back: within 7 days ⊂ 14 ⊂ 30 ⊂ measured ⊂ waiting); the rows of one
-    phase add up to the region's, so a phase never has exactly one hidden row: the smallest other by
-    waiting goes too (as suppress_performed). Returns copies; a hidden value is None."""
-    out = [dict(r) for r in rows]
-    by: dict = {}
-    for r in out:
-        by.setdefault(r[siblings], []).append(r)
-    for group in by.values():
-        hidden = {i for i, r in enumerate(group) if any(small(r[f], threshold) for f in counts)}
-        if len(hidden) == 1:
-            rest = [i for i in range(len(group)) if i not in hidden]
-            if rest:
-                hidden.add(min(rest, key=lambda i: (group[i]["waiting"], i)))
-        for i in hidden:
-            for f in (*counts, *derived):
-                group[i][f] = None
-    return out
-
-
-NOT_COUNTED = texts.paired("api.breaches.uncounted")
-
-
-def breaches_answer(db: ClickHouse, region: str, now: dt.datetime, policy: ViewPolicy, scope: Scope) -> dict:
-    """A region's care-guarantee breaches ahead and expected waits (streams/domain/breaches.py): the
-    waiting-list measures' rows now (queries.waitlist_counts: the same reading of waiting and of a
-    deviation in force) and the contacts performed over the last RECENT_WEEKS weeks; per clinic too.
-    Small counts hidden for a viewer outside the region (suppress_sibling_rows)."""
-    tz = policy.timezone
-    waiting = [WaitRow(g or "okänd", p, d, gu, dv, n, past)
-               for g, p, d, gu, dv, n, past in queries.waitlist_counts(db, region, now, None, tz)]
-    start = now - dt.timedelta(weeks=wait_ahead.RECENT_WEEKS)
-    performed = outlook.performed_recent(db, region, start, now)
-    on = now.astimezone(ZoneInfo(tz)).date()
-    rows = [m.as_dict() for m in wait_ahead.breaches(waiting, performed, region, on, policy.limits,
-                                                      policy.exclude_deviations)]
-    clinics = [c.as_dict() for c in wait_ahead.clinic_queues(outlook.clinic_counts(db, region, now, start))]
-    if not scope.viewer.sees_detail_of(region):
-        t = policy.small_count_threshold
-        rows = suppress_sibling_rows(rows, BREACH_COUNTS, ("performed_per_week", "expected_wait_days"), t)
-        clinics = suppress_sibling_rows(clinics, ("waiting", "performed_recent"),
-                                        ("performed_per_week", "expected_wait_days"), t)
-    return {"region": region, "at": now, "timezone": tz, "horizons": list(wait_ahead.HORIZONS),
-            "recent_weeks": wait_ahead.RECENT_WEEKS, "not_counted": NOT_COUNTED, "rows": rows, "clinics": clinics}
-
-
-def _declarations(rows: list[dict]) -> list[Declaration]:
-    return [Declaration(r["region_code"], r["level"], r["reason"], r["declared_by"], r["declared_at"], r["until"],
-                        r["declaration_id"]) for r in rows]
-
-
-def escalation_rows(wards: list[dict], declared: list[dict], region: str | None, now: dt.datetime,
-                    policy: ViewPolicy) -> list[dict]:
-    """Per region (all 21, or the one asked for): the computed level as status's region row computes it
-    now, the declaration in force, the level in force and its actions (streams/domain/escalation.py)."""
-    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    computed = {r["id"]: (r["escalation_level"], r["escalation_rule"])
-                for r in status_rows(wards, "region", now, stale_after=stale_after, escalation=policy.escalation)}
-    decls = _declarations(declared)
-    names = reference.regions()
-    return [{"region_code": c, "name": names[c].name,
-             **region_escalation(c, *computed.get(c, (None, None)), decls, now, policy.escalation)}
-            for c in sorted(names) if region in (None, c)]
-
-
-def declaration_row(region: str, level: int, reason: str, until: dt.datetime | None, role: str,
-                    now: dt.datetime) -> dict:
-    """One escalation_declared row; BadRequest when `until` is not after now."""
-    if until is not None and until <= now:
-        raise BadRequest.text("api.until.future")
-    return {"declaration_id": uuid.uuid4().hex, "region_code": region, "level": level, "reason": reason,
-            "declared_by": role, "declared_at": now, "until": until.astimezone(dt.timezone.utc) if until else None}
-
-
-def escalation_history_answer(db: ClickHouse, region: str, times: list[dt.datetime], policy: ViewPolicy) -> dict:
-    """A region's levels at each of `times`: computed as the trends compute the region's level (its wards'
-    history summed per region, status_rows), declared (the declaration in force then) and in force; and
-    the declarations behind them (the one in force at the first point and those made since)."""
-    step = times[1] - times[0] if len(times) > 1 else dt.timedelta(hours=1)
-    stale_after = dt.timedelta(minutes=policy.stale_after_minutes)
-    base = [w for w in queries.wards_at(db, times[0]) if w["region_code"] == region]
-    steps = queries.ward_status_steps(db, times[0], step, len(times), region, TREND_COLUMNS)
-    series = history_series(region_timeline(base, steps, len(times)), times, lambda wards, at: status_rows(
-        wards, "region", at, stale_after=stale_after, escalation=policy.escalation), region)
-    computed = series[0]["escalation_level"] if series else [None] * len(times)
-    decls = _declarations(outlook.declarations(db, region, times[-1]))
-    declared, level = [], []
-    for at, c in zip(times, computed):
-        row = region_escalation(region, c, None, decls, at, policy.escalation)
-        declared.append(row["declared"]["level"] if row["declared"] else None)
-        level.append(row["level"])
-    first = declared_at(decls, times[0])
-    shown = ([first] if first is not None else []) + [d for d in decls if d.declared_at > times[0]]
-    return {"region": region, "from": times[0], "to": times[-1], "step_minutes": round(step.total_seconds() / 60),
-            "times": times, "computed": computed, "declared": declared, "level": level,
-            "declarations": [d.as_dict() for d in shown]}
-
-
-def quality_counts(db: ClickHouse, month: dt.date, tz: str) -> dict:
-    """The raw counts behind a month's data-quality measures (sinks/queries.py), every region: the
-    month, its deadline (the snapshots' month end + 21 days), the lookback months and the same month a year
-    earlier as spans of instants, and the waiting contacts at the month's last instant (as close_month)."""
-    start, end = bedstats.month_bounds(month, tz)
-    lookback, _ = bedstats.month_bounds(dq.add_months(month, -dq.ACTIVE_LOOKBACK_MONTHS), tz)
-    last_year = bedstats.month_bounds(month.replace(year=month.year - 1), tz)
-    at = month_end(month, tz) - dt.timedelta(milliseconds=1)
-    waiting = queries.waitlist_counts_by_region(db, at, tz)
-    return {
-        "completeness": queries.completeness_counts(db, start, end, snapshot_final_at(month, tz), lookback,
-                                                    sorted(WAITLIST_EVENT_TYPES), sorted(EVENT_TYPES)),
-        "fill": queries.fill_counts(db, start, end, {t: tuple(f) for t, f in dq.FILL_FIELDS.items()}),
-        # the shares of those waiting per region, computed here: the rows behind them are ~260,000 nationally
-        "waiting": {c: dq.waiting_shares(waiting.get(c, []), c) for c in sorted(reference.regions())},
-        "waiting_at": at,
-        "plausibility": {k: tuple(v) for k, v in queries.plausibility_counts(db, [(start, end), last_year]).items()},
-    }
-
-
-def quality_plain(counts: dict) -> dict:
-    """quality_counts as JSON values (tuple keys as list items, the instant as text); quality_from_plain
-    gives it back."""
-    return {"completeness": [[*k, v] for k, v in counts["completeness"].items()], "fill": counts["fill"],
-            "waiting": counts["waiting"],
-            "waiting_at": counts["waiting_at"].isoformat(),
-            "plausibility": [[*k, list(v)] for k, v in counts["plausibility"].items()]}
-
-
-def quality_from_plain(d: dict) -> dict:
-    return {"completeness": {(r, c): v for r, c, v in d["completeness"]}, "fill": d["fill"],
-            "waiting": d["waiting"],
-            "waiting_at": dt.datetime.fromisoformat(d["waiting_at"]),
-            "plausibility": {(r, m): tuple(v) for r, m, v in d["plausibility"]}}
-
-
-# Data quality: the breakdowns of a region's contacts and patients (a field reported / not reported / not
-# applicable; waiting with the guarantee flag / with a deviation) are hidden like counts below region
-# level outside the viewer's region. Region totals (events sent, events of a type, contacts waiting,
-# decided, performed, admissions) are region-level figures every viewer sees, as the status and the
-# performed comparison show them.
-FILL_CELLS = ("reported", "not_reported", "not_applicable")
-
-
-def suppress_fill_row(row: dict, threshold: int) -> dict:
-    """A fill-rate row for a viewer outside its region: the three cells add up to `events` (shown), so a
-    small cell hides, a lone hidden cell takes the smallest other with it (zeros last), a small total hides
-    all three, and the rate goes with a hidden reported or not-reported count."""
-    row = dict(row)
-    hidden = set(FILL_CELLS) if small(row["events"], threshold) else {c for c in FILL_CELLS if small(row[c], threshold)}
-    if len(hidden) == 1:
-        rest = [c for c in FILL_CELLS if c not in hidden]
-        hidden.add(min(rest, key=lambda c: (row[c] == 0, row[c], c)))
-    for c in hidden:
-        row[c] = None
-    if hidden & {"reported", "not_reported"}:
-        row["fill_rate"] = None
-    return row
-
-
-def suppress_waiting_row(row: dict, threshold: int) -> dict:
-    """The guarantee and deviation shares of a region for a viewer outside it: `waiting` is shown, so a
-    count is hidden (with its share) when it or its complement in `waiting` is 1..threshold."""
-    row = dict(row)
-    for count, share in (("guarantee", "share_guarantee"), ("with_deviation", "share_with_deviation")):
-        if small(row[count], threshold) or small(row["waiting"] - row[count], threshold):
-            row[count] = row[share] = None
-    return row
-
-
-def quality_answer(counts: dict, month: dt.date, region: str | None, policy: ViewPolicy, scope: Scope,
-                   now: dt.datetime) -> dict:
-    """A month's data-quality measures (streams/domain/quality.py) as a viewer sees them: every region
-    (or the one asked for), small counts in the breakdowns hidden outside the viewer's region."""
-    tz = policy.timezone
-    deadline = snapshot_final_at(month, tz)
-    names = reference.regions()
-    codes = [c for c in sorted(names) if region in (None, c)]
-    t = policy.small_count_threshold
-    open_region = scope.viewer.sees_detail_of
-    completeness = [{"region_code": r["region_code"], "name": names[r["region_code"]].name, **r}
-                    for r in dq.completeness(counts["completeness"], codes, deadline, now)]
-    fill = [r if open_region(r["region_code"]) else suppress_fill_row(r, t) for r in dq.fill_rates(counts["fill"], codes)]
-    waiting = [counts["waiting"][c] for c in codes]
-    waiting = [r if open_region(r["region_code"]) else suppress_waiting_row(r, t) for r in waiting]
-    answer = {"month": month.strftime("%Y-%m"), "region": region, "deadline": deadline, "final": now >= deadline,
-              "timezone": tz, "waiting_at": counts["waiting_at"], "completeness": completeness, "fill_rates": fill,
-              "waiting": waiting, "plausibility": dq.plausibility(counts["plausibility"], codes)}
-    if not answer["final"]:
-        day = deadline.astimezone(ZoneInfo(tz)).date().isoformat()
-        answer["note"] = texts.paired("api.note.deliver", day=day)
-    return answer
 
 
 def create_app(db: ClickHouse, policy: ViewPolicy, metrics, admin_token: str,

@@ -19,7 +19,7 @@ are hidden that no published sum or in-row identity gives a hidden one back (sec
   bucket takes a second one with it; a hidden total hides the whole row; a share's numerator and
   denominator go together, and with any hidden bucket; the shares go when any count does. Rolled-up
   snapshot rows (healthcare region, nation) hide every count hidden in one of their regions
-  (web/api.py's snapshot_rollups).
+  (web/snapshots.py's snapshot_rollups).
 - Breakdowns (a waiting-list or performed row split by sex, age band, hospital or activity): a split row
   with a small count is hidden whole, and protect_region's rules, the unsplit rows as the parents, keep it
   from coming back as the unsplit row less the shown splits (suppress_breakdown).

@@ -3,7 +3,7 @@ functions, no I/O: the SQL (sinks/queries.py) returns raw counts, these turn the
 
 The **month** is the calendar month in Europe/Stockholm (local midnight to local midnight). The
 **deadline** of a month is the one the waiting-list snapshots use: local midnight at month end + 21 days
-(web/api.py `snapshot_final_at`); it is passed in, never computed here a second time.
+(web/snapshots.py `snapshot_final_at`); it is passed in, never computed here a second time.
 
 - **Reporting completeness** (rapporteringsfullständighet), per region × contract (the beds topic's
   events, the waiting-list topic's events): the accepted events whose `occurred_at` lies in the month,
