@@ -54,15 +54,24 @@ def test_the_worker_records_the_ended_months_it_writes_data_for_after_the_data(d
     p = Processor(codec, epoch="t")
     batch, _ = p.process(records(late + on_time, codec))
     assert not batch.rows["deadletters"], batch.rows["deadletters"]
-    expected = sorted({dt.date(t.year, t.month, 1) for t in (dt.datetime.fromisoformat(e["occurred_at"]) for e in late)})
+    # Late: before the month that starts within 3 h (the processor's rule). In the last 3 h of a month (UTC)
+    # the on-time event's month is ending too, and counts: this test failed on 30 November at 21:30 UTC.
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)
+    late_before = dt.datetime(soon.year, soon.month, 1, tzinfo=dt.timezone.utc)
+    expected = sorted({dt.date(t.year, t.month, 1)
+                       for t in (dt.datetime.fromisoformat(e["occurred_at"]) for e in late + on_time) if t < late_before})
+    assert {dt.datetime.fromisoformat(e["occurred_at"]).month for e in late} <= {m.month for m in expected}
     assert [r.month for r in batch.rows["late_months"]] == expected
     tables = [t for t, rows in batch.rows.items() if rows]
     assert tables.index("late_months") > max(tables.index(t) for t in ("events", "ward_status"))  # data first
     Sink(db).write(batch.rows)
     assert results.data_version(db, expected[-1]) == batch.rows["late_months"][0].version > 0
     assert results.data_version(db, expected[0] - dt.timedelta(days=1)) == 0  # the month before: untouched
-    batch, _ = Processor(codec, epoch="t").process(records([ward(a, now_minutes - 2)] + on_time, codec))
-    assert len(batch.rows["events"]) == 2 and batch.rows["late_months"] == []  # this month's: nothing ended changed
+    this_month = [ward(a, now_minutes - 2)] + on_time
+    batch, _ = Processor(codec, epoch="t").process(records(this_month, codec))
+    ending = sorted({dt.date(t.year, t.month, 1) for t in (dt.datetime.fromisoformat(e["occurred_at"]) for e in this_month)
+                     if t < late_before})  # empty but in the month's last 3 h
+    assert len(batch.rows["events"]) == 2 and [r.month for r in batch.rows["late_months"]] == ending  # nothing ended changed
 
 
 def test_a_late_dead_letter_counts_for_its_month_and_garbage_for_none(db):
