@@ -94,12 +94,10 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far (/proc/stat; all cores)."""
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (/proc/stat; all cores, idle and iowait left out)."""
     f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = f[3] + f[4]
-    return (sum(f) - idle) / tick, sum(f) / tick
+    return (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = None,
@@ -147,8 +145,7 @@ def bedflow_e2e(worker, n: int, profile: Path | None = None, cpu: dict | None = 
         if broker_pid:  # the broker serves the same fetches in both runs: its share says what is left
             cpu.update({k.replace("worker", "broker"): round(v - broker0.get(k, 0.0), 2)
                         for k, v in cpu_seconds(broker_pid).items()})
-        busy1 = machine_busy()
-        cpu["machine (all cores)"] = round(busy1[0] - busy0[0], 2)
+        cpu["machine (all cores)"] = round(machine_busy() - busy0, 2)
     if spy:
         spy.send_signal(2)
         spy.wait(60)

@@ -251,15 +251,12 @@ def eager_wait_first(consumer, wait_first):
                 and not consumer._stopped.is_set() and not consumer._crashed.is_set()):
             try:
                 waiting_on = first.send(None)
-            except StopIteration as done:
+            except BaseException as ended:  # done at once (StopIteration) or failed: the others never start
                 for other in coros[1:]:
                     if asyncio.iscoroutine(other):
                         other.close()  # never started: nothing to cancel
-                return WaitResults([first], [done.value], False)
-            except BaseException:
-                for other in coros[1:]:
-                    if asyncio.iscoroutine(other):
-                        other.close()
+                if isinstance(ended, StopIteration):
+                    return WaitResults([first], [ended.value], False)
                 raise
             coros = (_resume(first, waiting_on), *coros[1:])
         return await wait_first(*coros, timeout=timeout)

@@ -186,8 +186,13 @@ def build_app(opts: IntakeOptions, submit: Submit, report_lag: Callable[[Lags], 
                 events, batch = batch, []  # swapped before any await: the timer and the loop can't clash
                 await inflight.acquire()
                 busy["batches"] += 1
-                records = [(m.topic, m.partition, m.offset, m.value if isinstance(m.value, bytes) else b"", m.key)
-                           for m in (e.message for e in events)]
+                # Plain tuples in SourceRecord's field order, built once, with the byte pre-scan for identity
+                # numbers: it runs in this process, which has CPU to spare since the eager delivery (~45 µs
+                # per event against the worker's ~80; bench.throughput prints both processes' CPU).
+                may_hold_pin = privacy.bytes_may_hold_pin
+                records = [(m.topic, m.partition, m.offset, v, m.key, may_hold_pin(v))
+                           for m in (e.message for e in events)
+                           for v in (m.value if isinstance(m.value, bytes) else b"",)]
                 asyncio.ensure_future(written(events, submit(records)))
 
             waker = asyncio.Event()
@@ -244,14 +249,8 @@ class PipeSubmit:
         return future
 
     def _send(self, batch_id: int, records: list[tuple]):
-        # The byte pre-scan for identity numbers runs here, in this thread of the intake's process: since the
-        # eager delivery this process has CPU to spare (~45 µs per event against the worker's ~80), and the
-        # worker's is the bottleneck. Which process is the slower one has changed before: bench.throughput
-        # prints both processes' CPU per event.
-        scan = privacy.bytes_may_hold_pin
-        rows = [(*r, scan(r[3])) for r in records]
         try:
-            self.conn.send_bytes(pickle.dumps((batch_id, rows), protocol=pickle.HIGHEST_PROTOCOL))
+            self.conn.send_bytes(pickle.dumps((batch_id, records), protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             self._parent_gone()
 
